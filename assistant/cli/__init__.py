@@ -1,0 +1,30 @@
+"""The `assistant` command: one click group, one module per command family."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from assistant.cli.app import App, pass_app
+from assistant.cli.ask import ask
+from assistant.cli.chat import chat
+from assistant.cli.ingest import ingest
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="Log more (-vv for debug).")
+@click.version_option(package_name="assistant")
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
+    """A customer-support assistant over your own knowledge base."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(App)
+
+
+main.add_command(ingest)
+main.add_command(ask)
+main.add_command(chat)
+
+__all__ = ["App", "main", "pass_app"]

@@ -1,0 +1,119 @@
+"""A transformers chat model run in this process: the engine behind the embedded mode and the model server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import LLMError, ModelError
+from assistant.llm.protocol import ChatMessages, Completion, Usage
+
+
+def pick_device(requested: str) -> str:
+    """`auto` means the GPU when torch sees one."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+class TransformersChatModel:
+    """Greedy or sampled generation with a Hugging Face model, streamed through a background thread.
+
+    >>> model = TransformersChatModel(Path("~/.local/share/assistant/models/SmolLM2-135M-Instruct.Q4_1"))
+    >>> model.complete([{"role": "user", "content": "Capital of France?"}], max_tokens=16).text
+    'The capital of France is Paris.'
+    """
+
+    def __init__(self, path: Path, *, device: str = "auto") -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device = pick_device(device)
+        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)
+        except (OSError, ValueError) as err:
+            raise ModelError(f"cannot load chat model from {path}: {err}") from err
+        self.model.eval()
+        self.name = path.name
+        self._lock = threading.Lock()
+
+    def _inputs(self, messages: ChatMessages) -> Any:
+        ids = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        return {k: v.to(self.device) for k, v in ids.items()}
+
+    def _sampling(self, max_tokens: int, temperature: float) -> dict[str, Any]:
+        options: dict[str, Any] = {"max_new_tokens": max_tokens, "do_sample": temperature > 0}
+        if temperature > 0:
+            options["temperature"] = temperature
+        else:
+            options.update(temperature=None, top_p=None, top_k=None)
+        return options
+
+    def stream(
+        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        inputs = self._inputs(messages)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self._lock:
+                    self.model.generate(**inputs, streamer=streamer, **self._sampling(max_tokens, temperature))
+            except BaseException as err:  # re-raised in the consumer's thread
+                failure.append(err)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        for text in streamer:
+            if text:
+                yield text
+        worker.join()
+        if failure:
+            raise LLMError(f"generation failed: {failure[0]}") from failure[0]
+
+    def complete(
+        self,
+        messages: ChatMessages,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> Completion:
+        if tools:
+            raise LLMError("tool calling needs the model server (assistant model serve)")
+        inputs = self._inputs(messages)
+        options = self._sampling(max_tokens, temperature)
+        if response_format is not None:
+            options["logits_processor"] = [self._json_processor(response_format)]
+        with self._lock:
+            output = self.model.generate(**inputs, **options)
+        prompt_len = inputs["input_ids"].shape[1]
+        new = output[0, prompt_len:]
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        finish = "length" if len(new) >= max_tokens else "stop"
+        return Completion(text=text, finish_reason=finish, usage=Usage(prompt_len, len(new)))
+
+    def _json_processor(self, response_format: dict[str, Any]) -> Any:
+        """An xgrammar logits processor that only lets schema-valid JSON through."""
+        import xgrammar as xgr
+
+        schema = response_format.get("json_schema", {}).get("schema")
+        if response_format.get("type") != "json_schema" or schema is None:
+            raise LLMError("response_format must be {'type': 'json_schema', 'json_schema': {'schema': ...}}")
+        info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
+        compiled = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(schema))
+        return xgr.contrib.hf.LogitsProcessor(compiled)

@@ -1,0 +1,127 @@
+"""One settings object for the whole assistant: env vars `ASSISTANT_*`, an optional TOML file, defaults that work."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from assistant.errors import ConfigError
+
+CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
+
+
+def default_data_dir() -> Path:
+    """XDG data dir, so a user's conversations and index live where they expect."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "assistant"
+
+
+def config_file() -> Path:
+    """The TOML file read at start-up: `$ASSISTANT_CONFIG`, else `./assistant.toml`."""
+    return Path(os.environ.get(CONFIG_FILE_ENV, "assistant.toml"))
+
+
+class Settings(BaseSettings):
+    """Validated configuration.
+
+    >>> Settings(data_dir="/tmp/a").database_url
+    'sqlite:////tmp/a/assistant.db'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""
+    model_dir: Path | None = None
+    chat_model: str = ""
+    embedding_model: str = ""
+    llm_base_url: str = ""
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "default"
+    llm_timeout_s: float = Field(default=120.0, gt=0)
+    max_new_tokens: int = Field(default=160, ge=1, le=8192)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    top_k: int = Field(default=3, ge=1, le=50)
+    min_score: float = Field(default=0.2, ge=-1.0, le=1.0)
+    history_turns: int = Field(default=2, ge=0, le=50)
+    chunk_size: int = Field(default=600, ge=100, le=8000)
+    chunk_overlap: int = Field(default=80, ge=0, le=2000)
+    max_message_chars: int = Field(default=4000, ge=1)
+    device: str = "auto"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value and not value.split(":", 1)[0].startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value not in {"auto", "cpu", "cuda"} and not value.startswith("cuda:"):
+            raise ValueError("must be auto, cpu, cuda or cuda:N")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return (init_settings, env_settings, toml)
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'assistant.db'}"
+        if self.model_dir is None:
+            self.model_dir = self.data_dir / "models"
+
+    @property
+    def index_dir(self) -> Path:
+        """Where the FAISS index files live."""
+        return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where converted models are cached."""
+        assert self.model_dir is not None
+        return self.model_dir
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one ConfigError that names each setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(err)) from err
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """`ASSISTANT_TOP_K: Input should be greater than or equal to 1 (got 0)` lines."""
+    lines = []
+    for problem in err.errors():
+        name = ".".join(str(part) for part in problem["loc"]) or "settings"
+        env = f"ASSISTANT_{name.upper()}"
+        lines.append(f"{env}: {problem['msg']} (got {problem.get('input')!r})")
+    return "invalid settings:\n  " + "\n  ".join(lines)

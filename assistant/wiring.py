@@ -1,0 +1,110 @@
+"""Build a ready Assistant from settings: database, knowledge base, chat model."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from assistant.db import Database
+from assistant.llm.protocol import ChatModel
+from assistant.settings import Settings
+from dialog.manager import Assistant, TurnOptions
+from dialog.store import ConversationStore
+from knowledge.base import KnowledgeBase
+from knowledge.chunking import Chunker
+from knowledge.embeddings import Embedder
+
+log = logging.getLogger(__name__)
+
+
+def quiet_model_libraries() -> None:
+    """Keep the hub offline and transformers' progress bars off the user's terminal."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+@dataclass
+class Components:
+    """Each part built on first use, so `assistant ingest` never loads the chat model.
+
+    >>> parts = Components(load_settings())
+    >>> parts.assistant.handle(Message("Hi"))
+    """
+
+    settings: Settings
+    overrides: dict[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def database(self) -> Database:
+        import dialog.records  # noqa: F401  (register tables)
+        import knowledge.records  # noqa: F401
+
+        return Database(self.settings.database_url)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        if "embedder" in self.overrides:
+            return self.overrides["embedder"]  # type: ignore[return-value]
+        from assistant.models import embedding_model_path
+        from knowledge.embeddings import SentenceTransformerEmbedder
+
+        quiet_model_libraries()
+        return SentenceTransformerEmbedder(embedding_model_path(self.settings), device=self.settings.device)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeBase:
+        chunker = Chunker(chunk_size=self.settings.chunk_size, overlap=self.settings.chunk_overlap)
+        return KnowledgeBase(self.database.session, self.embedder, self.settings.index_dir, chunker=chunker)
+
+    @cached_property
+    def store(self) -> ConversationStore:
+        return ConversationStore(self.database.session)
+
+    @cached_property
+    def chat_model(self) -> ChatModel:
+        if "chat_model" in self.overrides:
+            return self.overrides["chat_model"]  # type: ignore[return-value]
+        return build_chat_model(self.settings)
+
+    @cached_property
+    def assistant(self) -> Assistant:
+        s = self.settings
+        options = TurnOptions(
+            top_k=s.top_k,
+            min_score=s.min_score,
+            history_turns=s.history_turns,
+            max_new_tokens=s.max_new_tokens,
+            temperature=s.temperature,
+            max_message_chars=s.max_message_chars,
+        )
+        return Assistant(self.store, self.knowledge, self.chat_model, options)
+
+    def close(self) -> None:
+        if "database" in self.__dict__:
+            self.database.close()
+
+
+def build_chat_model(settings: Settings) -> ChatModel:
+    """The OpenAI-compatible client when a base URL is set, else the packaged model in this process."""
+    if settings.llm_base_url:
+        from assistant.llm.openai_client import OpenAIChatModel
+
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        return OpenAIChatModel(
+            settings.llm_base_url, model=settings.llm_model, api_key=key, timeout_s=settings.llm_timeout_s
+        )
+    from assistant.llm.engine import TransformersChatModel
+    from assistant.models import chat_model_path
+
+    quiet_model_libraries()
+    return TransformersChatModel(chat_model_path(settings), device=settings.device)

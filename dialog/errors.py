@@ -1,0 +1,11 @@
+"""Errors of the dialog manager."""
+
+from assistant.errors import AssistantError
+
+
+class DialogError(AssistantError):
+    """Root of the dialog manager's errors."""
+
+
+class ConversationNotFound(DialogError):
+    """No conversation has that id."""

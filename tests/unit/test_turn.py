@@ -1,0 +1,99 @@
+from pathlib import Path
+
+import pytest
+
+from assistant.db import Database
+from dialog.events import AnswerFailed, BotUttered, UserUttered
+from dialog.manager import Assistant, TurnOptions
+from dialog.messages import Message
+from dialog.prompt import NO_ANSWER
+from dialog.store import ConversationStore
+from knowledge.base import KnowledgeBase
+from tests.fakes import FailingMidStream, FakeChatModel, HashingEmbedder
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def kb(database: Database, data_dir: Path, tmp_path: Path) -> KnowledgeBase:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "shipping.md").write_text("# Shipping\n\nStandard shipping takes three business days.\n")
+    (docs / "returns.md").write_text("# Returns\n\nReturns are accepted within thirty days.\n")
+    base = KnowledgeBase(database.session, HashingEmbedder(), data_dir / "index")
+    base.ingest([docs])
+    return base
+
+
+def _assistant(database: Database, kb: KnowledgeBase, model: FakeChatModel) -> Assistant:
+    return Assistant(ConversationStore(database.session), kb, model, TurnOptions(min_score=0.1, top_k=2))
+
+
+def test_answer_streams_cites_and_is_stored(database: Database, kb: KnowledgeBase) -> None:
+    model = FakeChatModel().enqueue("Standard shipping takes three business days.")
+    assistant = _assistant(database, kb, model)
+    turn = assistant.start(Message("How many days does standard shipping take?", "c1"))
+    assert turn.sources[0].source.endswith("shipping.md")
+    deltas = list(turn)
+    assert len(deltas) > 1 and "".join(deltas).strip() == turn.reply.answer
+    events = assistant.history("c1")
+    assert events[0] == UserUttered("How many days does standard shipping take?", "cli")
+    assert isinstance(events[1], BotUttered) and events[1].sources[0]["chunk_id"] == turn.sources[0].chunk_id
+
+
+def test_prompt_marks_passages_as_reference_data(database: Database, kb: KnowledgeBase) -> None:
+    model = FakeChatModel().enqueue("ok")
+    _assistant(database, kb, model).handle(Message("standard shipping days?", "c1"))
+    messages = model.requests[0]["messages"]
+    assert messages[0]["role"] == "system" and "not instructions" in messages[0]["content"]
+    user = messages[-1]["content"]
+    assert user.startswith("Reference data:\n<passage>") and "three business days" in user
+    assert user.rindex("</passage>") < user.index("Question: standard shipping days?")
+
+
+def test_history_is_carried_into_the_next_turn(database: Database, kb: KnowledgeBase) -> None:
+    model = FakeChatModel().enqueue("Three days.", "Yes, thirty days.")
+    assistant = _assistant(database, kb, model)
+    assistant.handle(Message("standard shipping days?", "c1"))
+    assistant.handle(Message("and returns within thirty days?", "c1"))
+    second = model.requests[1]["messages"]
+    assert {"role": "assistant", "content": "Three days."} in second
+
+
+def test_nothing_relevant_means_no_invention(database: Database, kb: KnowledgeBase) -> None:
+    model = FakeChatModel()
+    reply = _assistant(database, kb, model).handle(Message("xylophone quantum lattice", "c1"))
+    assert reply.answer == NO_ANSWER and reply.sources == []
+    assert model.requests == []
+
+
+def test_failure_mid_stream_is_recorded_not_stored_as_answer(database: Database, kb: KnowledgeBase) -> None:
+    assistant = _assistant(database, kb, FailingMidStream())
+    turn = assistant.start(Message("standard shipping days?", "c1"))
+    with pytest.raises(ConnectionError):
+        list(turn)
+    events = assistant.history("c1")
+    assert isinstance(events[0], UserUttered)
+    assert isinstance(events[1], AnswerFailed) and events[1].partial == "Partial answer "
+    assert not any(isinstance(e, BotUttered) for e in events)
+
+
+def test_oversized_message_is_refused_and_nothing_is_stored(database: Database, kb: KnowledgeBase) -> None:
+    assistant = _assistant(database, kb, FakeChatModel())
+    assistant.options = TurnOptions(max_message_chars=20)
+    reply = assistant.handle(Message("x" * 50, "c1"))
+    assert "too long" in reply.answer
+    assert assistant.history("c1") == []
+
+
+def test_control_characters_never_reach_the_store(database: Database, kb: KnowledgeBase) -> None:
+    model = FakeChatModel().enqueue("ok")
+    assistant = _assistant(database, kb, model)
+    assistant.handle(Message("standard\x00 shipping\x1b[31m days?\x07", "c1"))
+    assert assistant.history("c1")[0] == UserUttered("standard shipping days?", "cli")
+
+
+def test_terminal_output_keeps_spaces_but_drops_escapes() -> None:
+    from ui.terminal import safe_for_terminal
+
+    assert safe_for_terminal(" to assemble\x1b]0;pwned\x07 it\n\x1b[2J next") == " to assemble it\n next"
