@@ -41,7 +41,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest revision of every branch (dialog, knowledge and ui each add their own)."""
     from alembic import command
     from alembic.config import Config
 
@@ -50,7 +50,7 @@ def migrate(engine: Engine) -> None:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, "heads")
     except Exception as err:
         raise ConfigError(f"cannot prepare the database at {engine.url!r}: {err}") from err
 

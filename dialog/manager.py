@@ -11,6 +11,7 @@ from dialog.events import AnswerFailed, BotUttered, Event, UserUttered
 from dialog.guard import check_message
 from dialog.messages import Message, Reply, Source
 from dialog.prompt import NO_ANSWER, build_messages
+from dialog.state import ConversationState
 from dialog.store import ConversationStore
 from knowledge.base import Hit, KnowledgeBase
 
@@ -131,6 +132,10 @@ class Assistant:
 
     def history(self, conversation_id: str) -> list[Event]:
         return self.store.events(conversation_id)
+
+    def state(self, conversation_id: str) -> ConversationState:
+        """The conversation's state, replayed from its events."""
+        return ConversationState.replay(conversation_id, self.store.events(conversation_id))
 
 
 class _Unrecorded(TurnRecorder):

@@ -43,6 +43,7 @@ class Reply:
     conversation_id: str
     answer: str
     sources: list[Source] = field(default_factory=list)
+    handoff: bool = False
 
     def as_json(self) -> dict[str, object]:
         return {

@@ -97,3 +97,12 @@ def test_terminal_output_keeps_spaces_but_drops_escapes() -> None:
     from ui.terminal import safe_for_terminal
 
     assert safe_for_terminal(" to assemble\x1b]0;pwned\x07 it\n\x1b[2J next") == " to assemble it\n next"
+
+
+def test_state_is_replayed_from_events(database: Database, kb: KnowledgeBase) -> None:
+    model = FakeChatModel().enqueue("Three days.")
+    assistant = _assistant(database, kb, model)
+    reply = assistant.handle(Message("standard shipping days?", "c1"))
+    state = assistant.state("c1")
+    assert state.turns == 1 and not state.handoff
+    assert [s["chunk_id"] for s in state.last_sources] == [s.chunk_id for s in reply.sources]
