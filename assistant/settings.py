@@ -57,6 +57,18 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=80, ge=0, le=2000)
     max_message_chars: int = Field(default=4000, ge=1)
     device: str = "auto"
+    # front ends
+    webhook_secret: SecretStr | None = None
+    webhook_secret_previous: SecretStr | None = None
+    webhook_tolerance_s: int = Field(default=300, ge=1)
+    max_body_bytes: int = Field(default=65536, ge=256)
+    callback_attempts: int = Field(default=5, ge=1, le=20)
+    callback_backoff_s: float = Field(default=1.0, ge=0.0)
+    auth: SecretStr | None = None
+    upload_dir: Path | None = None
+    chatwoot_base_url: str = ""
+    chatwoot_api_token: SecretStr | None = None
+    chatwoot_webhook_secret: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -96,6 +108,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'assistant.db'}"
         if self.model_dir is None:
             self.model_dir = self.data_dir / "models"
+        if self.upload_dir is None:  # front ends
+            self.upload_dir = self.data_dir / "uploads"
 
     @property
     def index_dir(self) -> Path:

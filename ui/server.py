@@ -1,0 +1,83 @@
+"""One FastAPI app for every HTTP front end: web chat at /, REST under /api/v1, webhooks, health, metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from assistant.wiring import Components
+from ui import api
+from ui.runtime import Runtime
+from ui.webhooks import chatwoot, generic
+
+
+def create_app(
+    components: Components,
+    *,
+    web: bool = True,
+    http: httpx.AsyncClient | None = None,
+    assistant: Any = None,
+) -> FastAPI:
+    """The whole server; `web=False` leaves the Gradio chat out (API-only deployments, fast tests).
+
+    >>> app = create_app(Components(load_settings()))
+    >>> uvicorn.run(app, host="127.0.0.1", port=8080)
+    """
+    runtime = Runtime(components, http=http, assistant_override=assistant)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        owned = runtime.http is None
+        if owned:
+            runtime.http = httpx.AsyncClient(follow_redirects=False)
+        try:
+            yield
+        finally:
+            await runtime.drain()
+            if owned and runtime.http is not None:
+                await runtime.http.aclose()
+                runtime.http = None
+
+    app = FastAPI(
+        title="assistant",
+        summary="Customer-support assistant: REST API, webhooks and web chat over one dialog manager.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.runtime = runtime
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        runtime.metrics.inc("assistant_http_requests_total", method=request.method, code=str(response.status_code))
+        return response
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness and what the assistant holds")
+    async def healthz() -> JSONResponse:
+        started = time.perf_counter()
+        documents, chunks = await runtime.blocking(components.knowledge.count)
+        return JSONResponse(
+            {"status": "ok", "documents": documents, "chunks": chunks, "db_ms": round(1000 * (time.perf_counter() - started), 1)}
+        )
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    app.include_router(api.router)
+    app.include_router(generic.router)
+    app.include_router(chatwoot.router)
+    if web:
+        from ui.web import mount_web_chat
+
+        mount_web_chat(app, runtime)
+    return app
