@@ -1,23 +1,45 @@
-"""The knowledge base: documents and chunks in SQL, their vectors in FAISS, kept in step."""
+"""The knowledge base: documents and chunks in SQL, their vectors in FAISS, kept in step.
+
+SQL is the source of truth. Each change commits its rows and bumps the knowledge-base version in
+one transaction; only then is the in-memory index changed, and it is saved once per batch with the
+version it reflects. An index whose version differs from SQL's (a crash between commit and save,
+another process's ingest) is reconciled at load: missing chunk ids are embedded from their SQL
+text, extra ids are removed. `rebuild` re-embeds everything from SQL.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, select
+from numpy.typing import NDArray
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.chunking import Chunker
+from knowledge.chunking import Chunker, Passage
 from knowledge.embeddings import Embedder
 from knowledge.errors import UnreadableDocument
-from knowledge.index import VectorIndex
-from knowledge.loaders import SourceDocument, iter_files, load_document
-from knowledge.records import ChunkRow, DocumentRow
+from knowledge.index import (
+    FLAT_LIMIT,
+    META_FILE,
+    IndexSpec,
+    VectorIndex,
+    choose_backend,
+    choose_spec,
+    gpu_available,
+)
+from knowledge.lexical import LexicalIndex, reciprocal_rank_fusion
+from knowledge.loaders import LOADER_VERSION, SourceDocument, iter_files, load_document
+from knowledge.records import ChunkRow, DocumentRow, KnowledgeStateRow
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
 """Called with (file name, chunks added) after each file."""
@@ -25,7 +47,12 @@ Progress = Callable[[str, int], None]
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved passage with where it came from and how well it matched."""
+    """A retrieved passage with where it came from and how well it matched.
+
+    `score` is the cosine similarity of passage and query, whichever list (vector or keyword)
+    found it; hits are ordered by reciprocal rank fusion. `kb_version` is the knowledge-base
+    version the passage was retrieved from.
+    """
 
     chunk_id: int
     score: float
@@ -33,6 +60,8 @@ class Hit:
     source: str
     title: str
     heading: str
+    position: int = 0
+    kb_version: int = 0
 
 
 @dataclass
@@ -43,6 +72,42 @@ class IngestReport:
     unchanged: int = 0
     chunks: int = 0
     failed: list[str] = field(default_factory=list)
+    kb_version: int = 0
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One line of `kb list`."""
+
+    source: str
+    title: str
+    kind: str
+    chunks: int
+    ingested_at: datetime
+    kb_version: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What `kb stats` shows."""
+
+    documents: int
+    chunks: int
+    kb_version: int
+    vectors: int
+    index: str
+    backend: str
+    embedding_model: str
+    dimension: int
+    index_bytes: int
+    retrieval: str
+
+
+@dataclass
+class _Pending:
+    document: SourceDocument
+    digest: str
+    passages: list[Passage]
 
 
 class KnowledgeBase:
@@ -62,92 +127,375 @@ class KnowledgeBase:
         index_dir: Path,
         *,
         chunker: Chunker | None = None,
+        retrieval: str = "hybrid",
+        backend: str = "auto",
+        flat_limit: int = FLAT_LIMIT,
+        batch_chunks: int = 512,
+        rrf_k: int = 60,
+        refresh_s: float = 2.0,
     ) -> None:
         self._sessions = sessions
         self._embedder = embedder
         self._index_dir = index_dir
         self._chunker = chunker or Chunker()
-        self.index = VectorIndex.load(index_dir, embedding_model=embedder.name, dimension=embedder.dimension)
+        self.retrieval = retrieval
+        gpus, gpu_faiss = gpu_available()
+        self.backend = choose_backend(backend, gpus=gpus, gpu_faiss=gpu_faiss)
+        self._flat_limit = flat_limit
+        self._batch_chunks = batch_chunks
+        self._rrf_k = rrf_k
+        self._refresh_s = refresh_s
+        self._index: VectorIndex | None = None
+        self._lexical: LexicalIndex | None = None
+        self._checked_at = 0.0
+
+    # ---- the index and its consistency with SQL
+
+    @property
+    def index(self) -> VectorIndex:
+        """The FAISS index, loaded on first use and reconciled with SQL when their versions differ."""
+        if self._index is None:
+            index = VectorIndex.load(
+                self._index_dir,
+                embedding_model=self._embedder.name,
+                dimension=self._embedder.dimension,
+                backend=self.backend,
+            )
+            self._index = self._reconcile(index)
+            self._checked_at = time.monotonic()
+        return self._index
+
+    def version(self) -> int:
+        """The knowledge base's version in SQL: bumped by every ingest, removal and rebuild."""
+        with self._sessions() as session:
+            return _version(session)
+
+    def _fresh_index(self) -> VectorIndex:
+        """The index, reloaded if another process changed the knowledge base (checked every refresh_s)."""
+        index = self.index
+        if time.monotonic() - self._checked_at >= self._refresh_s:
+            self._checked_at = time.monotonic()
+            if self.version() != index.kb_version:
+                self._index = None
+                index = self.index
+        return index
+
+    def _reconcile(self, index: VectorIndex) -> VectorIndex:
+        with self._sessions() as session:
+            version = _version(session)
+            if version == index.kb_version:
+                return index
+            sql_ids = np.fromiter(session.scalars(select(ChunkRow.id)), dtype=np.int64)
+        held = index.ids()
+        extra = np.setdiff1d(held, sql_ids)
+        missing = np.setdiff1d(sql_ids, held)
+        if len(extra) or len(missing):
+            log.warning(
+                "index at version %d, SQL at %d: removing %d and embedding %d chunk(s)",
+                index.kb_version, version, len(extra), len(missing),
+            )
+        index.remove(extra)
+        for ids, texts in self._texts(missing.tolist()):
+            index.add(np.array(ids, dtype=np.int64), self._embedder.embed(texts))
+        index.kb_version = version
+        index = index.resized(flat_limit=self._flat_limit)
+        if len(extra) or len(missing) or not (self._index_dir / META_FILE).exists():
+            index.save(self._index_dir)
+        return index
+
+    def _texts(self, ids: list[int] | None) -> Iterator[tuple[list[int], list[str]]]:
+        """(ids, embedding texts) of these chunks (all when None), a batch at a time."""
+        step = max(self._batch_chunks, 1)
+        if ids is not None:
+            for start in range(0, len(ids), step):
+                wanted = ids[start : start + step]
+                with self._sessions() as session:
+                    rows = session.execute(
+                        select(ChunkRow.id, ChunkRow.heading, ChunkRow.text).where(ChunkRow.id.in_(wanted))
+                    ).all()
+                yield [r.id for r in rows], [_embedding_text(r.heading, r.text) for r in rows]
+            return
+        with self._sessions() as session:
+            query = select(ChunkRow.id, ChunkRow.heading, ChunkRow.text).order_by(ChunkRow.id)
+            batch: list[tuple[int, str, str]] = []
+            for row in session.execute(query.execution_options(yield_per=step)):
+                batch.append((row.id, row.heading, row.text))
+                if len(batch) >= step:
+                    yield [b[0] for b in batch], [_embedding_text(b[1], b[2]) for b in batch]
+                    batch = []
+            if batch:
+                yield [b[0] for b in batch], [_embedding_text(b[1], b[2]) for b in batch]
+
+    def _save(self) -> None:
+        assert self._index is not None
+        self._index = self._index.resized(flat_limit=self._flat_limit)
+        self._index.save(self._index_dir)
+        self._lexical = None
+
+    # ---- ingestion
 
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         """Add or replace each file's chunks; unchanged files are skipped, unreadable ones reported."""
         report = IngestReport()
+        files = self._files(paths, report)
+        index = self.index
+        with self._sessions() as session:
+            known = dict(session.execute(select(DocumentRow.source, DocumentRow.content_hash)).tuples().all())
+        pending: list[_Pending] = []
+        changed = False
         try:
-            files = list(iter_files(paths))
-        except UnreadableDocument as err:
-            report.failed.append(str(err))
-            return report
-        for path in files:
-            try:
-                document = load_document(path)
-            except UnreadableDocument as err:
-                report.failed.append(str(err))
-                continue
-            added = self._ingest_one(document)
-            report.files += 1
-            report.unchanged += added is None
-            report.chunks += added or 0
-            if progress:
-                progress(path.name, added or 0)
+            for path in files:
+                item = self._prepare(path, known, report)
+                if item is None:
+                    if progress:
+                        progress(path.name, 0)
+                    continue
+                pending.append(item)
+                if sum(len(p.passages) for p in pending) >= self._batch_chunks:
+                    changed |= self._commit(pending, index, report, progress)
+                    pending = []
+            if pending:
+                changed |= self._commit(pending, index, report, progress)
+        finally:
+            if changed:
+                self._save()
+        report.kb_version = self._index.kb_version if self._index else 0
         return report
 
-    def _ingest_one(self, document: SourceDocument) -> int | None:
-        digest = hashlib.sha256(document.text.encode()).hexdigest()
+    def _files(self, paths: Iterable[Path], report: IngestReport) -> list[Path]:
+        files: dict[str, Path] = {}
+        for path in paths:
+            try:
+                for found in iter_files([path]):
+                    files.setdefault(str(found.resolve()), found)
+            except UnreadableDocument as err:
+                report.failed.append(str(err))
+        return list(files.values())
+
+    def _prepare(self, path: Path, known: dict[str, str], report: IngestReport) -> _Pending | None:
+        """Read, hash and chunk one file; None when it is unchanged or unreadable (then reported)."""
+        try:
+            raw = path.read_bytes()
+        except OSError as err:
+            report.failed.append(f"{path}: {err}")
+            return None
+        digest = hashlib.sha256(raw + f"|{LOADER_VERSION}|{self._chunker.fingerprint}".encode()).hexdigest()
+        if known.get(str(path.resolve())) == digest:
+            report.files += 1
+            report.unchanged += 1
+            return None
+        try:
+            document = load_document(path, raw)
+        except UnreadableDocument as err:
+            report.failed.append(str(err))
+            return None
         passages = self._chunker.split(document)
+        if not passages:
+            report.failed.append(f"{path}: no text to index")
+            return None
+        return _Pending(document, digest, passages)
+
+    def _commit(
+        self, pending: list[_Pending], index: VectorIndex, report: IngestReport, progress: Progress | None
+    ) -> bool:
+        """Embed a group of files, commit their rows and a new version, then change the index."""
+        texts = [_embedding_text(p.heading, p.text) for item in pending for p in item.passages]
+        vectors = self._embedder.embed(texts)
+        now = datetime.now(UTC)
         with self._sessions.begin() as session:
-            existing = session.scalar(select(DocumentRow).where(DocumentRow.source == document.source))
-            if existing is not None and existing.content_hash == digest:
-                return None
-            old_ids = self._drop_chunks(session, existing) if existing else []
-            row = existing or DocumentRow(source=document.source)
-            row.title, row.content_hash, row.ingested_at = document.title, digest, datetime.now(UTC)
-            session.add(row)
+            version = _bump(session)
+            old_ids: list[int] = []
+            new_rows: list[ChunkRow] = []
+            for item in pending:
+                doc = item.document
+                row = session.scalar(select(DocumentRow).where(DocumentRow.source == doc.source))
+                if row is not None:
+                    old_ids += session.scalars(select(ChunkRow.id).where(ChunkRow.document_id == row.id)).all()
+                    session.execute(delete(ChunkRow).where(ChunkRow.document_id == row.id))
+                else:
+                    row = DocumentRow(source=doc.source)
+                    session.add(row)
+                row.title, row.content_hash, row.ingested_at = doc.title, item.digest, now
+                row.kind, row.kb_version = doc.kind, version
+                session.flush()
+                new_rows += [
+                    ChunkRow(document_id=row.id, position=p.position, heading=p.heading, text=p.text)
+                    for p in item.passages
+                ]
+            session.add_all(new_rows)
             session.flush()
-            chunks = [ChunkRow(document_id=row.id, position=p.position, heading=p.heading, text=p.text) for p in passages]
-            session.add_all(chunks)
-            session.flush()
-            vectors = self._embedder.embed([_embedding_text(document.title, c) for c in chunks])
-            self.index.remove(np.array(old_ids, dtype=np.int64))
-            self.index.add(np.array([c.id for c in chunks], dtype=np.int64), vectors)
-            self.index.save(self._index_dir)
-        return len(chunks)
+            new_ids = np.array([c.id for c in new_rows], dtype=np.int64)
+        index.remove(np.array(old_ids, dtype=np.int64))
+        index.add(new_ids, vectors)
+        index.kb_version = version
+        for item in pending:
+            report.files += 1
+            report.chunks += len(item.passages)
+            if progress:
+                progress(Path(item.document.source).name, len(item.passages))
+        return True
 
-    @staticmethod
-    def _drop_chunks(session: Session, document: DocumentRow) -> list[int]:
-        ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.document_id == document.id)))
-        session.execute(delete(ChunkRow).where(ChunkRow.document_id == document.id))
-        return ids
+    # ---- maintenance
 
-    def search(self, query: str, *, k: int = 3, min_score: float = -1.0) -> list[Hit]:
-        """The k passages nearest to the query, best first, above `min_score`."""
-        if not query.strip() or len(self.index) == 0:
+    def remove(self, paths: Sequence[str | Path] = (), *, missing: bool = False) -> list[str]:
+        """Forget documents (a file, or every file under a folder; with `missing`, files gone from disk).
+
+        Their chunks leave SQL and their vectors leave the index. Returns the sources removed.
+        """
+        index = self.index
+        wanted = [str(Path(p).expanduser().resolve()) for p in paths]
+        with self._sessions.begin() as session:
+            rows = session.execute(select(DocumentRow.id, DocumentRow.source)).all()
+            chosen = [
+                (doc_id, source)
+                for doc_id, source in rows
+                if any(source == w or source.startswith(w.rstrip(os.sep) + os.sep) for w in wanted)
+                or (missing and not Path(source).exists())
+            ]
+            if not chosen:
+                return []
+            doc_ids = [doc_id for doc_id, _ in chosen]
+            chunk_ids = session.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(doc_ids))).all()
+            session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
+            session.execute(delete(DocumentRow).where(DocumentRow.id.in_(doc_ids)))
+            version = _bump(session)
+        index.remove(np.array(chunk_ids, dtype=np.int64))
+        index.kb_version = version
+        self._save()
+        return sorted(source for _, source in chosen)
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Re-embed every chunk from SQL into a new index of the structure its size calls for.
+
+        Works when the index on disk is corrupted or was built with another model. Returns the
+        number of vectors.
+        """
+        with self._sessions.begin() as session:
+            version = _bump(session)
+            total = session.scalar(select(func.count()).select_from(ChunkRow)) or 0
+        ids: list[NDArray[np.int64]] = []
+        vectors: list[NDArray[np.float32]] = []
+        for batch_ids, texts in self._texts(None):
+            ids.append(np.array(batch_ids, dtype=np.int64))
+            vectors.append(self._embedder.embed(texts))
+            if progress:
+                progress(sum(len(i) for i in ids), total)
+        all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        dim = self._embedder.dimension
+        all_vectors = np.concatenate(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
+        spec = choose_spec(len(all_ids), flat_limit=self._flat_limit)
+        self._index = VectorIndex.build(
+            self._embedder.name, all_ids, all_vectors, spec=spec, backend=self.backend, kb_version=version
+        )
+        self._index.save(self._index_dir)
+        self._lexical = None
+        return len(all_ids)
+
+    # ---- retrieval
+
+    def search(self, query: str, *, k: int = 3, min_score: float = -1.0, mode: str | None = None) -> list[Hit]:
+        """The k best passages for the query, best first; only those with cosine >= `min_score`.
+
+        Hybrid mode fuses the FAISS ranking with a BM25 ranking by reciprocal rank fusion; the
+        threshold applies to each passage's cosine similarity, so an empty list means nothing
+        relevant, whichever way the passages were found.
+        """
+        if not query.strip() or k <= 0:
             return []
-        found = [(i, s) for i, s in self.index.search(self._embedder.embed([query]), k)[0] if s >= min_score]
-        if not found:
+        index = self._fresh_index()
+        if len(index) == 0:
+            return []
+        query_vector = self._embedder.embed([query])
+        depth = max(4 * k, 20)
+        vector_hits = index.search(query_vector, depth)[0]
+        cosine = dict(vector_hits)
+        rankings = [[i for i, _ in vector_hits]]
+        if (mode or self.retrieval) == "hybrid":
+            keyword = [i for i, _ in self._keyword_index(index).search(query, depth)]
+            rankings.append(keyword)
+            stored = index.reconstruct([i for i in keyword if i not in cosine])
+            cosine.update((i, float(vector @ query_vector[0])) for i, vector in stored.items())
+        fused = [i for i, _ in reciprocal_rank_fusion(rankings, k=self._rrf_k) if cosine.get(i, -2.0) >= min_score]
+        return self._hits(fused[:k], cosine, index.kb_version)
+
+    def _keyword_index(self, index: VectorIndex) -> LexicalIndex:
+        if self._lexical is None or self._lexical.version != index.kb_version:
+            ids: list[int] = []
+            texts: list[str] = []
+            for batch_ids, batch_texts in self._texts(None):
+                ids += batch_ids
+                texts += batch_texts
+            self._lexical = LexicalIndex(np.array(ids, dtype=np.int64), texts, version=index.kb_version)
+        return self._lexical
+
+    def _hits(self, ids: list[int], cosine: dict[int, float], version: int) -> list[Hit]:
+        if not ids:
             return []
         with self._sessions() as session:
             rows = session.execute(
                 select(ChunkRow, DocumentRow)
                 .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
-                .where(ChunkRow.id.in_([i for i, _ in found]))
+                .where(ChunkRow.id.in_(ids))
             ).all()
         by_id = {chunk.id: (chunk, doc) for chunk, doc in rows}
         return [
-            Hit(i, s, by_id[i][0].text, by_id[i][1].source, by_id[i][1].title, by_id[i][0].heading)
-            for i, s in found
+            Hit(i, cosine[i], c.text, d.source, d.title, c.heading, c.position, version)
+            for i in ids
             if i in by_id
+            for c, d in [by_id[i]]
         ]
+
+    # ---- reporting
 
     def count(self) -> tuple[int, int]:
         """(documents, chunks) in the knowledge base."""
-        from sqlalchemy import func
-
         with self._sessions() as session:
             documents = session.scalar(select(func.count()).select_from(DocumentRow)) or 0
             chunks = session.scalar(select(func.count()).select_from(ChunkRow)) or 0
         return documents, chunks
 
+    def documents(self) -> list[DocumentInfo]:
+        """Every ingested document with its chunk count, by source."""
+        counts = (
+            select(ChunkRow.document_id, func.count().label("n")).group_by(ChunkRow.document_id).subquery()
+        )
+        with self._sessions() as session:
+            rows = session.execute(
+                select(DocumentRow, func.coalesce(counts.c.n, 0))
+                .outerjoin(counts, counts.c.document_id == DocumentRow.id)
+                .order_by(DocumentRow.source)
+            ).all()
+        return [DocumentInfo(d.source, d.title, d.kind, int(n), d.ingested_at, d.kb_version) for d, n in rows]
 
-def _embedding_text(title: str, chunk: ChunkRow) -> str:
+    def stats(self) -> Stats:
+        documents, chunks = self.count()
+        index = self.index
+        meta = VectorIndex.read_meta(self._index_dir)
+        size = (self._index_dir / meta.file).stat().st_size if meta and (self._index_dir / meta.file).exists() else 0
+        return Stats(
+            documents, chunks, self.version(), len(index), index.spec.describe(), index.backend,
+            self._embedder.name, self._embedder.dimension, size, self.retrieval,
+        )
+
+
+def _version(session: Session) -> int:
+    return int(session.scalar(select(KnowledgeStateRow.version).where(KnowledgeStateRow.id == 1)) or 0)
+
+
+def _bump(session: Session) -> int:
+    """Increment the version inside the caller's transaction (row-locked on PostgreSQL)."""
+    result = session.execute(
+        update(KnowledgeStateRow).where(KnowledgeStateRow.id == 1).values(version=KnowledgeStateRow.version + 1)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(KnowledgeStateRow(id=1, version=1))
+        session.flush()
+    return _version(session)
+
+
+def _embedding_text(heading: str, text: str) -> str:
     """Prefix the heading path so a passage's topic is in its vector even when its text omits it."""
-    return f"{chunk.heading}\n{chunk.text}" if chunk.heading and chunk.heading not in chunk.text else chunk.text
+    return f"{heading}\n{text}" if heading and heading not in text else text
+
+
+__all__ = ["DocumentInfo", "Hit", "IndexSpec", "IngestReport", "KnowledgeBase", "Stats"]

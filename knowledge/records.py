@@ -1,4 +1,4 @@
-"""SQL rows of the knowledge base: documents and their chunks (a chunk's id is its FAISS id)."""
+"""SQL rows of the knowledge base: documents, their chunks (a chunk's id is its FAISS id), its version."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ class DocumentRow(Base):
     title: Mapped[str] = mapped_column(String(512))
     content_hash: Mapped[str] = mapped_column(String(64))
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    kb_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ChunkRow(Base):
-    """A passage of a document, as embedded and retrieved."""
+    """A passage of a document, as embedded and retrieved; ids come from AUTOINCREMENT, never reused."""
 
     __tablename__ = "chunks"
     __table_args__ = {"sqlite_autoincrement": True}
@@ -36,3 +38,12 @@ class ChunkRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     heading: Mapped[str] = mapped_column(String(1024))
     text: Mapped[str] = mapped_column(Text)
+
+
+class KnowledgeStateRow(Base):
+    """One row: the knowledge base's version, bumped in the same transaction as every change."""
+
+    __tablename__ = "knowledge_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from knowledge.errors import IndexCorrupted, IndexMismatch
-from knowledge.index import INDEX_FILE, VectorIndex
+from knowledge.index import VectorIndex
 
 pytestmark = pytest.mark.unit
 
@@ -51,12 +51,15 @@ def test_corruption_is_detected(tmp_path: Path, damage: str) -> None:
     index = VectorIndex("m", 8)
     index.add(np.arange(10), _vectors(10))
     index.save(tmp_path)
-    data = bytearray((tmp_path / INDEX_FILE).read_bytes())
+    meta = VectorIndex.read_meta(tmp_path)
+    assert meta is not None
+    target = tmp_path / meta.file
+    data = bytearray(target.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
     else:
         data[len(data) // 2] ^= 0xFF
-    (tmp_path / INDEX_FILE).write_bytes(bytes(data))
+    target.write_bytes(bytes(data))
     with pytest.raises(IndexCorrupted, match="kb rebuild"):
         VectorIndex.load(tmp_path, embedding_model="m", dimension=8)
 
