@@ -1,0 +1,179 @@
+"""The Chatwoot agent bot against a fake Chatwoot API: a real HTTP server on loopback that records calls."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from assistant.wiring import Components
+from dialog.messages import Message, Reply
+from tests.fakes import FakeChatModel
+from tests.ui.conftest import serving
+from tests.ui.fake_http import Recorder, recording_server
+from ui.server import create_app
+from ui.signing import sign
+
+pytestmark = pytest.mark.unit
+URL = "/webhooks/chatwoot"
+TOKEN = "cw-token-123"
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    """A `message_created` agent-bot event as Chatwoot sends it (trimmed to what matters)."""
+    base: dict[str, Any] = {
+        "event": "message_created",
+        "id": 9001,
+        "content": "How long is the warranty on blenders?",
+        "created_at": "2026-11-23T19:00:00Z",
+        "message_type": "incoming",
+        "content_type": "text",
+        "content_attributes": {},
+        "source_id": None,
+        "private": False,
+        "sender": {"id": 7, "name": "Ada", "type": "contact"},
+        "inbox": {"id": 3, "name": "Website"},
+        "conversation": {"id": 42, "inbox_id": 3, "status": "pending", "channel": "Channel::WebWidget"},
+        "account": {"id": 1, "name": "Northwind"},
+    }
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture
+def chatwoot() -> Iterator[Recorder]:
+    with recording_server() as fake:
+        yield fake
+
+
+def _configure(components: Components, fake: Recorder, monkeypatch: pytest.MonkeyPatch, secret: str | None = None) -> None:
+    monkeypatch.setattr(components.settings, "chatwoot_base_url", fake.url)
+    monkeypatch.setattr(components.settings, "chatwoot_api_token", SecretStr(TOKEN))
+    monkeypatch.setattr(components.settings, "chatwoot_webhook_secret", SecretStr(secret) if secret else None)
+
+
+def _post(base: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(base + URL, content=json.dumps(payload).encode(), headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def test_a_contact_message_is_answered_through_the_messages_api(
+    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configure(components, chatwoot, monkeypatch)
+    model.enqueue("Blenders have a two year warranty.")
+    with serving(create_app(components, web=False)) as base:
+        response = _post(base, event())
+        assert response.status_code == 200 and response.json()["status"] == "accepted"
+        (call,) = chatwoot.wait_for(1)
+    assert call.path == "/api/v1/accounts/1/conversations/42/messages"
+    assert call.headers["api_access_token"] == TOKEN
+    body = call.json()
+    assert body["message_type"] == "outgoing" and body["private"] is False
+    assert body["content"].startswith("Blenders have a two year warranty.")
+    assert "Sources: Blender warranty" in body["content"]
+    history = components.assistant.history("chatwoot-1-42")
+    assert history[0].channel == "chatwoot"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"message_type": "outgoing", "sender": {"id": 2, "name": "Bot", "type": "agent_bot"}},
+        {"message_type": "outgoing", "sender": {"id": 5, "name": "Agent Smith", "type": "user"}},
+        {"private": True},
+        {"event": "conversation_created"},
+        {"event": "message_updated"},
+        {"conversation": {"id": 42, "status": "open"}},
+        {"content": "  "},
+    ],
+    ids=["own-message", "agent-message", "private-note", "other-event", "update", "human-has-it", "no-text"],
+)
+def test_events_that_are_not_a_contact_asking_are_ignored(
+    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch, overrides: dict[str, Any]
+) -> None:
+    _configure(components, chatwoot, monkeypatch)
+    with serving(create_app(components, web=False)) as base:
+        response = _post(base, event(**overrides))
+        time.sleep(0.2)
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert chatwoot.received == [] and model.requests == []
+
+
+def test_the_same_message_twice_is_answered_once(
+    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configure(components, chatwoot, monkeypatch)
+    model.enqueue("Two years.")
+    with serving(create_app(components, web=False)) as base:
+        assert _post(base, event()).json()["status"] == "accepted"
+        assert _post(base, event()).json()["status"] == "duplicate"
+        chatwoot.wait_for(1)
+        time.sleep(0.2)
+    assert len(chatwoot.received) == 1 and len(model.requests) == 1
+
+
+def test_signature_is_required_when_a_secret_is_set(
+    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configure(components, chatwoot, monkeypatch, secret="cw-secret")
+    model.enqueue("Two years.")
+    body = json.dumps(event()).encode()
+    ts = str(int(time.time()))
+    with serving(create_app(components, web=False)) as base:
+        assert _post(base, event()).status_code == 401
+        wrong = {"X-Chatwoot-Timestamp": ts, "X-Chatwoot-Signature": sign("other", ts, body)}
+        assert httpx.post(base + URL, content=body, headers=wrong).status_code == 401
+        right = {"X-Chatwoot-Timestamp": ts, "X-Chatwoot-Signature": sign("cw-secret", ts, body)}
+        assert httpx.post(base + URL, content=body, headers=right).json()["status"] == "accepted"
+        chatwoot.wait_for(1)
+
+
+def test_not_configured_is_503(components: Components) -> None:
+    with serving(create_app(components, web=False)) as base:
+        assert _post(base, event()).status_code == 503
+
+
+class HandingOff:
+    """Stands in for the dialog manager's /handoff command: the reply asks for a human."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def handle(self, message: Message) -> Reply:
+        self.messages.append(message)
+        return Reply(message.conversation_id, "I am passing you to a colleague.", [], handoff=True)
+
+
+def test_handoff_opens_the_conversation_for_a_human(
+    components: Components, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configure(components, chatwoot, monkeypatch)
+    bot = HandingOff()
+    with serving(create_app(components, web=False, assistant=bot)) as base:
+        assert _post(base, event(content="I want to talk to a person")).json()["status"] == "accepted"
+        message_call, status_call = chatwoot.wait_for(2)
+    assert message_call.json()["content"] == "I am passing you to a colleague."
+    assert status_call.path == "/api/v1/accounts/1/conversations/42/toggle_status"
+    assert status_call.json() == {"status": "open"}
+    assert status_call.headers["api_access_token"] == TOKEN
+    assert bot.messages[0].delivery_id == "1:9001"
+
+
+def test_chatwoot_refusing_our_reply_is_recorded_not_raised(
+    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configure(components, chatwoot, monkeypatch)
+    chatwoot.statuses = [401]
+    model.enqueue("Two years.")
+    with serving(create_app(components, web=False)) as base:
+        _post(base, event())
+        chatwoot.wait_for(1)
+        time.sleep(0.3)
+    from ui.deliveries import DeliveryLedger
+
+    assert DeliveryLedger(components.database.session).status("chatwoot", "1:9001") == "undelivered"
