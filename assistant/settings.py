@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=80, ge=0, le=2000)
     max_message_chars: int = Field(default=4000, ge=1)
     device: str = "auto"
+    # knowledge base
+    retrieval: Literal["hybrid", "vector"] = "hybrid"
+    index_backend: Literal["auto", "cpu", "gpu"] = "auto"
+    flat_index_limit: int = Field(default=50_000, ge=1)
+    embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    ingest_batch_chunks: int = Field(default=512, ge=1)
     # front ends
     webhook_secret: SecretStr | None = None
     webhook_secret_previous: SecretStr | None = None

@@ -59,12 +59,24 @@ class Components:
         from knowledge.embeddings import SentenceTransformerEmbedder
 
         quiet_model_libraries()
-        return SentenceTransformerEmbedder(embedding_model_path(self.settings), device=self.settings.device)
+        return SentenceTransformerEmbedder(
+            embedding_model_path(self.settings), device=self.settings.device, batch_size=self.settings.embed_batch_size
+        )
 
     @cached_property
     def knowledge(self) -> KnowledgeBase:
         chunker = Chunker(chunk_size=self.settings.chunk_size, overlap=self.settings.chunk_overlap)
-        return KnowledgeBase(self.database.session, self.embedder, self.settings.index_dir, chunker=chunker)
+        s = self.settings
+        return KnowledgeBase(
+            self.database.session,
+            self.embedder,
+            s.index_dir,
+            chunker=chunker,
+            retrieval=s.retrieval,
+            backend=s.index_backend,
+            flat_limit=s.flat_index_limit,
+            batch_chunks=s.ingest_batch_chunks,
+        )
 
     @cached_property
     def store(self) -> ConversationStore:

@@ -114,6 +114,8 @@ def _load_html(path: Path, raw: bytes) -> SourceDocument:
     heading = soup.find(["h1", "title"])
     title = heading.get_text(" ", strip=True) if heading else _title("", path)
     body = soup.body or soup
+    if not body.get_text(strip=True):
+        raise UnreadableDocument(f"{path}: no text could be extracted")
     return SourceDocument(_source(path), title or _title("", path), str(body), "html")
 
 

@@ -10,6 +10,7 @@ from assistant.cli.app import App, pass_app
 from assistant.cli.ask import ask
 from assistant.cli.chat import chat
 from assistant.cli.ingest import ingest
+from assistant.cli.kb import kb
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,5 +27,6 @@ def main(ctx: click.Context, verbose: int) -> None:
 main.add_command(ingest)
 main.add_command(ask)
 main.add_command(chat)
+main.add_command(kb)
 
 __all__ = ["App", "main", "pass_app"]
