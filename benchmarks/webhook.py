@@ -1,0 +1,127 @@
+"""Webhook acknowledgement latency: 50 concurrent signed deliveries in async (callback) mode.
+
+Run: `python -m benchmarks.webhook [--quick]` (or `assistant bench webhook`). The LM is an instant
+stub, so the figure is the server's own: verify, claim the delivery, queue the turn, answer 202.
+The baseline is `GET /healthz` at the same concurrency on the same server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+
+from assistant.settings import Settings, load_settings
+from assistant.wiring import Components
+from benchmarks.serving import serving
+from benchmarks.turn import InstantModel, percentiles
+from ui.server import create_app
+from ui.signing import signed_headers
+
+SECRET = "bench-secret"
+
+
+def callback_receiver() -> tuple[FastAPI, list[dict[str, Any]]]:
+    """A loopback endpoint that records every callback it gets."""
+    received: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/callback")
+    async def callback(request: Request) -> dict[str, str]:
+        received.append(json.loads(await request.body()))
+        return {"ok": "yes"}
+
+    return app, received
+
+
+async def _deliveries(base: str, callback: str, concurrency: int, round_no: int) -> list[float]:
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def one(i: int) -> float:
+            body = json.dumps({
+                "delivery_id": f"bench-{round_no}-{i}",
+                "conversation_id": f"bench-{i}",
+                "text": "How much does standard shipping cost?",
+                "callback_url": callback,
+            }).encode()
+            headers = {**signed_headers(SECRET, body), "content-type": "application/json"}
+            started = time.perf_counter()
+            response = await client.post(f"{base}/webhooks/generic", content=body, headers=headers)
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 202:
+                raise RuntimeError(f"delivery answered {response.status_code}: {response.text}")
+            return elapsed
+
+        return list(await asyncio.gather(*(one(i) for i in range(concurrency))))
+
+
+async def _health(base: str, concurrency: int) -> list[float]:
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def one(_: int) -> float:
+            started = time.perf_counter()
+            (await client.get(f"{base}/healthz")).raise_for_status()
+            return (time.perf_counter() - started) * 1000
+
+        return list(await asyncio.gather(*(one(i) for i in range(concurrency))))
+
+
+def run(quick: bool = False, progress: Any = print) -> dict[str, Any]:
+    """Acks of signed async deliveries, side by side with health checks, on one server."""
+    rounds, concurrency = (2, 50) if quick else (6, 50)
+    with tempfile.TemporaryDirectory(prefix="assistant-bench-") as tmp:
+        base_settings = load_settings()
+        settings = Settings(**{
+            **base_settings.model_dump(exclude={"data_dir", "database_url", "webhook_secret", "upload_dir"}),
+            "data_dir": Path(tmp), "webhook_secret": SECRET, "callback_backoff_s": 0.1,
+        })
+        components = Components(settings, {"chat_model": InstantModel()})
+        from assistant.demo import HELP_CENTRE
+
+        components.knowledge.ingest([HELP_CENTRE])
+        receiver, received = callback_receiver()
+        acks: list[float] = []
+        health: list[float] = []
+        with serving(receiver) as callback_base, serving(create_app(components, web=False)) as base:
+            progress(f"webhook: {rounds} rounds of {concurrency} concurrent signed deliveries")
+            for round_no in range(rounds):
+                health += asyncio.run(_health(base, concurrency))
+                acks += asyncio.run(_deliveries(base, f"{callback_base}/callback", concurrency, round_no))
+            deadline = time.monotonic() + 120
+            while len(received) < rounds * concurrency and time.monotonic() < deadline:
+                time.sleep(0.1)
+        components.close()
+    ack, ok = percentiles(acks), percentiles(health)
+    return {
+        "webhook.ack_p50_ms": round(ack["p50"], 1),
+        "webhook.ack_p99_ms": round(ack["p99"], 1),
+        "webhook.healthz_p50_ms": round(ok["p50"], 1),
+        "webhook.healthz_p99_ms": round(ok["p99"], 1),
+        "webhook.deliveries": len(acks),
+        "webhook.callbacks_received": len(received),
+        "webhook.concurrency": concurrency,
+        "webhook.mean_ack_ms": round(statistics.fmean(acks), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("docs/bench"))
+    args = parser.parse_args()
+    results = run(args.quick)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "webhook.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
