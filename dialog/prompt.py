@@ -42,11 +42,22 @@ def history_messages(events: Sequence[Event], turns: int) -> list[dict[str, Any]
 
 
 def build_messages(
-    question: str, hits: Sequence[Hit], history: Sequence[Event], *, history_turns: int = 2
+    question: str,
+    hits: Sequence[Hit],
+    history: Sequence[Event],
+    *,
+    history_turns: int = 2,
+    summary: str = "",
+    language: str = "",
 ) -> list[dict[str, Any]]:
-    """System instructions, then history, then the passages and the question in one user message."""
+    """System instructions (+ summary of older turns, answer language), history, then passages and question."""
+    system = SYSTEM_PROMPT
+    if summary:
+        system += f"\n\nEarlier in this conversation (summary): {summary}"
+    if language:
+        system += f"\n\nAnswer in {language}."
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": system},
         *history_messages(history, history_turns),
         {"role": "user", "content": f"{reference_block(hits)}\n\nQuestion: {question}"},
     ]

@@ -37,7 +37,7 @@ def test_answer_streams_cites_and_is_stored(database: Database, kb: KnowledgeBas
     deltas = list(turn)
     assert len(deltas) > 1 and "".join(deltas).strip() == turn.reply.answer
     events = assistant.history("c1")
-    assert events[0] == UserUttered("How many days does standard shipping take?", "cli")
+    assert events[0] == UserUttered("How many days does standard shipping take?", "cli", None, "neutral", "normal")
     assert isinstance(events[1], BotUttered) and events[1].sources[0]["chunk_id"] == turn.sources[0].chunk_id
 
 
@@ -90,7 +90,7 @@ def test_control_characters_never_reach_the_store(database: Database, kb: Knowle
     model = FakeChatModel().enqueue("ok")
     assistant = _assistant(database, kb, model)
     assistant.handle(Message("standard\x00 shipping\x1b[31m days?\x07", "c1"))
-    assert assistant.history("c1")[0] == UserUttered("standard shipping days?", "cli")
+    assert assistant.history("c1")[0].text == "standard shipping days?"
 
 
 def test_terminal_output_keeps_spaces_but_drops_escapes() -> None:

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(320), nullable=False),
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("placed_on", sa.Date(), nullable=False),
+        sa.Column("delivered_on", sa.Date(), nullable=True),
         sa.Column("items", sa.String(1000), nullable=False),
         sa.Column("total", sa.Numeric(10, 2), nullable=False),
         sa.Column("carrier", sa.String(64), nullable=False),
