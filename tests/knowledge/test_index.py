@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from knowledge.errors import IndexCorrupted, IndexMismatch
-from knowledge.index import VectorIndex
+from knowledge.index import IndexSpec, VectorIndex, choose_backend, choose_spec, gpu_available
 
 pytestmark = pytest.mark.unit
 
@@ -75,3 +75,77 @@ def test_other_embedding_model_is_a_clear_error(tmp_path: Path) -> None:
 def test_wrong_dimension_is_refused() -> None:
     with pytest.raises(IndexMismatch):
         VectorIndex("m", 8).add(np.arange(2), _vectors(2, dim=4))
+
+
+# ---- index structure and backend choice
+
+
+@pytest.mark.parametrize(
+    ("count", "kind", "nlist"),
+    [(0, "flat", 0), (49_999, "flat", 0), (50_000, "ivf", 512), (100_000, "ivf", 512), (1_000_000, "ivf", 2048),
+     (100_000_000, "ivf", 16_384)],
+)
+def test_structure_is_chosen_by_size(count: int, kind: str, nlist: int) -> None:
+    spec = choose_spec(count)
+    assert (spec.kind, spec.nlist) == (kind, nlist)
+    assert spec.kind == "flat" or spec.nprobe == max(16, nlist // 16)
+
+
+@pytest.mark.parametrize(
+    ("requested", "gpus", "gpu_faiss", "expected"),
+    [
+        ("auto", 0, False, "cpu"),
+        ("auto", 1, False, "cpu"),  # a GPU but faiss-cpu installed
+        ("auto", 0, True, "cpu"),  # faiss-gpu but no visible GPU
+        ("auto", 2, True, "gpu"),
+        ("cpu", 2, True, "cpu"),
+        ("gpu", 1, True, "gpu"),
+    ],
+)
+def test_backend_choice(requested: str, gpus: int, gpu_faiss: bool, expected: str) -> None:
+    assert choose_backend(requested, gpus=gpus, gpu_faiss=gpu_faiss) == expected
+
+
+def test_asking_for_a_gpu_without_one_is_a_clear_error() -> None:
+    with pytest.raises(IndexMismatch, match="faiss-gpu"):
+        choose_backend("gpu", gpus=0, gpu_faiss=False)
+
+
+def test_this_machine_reports_what_faiss_sees() -> None:
+    gpus, gpu_faiss = gpu_available()
+    assert gpus >= 0 and (gpu_faiss or gpus == 0)
+
+
+def test_ivf_keyed_by_id_deletes_round_trips_and_recalls(tmp_path: Path) -> None:
+    vectors = _vectors(3000, dim=16, seed=1)
+    ids = np.arange(10_000, 13_000)
+    index = VectorIndex.build("m", ids, vectors, spec=IndexSpec("ivf", 32, 8))
+    assert index.remove(np.array([10_000, 10_001])) == 2
+    assert all(i not in (10_000, 10_001) for i, _ in index.search(vectors[[0]], k=10)[0])
+    index.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path, embedding_model="m", dimension=16)
+    assert (loaded.spec, len(loaded)) == (IndexSpec("ivf", 32, 8), 2998)
+    hits = loaded.search(vectors[[5, 6, 7]], k=1)
+    assert [row[0][0] for row in hits] == [10_005, 10_006, 10_007]
+    assert set(loaded.reconstruct([10_005, 10_000])) == {10_005}
+    kept_ids, kept = loaded.vectors()
+    assert len(kept_ids) == 2998 and np.allclose(kept[kept_ids == 10_005][0], vectors[5])
+
+
+def test_resize_moves_every_vector_into_the_new_structure() -> None:
+    vectors = _vectors(400, dim=16, seed=2)
+    flat = VectorIndex("m", 16)
+    flat.add(np.arange(400) * 3, vectors)
+    ivf = flat.resized(flat_limit=100)
+    assert ivf.spec.kind == "ivf" and sorted(ivf.ids().tolist()) == list(range(0, 1200, 3))
+    back = VectorIndex.build("m", np.arange(10), vectors[:10], spec=IndexSpec("ivf", 4, 4)).resized(flat_limit=100)
+    assert back.spec.kind == "flat" and len(back) == 10
+
+
+def test_lost_meta_file_is_corruption(tmp_path: Path) -> None:
+    index = VectorIndex("m", 8)
+    index.add(np.arange(3), _vectors(3))
+    index.save(tmp_path)
+    (tmp_path / "vectors.json").unlink()
+    with pytest.raises(IndexCorrupted, match="kb rebuild"):
+        VectorIndex.load(tmp_path, embedding_model="m", dimension=8)
