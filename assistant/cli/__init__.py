@@ -11,6 +11,7 @@ from assistant.cli.ask import ask
 from assistant.cli.chat import chat
 from assistant.cli.ingest import ingest
 from assistant.cli.kb import kb
+from assistant.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +28,7 @@ def main(ctx: click.Context, verbose: int) -> None:
 main.add_command(ingest)
 main.add_command(ask)
 main.add_command(chat)
+main.add_command(serve)
 main.add_command(kb)
 
 __all__ = ["App", "main", "pass_app"]
