@@ -1,0 +1,87 @@
+"""Load: many conversations at once through the REST API and the signed webhook; nothing lost, nothing crossed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from assistant.llm.protocol import ChatMessages, Completion
+from assistant.settings import Settings
+from assistant.wiring import Components
+from dialog.events import BotUttered, UserUttered
+from tests.fakes import HashingEmbedder
+from tests.ui.conftest import SECRET, serving, write_docs
+from ui.server import create_app
+from ui.signing import signed_headers
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CONVERSATIONS = int(os.environ.get("ASSISTANT_LOAD_CONVERSATIONS", "200"))
+TURNS = int(os.environ.get("ASSISTANT_LOAD_TURNS", "20"))
+_TAG = re.compile(r"\[(c-\d+) t-(\d+)\]")
+
+
+class EchoModel:
+    """Answers with the tag of the question it was asked, so a crossed answer is caught."""
+
+    def stream(self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+        tags = _TAG.findall(str(messages[-1]["content"]))
+        yield "Echo "
+        yield f"[{tags[-1][0]} t-{tags[-1][1]}]" if tags else "[none]"
+
+    def complete(self, messages: ChatMessages, **_: Any) -> Completion:
+        return Completion(text="{}")
+
+
+@pytest.fixture
+def load_components(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Components]:
+    monkeypatch.setenv("ASSISTANT_WEBHOOK_SECRET", SECRET)
+    parts = Components(Settings(), {"chat_model": EchoModel(), "embedder": HashingEmbedder()})
+    parts.knowledge.ingest([write_docs(tmp_path / "docs")])
+    yield parts
+    parts.close()
+
+
+async def _conversation(client: httpx.AsyncClient, base: str, number: int) -> list[str]:
+    cid = f"c-{number}"
+    answers = []
+    for turn in range(TURNS):
+        text = f"How long does the blender warranty last? [{cid} t-{turn}]"
+        if number % 2:
+            response = await client.post(f"{base}/api/v1/messages", json={"conversation_id": cid, "text": text})
+        else:
+            body = json.dumps({"delivery_id": f"{cid}-{turn}", "conversation_id": cid, "text": text}).encode()
+            headers = {**signed_headers(SECRET, body), "content-type": "application/json"}
+            response = await client.post(f"{base}/webhooks/generic", content=body, headers=headers)
+        assert response.status_code == 200, response.text
+        answers.append(response.json()["answer"])
+    return answers
+
+
+@pytest.mark.timeout(900)
+def test_many_conversations_at_once_lose_and_cross_nothing(load_components: Components) -> None:
+    async def drive(base: str) -> list[list[str]]:
+        limits = httpx.Limits(max_connections=CONVERSATIONS, max_keepalive_connections=CONVERSATIONS)
+        async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+            return await asyncio.gather(*(_conversation(client, base, n) for n in range(CONVERSATIONS)))
+
+    with serving(create_app(load_components, web=False)) as base:
+        results = asyncio.run(drive(base))
+
+    store = load_components.store
+    for number, answers in enumerate(results):
+        cid = f"c-{number}"
+        assert answers == [f"Echo [{cid} t-{t}]" for t in range(TURNS)]
+        events = store.events(cid)
+        asked = [e.text for e in events if isinstance(e, UserUttered)]
+        answered = [e.text for e in events if isinstance(e, BotUttered)]
+        assert [m.group(2) for m in map(_TAG.search, asked) if m] == [str(t) for t in range(TURNS)]
+        assert answered == [f"Echo [{cid} t-{t}]" for t in range(TURNS)]
