@@ -75,6 +75,28 @@ class Settings(BaseSettings):
     chatwoot_base_url: str = ""
     chatwoot_api_token: SecretStr | None = None
     chatwoot_webhook_secret: SecretStr | None = None
+    # dialog
+    domain: str = "demo"
+    """`demo` (the Northwind Shop), `none`, or a YAML/TOML domain file."""
+    tools: str = ""
+    """`package.module:function` returning a ToolRegistry for a custom domain."""
+    turn_lock_timeout_s: float = Field(default=60.0, gt=0)
+    summarize_after: int = Field(default=4, ge=1, le=100)
+    route_with_model: bool = True
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_file(cls, value: str) -> str:
+        if value not in {"demo", "none", ""} and not Path(value).expanduser().is_file():
+            raise ValueError("must be demo, none, or an existing .yaml/.toml domain file")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _tools_ref(cls, value: str) -> str:
+        if value and ":" not in value:
+            raise ValueError("must look like package.module:function")
+        return value
 
     @field_validator("database_url")
     @classmethod

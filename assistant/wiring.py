@@ -90,6 +90,12 @@ class Components:
 
     @cached_property
     def assistant(self) -> Assistant:
+        from pathlib import Path
+
+        from assistant.demo.shop import demo_setup
+        from dialog.domain import Domain
+        from dialog.tools import ToolRegistry, load_tools
+
         s = self.settings
         options = TurnOptions(
             top_k=s.top_k,
@@ -98,8 +104,18 @@ class Components:
             max_new_tokens=s.max_new_tokens,
             temperature=s.temperature,
             max_message_chars=s.max_message_chars,
+            lock_timeout_s=s.turn_lock_timeout_s,
+            summarize_after=s.summarize_after,
+            route_with_model=s.route_with_model,
         )
-        return Assistant(self.store, self.knowledge, self.chat_model, options)
+        if s.domain == "demo":
+            domain, tools, hooks = demo_setup(self.database.session)
+        else:
+            domain = Domain.load(Path(s.domain).expanduser()) if s.domain not in {"", "none"} else Domain()
+            tools, hooks = load_tools(s.tools) if s.tools else ToolRegistry(), []
+        return Assistant(
+            self.store, self.knowledge, self.chat_model, options, domain=domain, tools=tools, erasure_hooks=hooks
+        )
 
     def close(self) -> None:
         if "database" in self.__dict__:

@@ -29,7 +29,9 @@ from dialog.extract import RULES, extract_rules, extract_with_model
 from dialog.guard import check_message
 from dialog.locking import Held, TurnLocks, locks_for
 from dialog.messages import Message, Reply, Source
-from dialog.prompt import NO_ANSWER, build_messages
+from dialog.fallback import fallback_answer
+from dialog.prompt import NO_ANSWER, SYSTEM_PROMPT, build_messages
+from dialog.safety import OutputScrubber
 from dialog.sentiment import label_turn
 from dialog.state import ConversationState
 from dialog.store import ConversationStore
@@ -69,7 +71,12 @@ class TurnOptions:
     summarize_after: int = 4
     """Summarise once this many turns lie beyond the history window."""
     route_with_model: bool = True
+    route_requires_slot: bool = True
+    """Ask the LM to route only when the message carries a value some action needs (an order id, an
+    email): FAQ questions then cost no routing call, and a small model cannot divert them to a tool."""
     extract_with_model: bool = True
+    allowed_link_hosts: tuple[str, ...] = ()
+    """Hosts the answer may link to; links elsewhere are removed as the answer streams."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,7 @@ class Turn:
         *,
         handoff: bool = False,
         release: Callable[[], None] | None = None,
+        recover: Callable[[LLMError], str] | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.sources = sources
@@ -130,6 +138,8 @@ class Turn:
         self._finish = finish
         self._fail = fail
         self._release = release
+        self._recover = recover
+        self._failed = False
         self._parts: list[str] = []
         self._reply: Reply | None = None
 
@@ -137,19 +147,33 @@ class Turn:
         if self._reply is not None:
             return
         try:
-            for delta in self._deltas:
-                self._parts.append(delta)
-                yield delta
-            answer = "".join(self._parts).strip()
+            try:
+                for delta in self._deltas:
+                    self._parts.append(delta)
+                    yield delta
+                answer = "".join(self._parts).strip()
+            except LLMError as err:
+                if self._recover is None:
+                    raise
+                partial = "".join(self._parts)
+                self._record_failure(err, partial)
+                answer = self._recover(err)
+                yield ("\n\n" if partial.strip() else "") + answer
             if self._finish:
                 self._finish(answer)
             self._reply = Reply(self.conversation_id, answer, self.sources, self.handoff)
         except BaseException as err:
-            if self._fail and self._reply is None:
-                self._fail(type(err).__name__ + (f": {err}" if str(err) else ""), "".join(self._parts))
+            if self._reply is None:
+                self._record_failure(err, "".join(self._parts))
             raise
         finally:
             self.close()
+
+    def _record_failure(self, err: BaseException, partial: str) -> None:
+        """Mark the unfinished answer failed, once; it is never stored as an answer."""
+        if self._fail and not self._failed:
+            self._failed = True
+            self._fail(type(err).__name__ + (f": {err}" if str(err) else ""), partial)
 
     def close(self) -> None:
         """Release the conversation's lock (iterating to the end does it; so does dropping the turn)."""
@@ -221,7 +245,10 @@ class Assistant:
             if tool is None:
                 raise DialogError(f"form {name!r} submits to {form.submit!r}, which is not a registered tool")
             actions[name] = Action(name, form.description, list(form.slots), tool, form.triggers, form.done)
+        submits = {form.submit for form in self.domain.forms.values()}
         for tool in self.tools:
+            if tool.name in submits:  # reached through its form, which collects and checks its arguments
+                continue
             hints = self.domain.tools.get(tool.name)
             triggers = hints.triggers if hints else []
             actions.setdefault(tool.name, Action(tool.name, tool.description, tool.required(), tool, triggers))
@@ -331,6 +358,7 @@ class Assistant:
         if work.offer_handoff and not suffix:
             suffix, closing = OFFER_TEXT, [ev.ConfirmationRequested("handoff")]
         deltas = self.model.stream(plan.messages, max_tokens=self.options.max_new_tokens, temperature=self.options.temperature)
+        deltas = OutputScrubber(allowed_hosts=self.options.allowed_link_hosts, secret_text=SYSTEM_PROMPT).scrub(deltas)
         if suffix:
             deltas = _with_suffix(deltas, "\n\n" + suffix)
 
@@ -340,7 +368,10 @@ class Assistant:
         def fail(reason: str, partial: str) -> None:
             self.store.append(cid, [ev.AnswerFailed(reason, partial)], channel=channel)
 
-        return Turn(cid, plan.sources, deltas, finish, fail, release=held.release)
+        def recover(err: LLMError) -> str:
+            return fallback_answer(err, plan.sources)
+
+        return Turn(cid, plan.sources, deltas, finish, fail, release=held.release, recover=recover)
 
     def _decide(self, work: TurnWork) -> Outcome | _AnswerPlan:
         if work.text.startswith("/"):
@@ -552,6 +583,8 @@ class Assistant:
             if any(re.search(t, work.text, re.I) for t in action.triggers):
                 return Route(action.name, {}, "rule:trigger")
         if not self.actions or not self.options.route_with_model:
+            return None
+        if self.options.route_requires_slot and not any(set(a.slots) & set(found) for a in self.actions.values()):
             return None
         if self._native_tools is not False:
             try:

@@ -128,3 +128,18 @@ def parse_arguments(raw: str) -> dict[str, Any]:
 
 def describe_validation(err: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+
+
+def load_tools(reference: str) -> ToolRegistry:
+    """Import `package.module:function` and call it for a ToolRegistry (the `ASSISTANT_TOOLS` setting)."""
+    import importlib
+
+    module_name, _, attribute = reference.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as err:
+        raise DialogError(f"ASSISTANT_TOOLS: cannot load {reference!r}: {err}") from err
+    registry = factory()
+    if not isinstance(registry, ToolRegistry):
+        raise DialogError(f"ASSISTANT_TOOLS: {reference!r} returned {type(registry).__name__}, not a ToolRegistry")
+    return registry

@@ -195,3 +195,11 @@ def detach_returns(sessions: sessionmaker[Session]) -> Callable[[str], None]:
             )
 
     return hook
+
+
+def demo_setup(sessions: sessionmaker[Session]) -> tuple[Any, ToolRegistry, list[Callable[[str], None]]]:
+    """The demo domain, its tools and erasure hook, with the orders seeded: what wiring needs."""
+    from dialog.domain import Domain
+
+    seed_orders(sessions)
+    return Domain.load(DOMAIN_FILE), shop_tools(), [detach_returns(sessions)]
