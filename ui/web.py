@@ -18,7 +18,16 @@ from dialog.messages import Message, new_conversation_id  # noqa: E402
 from ui.runtime import Runtime  # noqa: E402
 from ui.views import jsonable, sources_markdown, state_json  # noqa: E402
 
-UPLOAD_TYPES = [".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf"]
+
+
+def upload_types() -> list[str]:
+    """The file types the knowledge base can read."""
+    try:
+        from knowledge.loaders import SUPPORTED_SUFFIXES
+    except ImportError:  # an older knowledge package
+        return [".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf"]
+    return sorted(SUPPORTED_SUFFIXES)
+
 History = list[dict[str, Any]]
 
 
@@ -60,7 +69,8 @@ class WebChat:
                 history[-1] = {"role": "assistant", "content": "".join(parts)}
                 yield gr.skip(), history, gr.skip(), gr.skip(), gr.skip()
             reply = turn.reply
-            history[-1] = {"role": "assistant", "content": _with_sources(reply.answer, reply.sources)}
+            answer = reply.answer or "_Handed off: a person from our team will reply here._"
+            history[-1] = {"role": "assistant", "content": _with_sources(answer, reply.sources)}
         except Exception as err:  # stored as answer_failed by the turn; the page stays usable
             history[-1] = {"role": "assistant", "content": f"Sorry, the answer failed ({type(err).__name__}). Please try again."}
         yield gr.skip(), history, gr.skip(), gr.skip(), self.state_markdown(conversation_id)
@@ -91,6 +101,15 @@ class WebChat:
             lines += ["", "**Last answer's sources:**"]
             lines += [f"- `{Path(str(s.get('source'))).name}` (chunk {s.get('chunk_id')})" for s in sources]
         return "\n".join(lines)
+
+    def hand_back(self, conversation_id: str) -> tuple[str, str]:
+        """An agent gives a handed-off conversation back to the assistant."""
+        hand_back = getattr(self.assistant, "hand_back", None)
+        if not conversation_id or hand_back is None:
+            return self.state_markdown(conversation_id), "Nothing to hand back."
+        handed = hand_back(conversation_id)
+        note = "The assistant answers again." if handed else "This conversation is not handed off."
+        return self.state_markdown(conversation_id), note
 
     def new_conversation(self) -> tuple[Any, ...]:
         return [], "", _id_markdown(""), self.state_markdown(""), ""
@@ -201,9 +220,10 @@ def build_blocks(chat: WebChat) -> gr.Blocks:
                     notice = gr.Markdown(elem_id="notice")
                     gr.Markdown("#### Conversation state")
                     panel = gr.Markdown(chat.state_markdown(""), elem_id="state-panel")
+                    give_back = gr.Button("Hand back to the assistant", size="sm", elem_id="hand-back")
         with gr.Tab("Admin", id="admin"):
             status = gr.Markdown(elem_id="kb-status")
-            files = gr.File(label="Upload documents", file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload")
+            files = gr.File(label="Upload documents", file_count="multiple", file_types=upload_types(), elem_id="upload")
             add = gr.Button("Add to the knowledge base", variant="primary", elem_id="ingest")
             report = gr.Markdown(elem_id="ingest-report")
         outputs = [box, chatbot, conversation, label, panel]
@@ -212,6 +232,7 @@ def build_blocks(chat: WebChat) -> gr.Blocks:
         new.click(chat.new_conversation, None, [chatbot, conversation, label, panel, notice])
         resume.click(chat.resume, [resume_id], [chatbot, conversation, label, panel, notice])
         chatbot.like(chat.feedback, [conversation, chatbot], notice)
+        give_back.click(chat.hand_back, [conversation], [panel, notice])
         add.click(chat.upload, [files], [report, status, files])
         blocks.load(chat.knowledge_status, None, status)
     return blocks

@@ -12,7 +12,6 @@ import pytest
 from pydantic import SecretStr
 
 from assistant.wiring import Components
-from dialog.messages import Message, Reply
 from tests.fakes import FakeChatModel
 from tests.ui.conftest import serving
 from tests.ui.fake_http import Recorder, recording_server
@@ -138,30 +137,27 @@ def test_not_configured_is_503(components: Components) -> None:
         assert _post(base, event()).status_code == 503
 
 
-class HandingOff:
-    """Stands in for the dialog manager's /handoff command: the reply asks for a human."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    def handle(self, message: Message) -> Reply:
-        self.messages.append(message)
-        return Reply(message.conversation_id, "I am passing you to a colleague.", [], handoff=True)
-
-
-def test_handoff_opens_the_conversation_for_a_human(
-    components: Components, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+def test_handoff_opens_the_conversation_for_a_human_and_an_agent_hands_it_back(
+    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _configure(components, chatwoot, monkeypatch)
-    bot = HandingOff()
-    with serving(create_app(components, web=False, assistant=bot)) as base:
-        assert _post(base, event(content="I want to talk to a person")).json()["status"] == "accepted"
+    model.enqueue("Two years.")
+    with serving(create_app(components, web=False)) as base:
+        assert _post(base, event(content="/handoff")).json()["status"] == "accepted"
         message_call, status_call = chatwoot.wait_for(2)
-    assert message_call.json()["content"] == "I am passing you to a colleague."
-    assert status_call.path == "/api/v1/accounts/1/conversations/42/toggle_status"
-    assert status_call.json() == {"status": "open"}
-    assert status_call.headers["api_access_token"] == TOKEN
-    assert bot.messages[0].delivery_id == "1:9001"
+        assert "colleague" in message_call.json()["content"]
+        assert status_call.path == "/api/v1/accounts/1/conversations/42/toggle_status"
+        assert status_call.json() == {"status": "open"}
+        assert status_call.headers["api_access_token"] == TOKEN
+        assert components.assistant.state("chatwoot-1-42").handoff
+
+        # the agent sends the conversation back to the bot: it answers again
+        back = {"event": "conversation_status_changed", "id": 42, "status": "pending", "account": {"id": 1}}
+        assert _post(base, back).json()["status"] == "handed_back"
+        assert not components.assistant.state("chatwoot-1-42").handoff
+        assert _post(base, event(id=9002, content="blender warranty")).json()["status"] == "accepted"
+        third = chatwoot.wait_for(3)[2]
+    assert third.json()["content"].startswith("Two years.")
 
 
 def test_chatwoot_refusing_our_reply_is_recorded_not_raised(

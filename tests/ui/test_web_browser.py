@@ -138,4 +138,17 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
         page.locator("#resume").click()
         page.locator("#chatbot .message.bot").nth(1).get_by_text("three year").wait_for()
         assert "Turns: 2" in page.locator("#state-panel").inner_text()
+
+        # handoff shows in the side panel; an agent hands the conversation back
+        page.locator("#message textarea").fill("/handoff")
+        page.locator("#send").click()
+        page.locator("#state-panel").get_by_text("with a human").wait_for()
+        page.locator("#hand-back").click()
+        page.locator("#state-panel").get_by_text("Handoff: no").wait_for()
         page.close()
+    numbered = components.store.numbered_events(conversation_id)
+    answers = [seq for seq, event in numbered if event.type == "bot"]
+    feedback = [event for _, event in numbered if event.type == "feedback"]
+    assert len(feedback) == 1, "the thumbs-down is stored as one event"
+    assert feedback[0].target_seq == answers[0]  # type: ignore[attr-defined]
+    assert feedback[0].positive is False  # type: ignore[attr-defined]

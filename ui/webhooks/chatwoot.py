@@ -144,6 +144,8 @@ async def chatwoot_webhook(request: Request) -> JSONResponse:
         event = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise HTTPException(400, f"malformed JSON: {err}") from err
+    if isinstance(event, dict) and event.get("event") == "conversation_status_changed":
+        return JSONResponse(await _status_changed(runtime, event))
     found = contact_message(event) if isinstance(event, dict) else "not a JSON object"
     if isinstance(found, str):
         runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="ignored")
@@ -171,7 +173,8 @@ async def _answer(runtime: Runtime, found: ContactMessage, delivery_id: str) -> 
         await runtime.blocking(runtime.ledger.release, SOURCE, delivery_id)
         raise
     try:
-        await client.send_message(found.account_id, found.conversation_id, reply_text(reply))
+        if reply.answer.strip():  # during a handoff the assistant stays silent
+            await client.send_message(found.account_id, found.conversation_id, reply_text(reply))
         if reply.handoff:
             await client.set_status(found.account_id, found.conversation_id, "open")
     except ChatwootError as err:
@@ -179,3 +182,19 @@ async def _answer(runtime: Runtime, found: ContactMessage, delivery_id: str) -> 
         await runtime.blocking(runtime.ledger.finish, SOURCE, delivery_id, "undelivered")
         return
     await runtime.blocking(runtime.ledger.finish, SOURCE, delivery_id, "handed_off" if reply.handoff else "delivered")
+
+
+async def _status_changed(runtime: Runtime, event: dict[str, Any]) -> dict[str, str]:
+    """An agent set a handed-off conversation back to `pending` (or resolved it): the bot answers again."""
+    if event.get("status") not in ("pending", "resolved"):
+        return {"status": "ignored", "reason": f"status {event.get('status')!r}"}
+    messages = event.get("messages") or [{}]
+    account = (event.get("account") or {}).get("id") or event.get("account_id") or messages[0].get("account_id")
+    if account is None or event.get("id") is None:
+        return {"status": "ignored", "reason": "missing account or conversation id"}
+    conversation_id = f"chatwoot-{int(account)}-{int(event['id'])}"
+    hand_back = getattr(runtime.assistant, "hand_back", None)
+    if hand_back is None:
+        return {"status": "ignored", "reason": "this dialog manager cannot hand back"}
+    handed = await runtime.blocking(hand_back, conversation_id)
+    return {"status": "handed_back" if handed else "ignored"}
