@@ -49,7 +49,9 @@ class ConversationOut(BaseModel):
 
 class FeedbackIn(BaseModel):
     positive: bool
-    seq: int | None = Field(default=None, description="The answer's event number; the last answer if left out.")
+    seq: int | None = Field(
+        default=None, description="The answer's event number; the last answer if left out."
+    )
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -70,7 +72,12 @@ async def send_message(body: MessageIn, request: Request) -> dict[str, Any]:
     "/messages/stream",
     summary="Send a message, stream the answer (server-sent events)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "`sources`, then `delta`s, then `done`."}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`sources`, then `delta`s, then `done`.",
+        }
+    },
 )
 async def stream_message(body: MessageIn, request: Request) -> StreamingResponse:
     """Events: `sources` (known before the first word), `delta` (text), `done` (the reply) or `error`."""
@@ -91,7 +98,9 @@ async def stream_message(body: MessageIn, request: Request) -> StreamingResponse
         reply = turn.reply
         yield _sse("done", {**reply.as_json(), "handoff": reply.handoff})
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -103,13 +112,21 @@ async def _require(runtime: Runtime, conversation_id: str) -> None:
         raise HTTPException(404, f"no conversation with id {conversation_id!r}")
 
 
-@router.get("/conversations/{conversation_id}", response_model=ConversationOut, summary="Read a conversation")
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=ConversationOut,
+    summary="Read a conversation",
+)
 async def read_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
     runtime = runtime_of(request)
     await _require(runtime, conversation_id)
     events = await runtime.blocking(runtime.assistant.history, conversation_id)
     state = await runtime.blocking(runtime.assistant.state, conversation_id)
-    return {"conversation_id": conversation_id, "events": [event_json(e) for e in events], "state": state_json(state)}
+    return {
+        "conversation_id": conversation_id,
+        "events": [event_json(e) for e in events],
+        "state": state_json(state),
+    }
 
 
 @router.get(
@@ -118,12 +135,16 @@ async def read_conversation(conversation_id: str, request: Request) -> dict[str,
     responses={200: {"content": {"application/json": {}, "text/markdown": {}}}},
 )
 async def export_conversation(
-    conversation_id: str, request: Request, format: Annotated[Literal["json", "markdown"], Query()] = "json"
+    conversation_id: str,
+    request: Request,
+    format: Annotated[Literal["json", "markdown"], Query()] = "json",
 ) -> Response:
     conversation = await read_conversation(conversation_id, request)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in conversation_id)
     if format == "markdown":
-        events = await runtime_of(request).blocking(runtime_of(request).assistant.history, conversation_id)
+        events = await runtime_of(request).blocking(
+            runtime_of(request).assistant.history, conversation_id
+        )
         return PlainTextResponse(
             export_markdown(conversation_id, events),
             media_type="text/markdown; charset=utf-8",
@@ -136,7 +157,11 @@ async def export_conversation(
     )
 
 
-@router.post("/conversations/{conversation_id}/feedback", status_code=204, summary="Thumbs up or down on an answer")
+@router.post(
+    "/conversations/{conversation_id}/feedback",
+    status_code=204,
+    summary="Thumbs up or down on an answer",
+)
 async def give_feedback(conversation_id: str, body: FeedbackIn, request: Request) -> Response:
     runtime = runtime_of(request)
     await _require(runtime, conversation_id)

@@ -53,7 +53,9 @@ class DeliveryLedger:
         """Forget a claim whose turn failed before any answer, so the sender's retry can be answered."""
         with self._sessions.begin() as session:
             session.execute(
-                delete(DeliveryRow).where(DeliveryRow.source == source, DeliveryRow.delivery_id == delivery_id)
+                delete(DeliveryRow).where(
+                    DeliveryRow.source == source, DeliveryRow.delivery_id == delivery_id
+                )
             )
 
     def status(self, source: str, delivery_id: str) -> str | None:

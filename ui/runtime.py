@@ -39,7 +39,11 @@ class Runtime:
 
     @property
     def assistant(self) -> Any:
-        return self.assistant_override if self.assistant_override is not None else self.components.assistant
+        return (
+            self.assistant_override
+            if self.assistant_override is not None
+            else self.components.assistant
+        )
 
     @property
     def ledger(self) -> DeliveryLedger:
@@ -53,7 +57,11 @@ class Runtime:
             return await anyio.to_thread.run_sync(self.assistant.handle, message)
         finally:
             self.metrics.inc("assistant_turns_total", channel=message.channel)
-            self.metrics.inc("assistant_turn_seconds_total", time.perf_counter() - started, channel=message.channel)
+            self.metrics.inc(
+                "assistant_turn_seconds_total",
+                time.perf_counter() - started,
+                channel=message.channel,
+            )
 
     async def blocking(self, function: Any, *args: Any) -> Any:
         """Any other blocking call (database, index) in a worker thread."""

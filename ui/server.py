@@ -58,7 +58,9 @@ def create_app(
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
-        runtime.metrics.inc("assistant_http_requests_total", method=request.method, code=str(response.status_code))
+        runtime.metrics.inc(
+            "assistant_http_requests_total", method=request.method, code=str(response.status_code)
+        )
         return response
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and what the assistant holds")
@@ -66,10 +68,17 @@ def create_app(
         started = time.perf_counter()
         documents, chunks = await runtime.blocking(components.knowledge.count)
         return JSONResponse(
-            {"status": "ok", "documents": documents, "chunks": chunks, "db_ms": round(1000 * (time.perf_counter() - started), 1)}
+            {
+                "status": "ok",
+                "documents": documents,
+                "chunks": chunks,
+                "db_ms": round(1000 * (time.perf_counter() - started), 1),
+            }
         )
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse)
+    @app.get(
+        "/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse
+    )
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
 

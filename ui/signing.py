@@ -25,7 +25,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def signed_headers(secret: str, body: bytes, *, prefix: str = "X-Assistant", now: float | None = None) -> dict[str, str]:
+def signed_headers(
+    secret: str, body: bytes, *, prefix: str = "X-Assistant", now: float | None = None
+) -> dict[str, str]:
     """Timestamp and signature headers for an outgoing body."""
     timestamp = str(int(time.time() if now is None else now))
     return {f"{prefix}-Timestamp": timestamp, f"{prefix}-Signature": sign(secret, timestamp, body)}

@@ -25,8 +25,13 @@ from dialog.messages import Message, Source, new_conversation_id
 PROMPT = "you> "
 QUIT = {"/quit", "/exit", "/q"}
 LOCAL_COMMANDS = {"/quit": "Leave the chat", "/new": "Start a new conversation"}
-FALLBACK_COMMANDS = {"/help": "List commands", "/reset": "Start over", "/state": "What the assistant knows",
-                     "/sources": "The last answer's passages", "/handoff": "Talk to a person"}
+FALLBACK_COMMANDS = {
+    "/help": "List commands",
+    "/reset": "Start over",
+    "/state": "What the assistant knows",
+    "/sources": "The last answer's passages",
+    "/handoff": "Talk to a person",
+}
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
@@ -38,7 +43,11 @@ def safe_for_terminal(text: str) -> str:
 def slash_commands(assistant: Any) -> dict[str, str]:
     """`/name -> help` from the dialog manager's command registry, plus the terminal's own."""
     registry = getattr(assistant, "commands", None)
-    found = {f"/{c.name}": c.help for c in registry} if registry is not None else dict(FALLBACK_COMMANDS)
+    found = (
+        {f"/{c.name}": c.help for c in registry}
+        if registry is not None
+        else dict(FALLBACK_COMMANDS)
+    )
     return {**found, **LOCAL_COMMANDS}
 
 
@@ -97,7 +106,11 @@ class TerminalChat:
     """
 
     def __init__(
-        self, components: Components, *, conversation_id: str | None = None, console: Console | None = None
+        self,
+        components: Components,
+        *,
+        conversation_id: str | None = None,
+        console: Console | None = None,
     ) -> None:
         self.components = components
         self.resumed = conversation_id is not None
@@ -114,7 +127,9 @@ class TerminalChat:
             documents, chunks = self.components.knowledge.count()
             _ = self.components.chat_model
         if chunks == 0:
-            self.console.print("[yellow]The knowledge base is empty: run `assistant ingest --demo` or ingest your documents.[/]")
+            self.console.print(
+                "[yellow]The knowledge base is empty: run `assistant ingest --demo` or ingest your documents.[/]"
+            )
         self.console.print(
             f"[dim]{documents} documents, {chunks} passages. Conversation {self.conversation_id}. "
             "Tab completes /commands, /quit to leave.[/]"
@@ -122,7 +137,11 @@ class TerminalChat:
         if self.resumed:
             self._replay(assistant)
         commands = slash_commands(assistant)
-        read = tty_reader(commands, history_file(self.components)) if self.interactive else pipe_reader(self.console)
+        read = (
+            tty_reader(commands, history_file(self.components))
+            if self.interactive
+            else pipe_reader(self.console)
+        )
         while (line := read()) is not None:
             text = line.strip()
             if text in QUIT:
@@ -138,15 +157,21 @@ class TerminalChat:
                 self._show(iter(turn))
                 sources = turn.reply.sources
             except Exception as err:  # stored as answer_failed by the turn; keep the chat going
-                self.console.print(f"\n[red]The answer failed ({escape(type(err).__name__)}). Please try again.[/]")
+                self.console.print(
+                    f"\n[red]The answer failed ({escape(type(err).__name__)}). Please try again.[/]"
+                )
                 continue
             self._print_sources(sources)
 
     def _replay(self, assistant: Any, last: int = 6) -> None:
         """Show the end of a resumed conversation so the user knows where they are."""
-        shown = [e for e in assistant.history(self.conversation_id) if e.type in ("user", "bot")][-last:]
+        shown = [e for e in assistant.history(self.conversation_id) if e.type in ("user", "bot")][
+            -last:
+        ]
         if not shown:
-            self.console.print(f"[yellow]No messages in conversation {self.conversation_id} yet; starting it.[/]")
+            self.console.print(
+                f"[yellow]No messages in conversation {self.conversation_id} yet; starting it.[/]"
+            )
             return
         self.console.print("[dim]… earlier in this conversation:[/]")
         for event in shown:
@@ -162,10 +187,14 @@ class TerminalChat:
             self.console.print()
             return
         parts: list[str] = []
-        with Live(console=self.console, auto_refresh=False, vertical_overflow="visible", transient=False) as live:
+        with Live(
+            console=self.console, auto_refresh=False, vertical_overflow="visible", transient=False
+        ) as live:
             for delta in deltas:
                 parts.append(delta)
-                live.update(Markdown(safe_for_terminal("".join(parts)), hyperlinks=False), refresh=True)
+                live.update(
+                    Markdown(safe_for_terminal("".join(parts)), hyperlinks=False), refresh=True
+                )
 
     def _print_sources(self, sources: list[Source]) -> None:
         for number, source in enumerate(sources, start=1):

@@ -44,7 +44,9 @@ def export_markdown(conversation_id: str, events: list[Event]) -> str:
         elif event.type == "bot":
             lines += [f"**Assistant:** {text}", ""]
             for number, source in enumerate(payload.get("sources") or [], start=1):
-                lines.append(f"  [{number}] {source.get('source')} (chunk {source.get('chunk_id')})")
+                lines.append(
+                    f"  [{number}] {source.get('source')} (chunk {source.get('chunk_id')})"
+                )
             lines.append("")
         else:
             lines += [f"_{event.type}_: {json.dumps(jsonable(payload), ensure_ascii=False)}", ""]

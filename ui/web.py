@@ -19,7 +19,6 @@ from ui.runtime import Runtime  # noqa: E402
 from ui.views import jsonable, sources_markdown, state_json  # noqa: E402
 
 
-
 def upload_types() -> list[str]:
     """The file types the knowledge base can read."""
     try:
@@ -27,6 +26,7 @@ def upload_types() -> list[str]:
     except ImportError:  # an older knowledge package
         return [".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf"]
     return sorted(SUPPORTED_SUFFIXES)
+
 
 History = list[dict[str, Any]]
 
@@ -52,13 +52,19 @@ class WebChat:
     def assistant(self) -> Any:
         return self.runtime.assistant
 
-    def respond(self, text: str, history: History, conversation_id: str) -> Iterator[tuple[Any, ...]]:
+    def respond(
+        self, text: str, history: History, conversation_id: str
+    ) -> Iterator[tuple[Any, ...]]:
         """Stream one answer into the chat, then show its sources under it and refresh the state panel."""
         if not text.strip():
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         conversation_id = conversation_id or new_conversation_id()
-        history = [*history, {"role": "user", "content": text}, {"role": "assistant", "content": "…"}]
+        history = [
+            *history,
+            {"role": "user", "content": text},
+            {"role": "assistant", "content": "…"},
+        ]
         yield "", history, conversation_id, _id_markdown(conversation_id), gr.skip()
         turn = self.assistant.start(Message(text, conversation_id, channel="web"))
         self.runtime.metrics.inc("assistant_turns_total", channel="web")
@@ -72,7 +78,10 @@ class WebChat:
             answer = reply.answer or "_Handed off: a person from our team will reply here._"
             history[-1] = {"role": "assistant", "content": _with_sources(answer, reply.sources)}
         except Exception as err:  # stored as answer_failed by the turn; the page stays usable
-            history[-1] = {"role": "assistant", "content": f"Sorry, the answer failed ({type(err).__name__}). Please try again."}
+            history[-1] = {
+                "role": "assistant",
+                "content": f"Sorry, the answer failed ({type(err).__name__}). Please try again.",
+            }
         yield gr.skip(), history, gr.skip(), gr.skip(), self.state_markdown(conversation_id)
 
     def state_markdown(self, conversation_id: str) -> str:
@@ -88,7 +97,11 @@ class WebChat:
             lines.append("- **Handoff:** no, the assistant is answering")
         slots = state.get("slots") or {}
         if slots:
-            lines += ["", "| slot | value | from | extractor | confidence |", "|---|---|---|---|---|"]
+            lines += [
+                "",
+                "| slot | value | from | extractor | confidence |",
+                "|---|---|---|---|---|",
+            ]
             for name, slot in slots.items():
                 origin = f"turn {slot.get('turn')}: “{slot.get('span', '')}”"
                 lines.append(
@@ -99,7 +112,10 @@ class WebChat:
         sources = state.get("last_sources") or []
         if sources:
             lines += ["", "**Last answer's sources:**"]
-            lines += [f"- `{Path(str(s.get('source'))).name}` (chunk {s.get('chunk_id')})" for s in sources]
+            lines += [
+                f"- `{Path(str(s.get('source'))).name}` (chunk {s.get('chunk_id')})"
+                for s in sources
+            ]
         return "\n".join(lines)
 
     def hand_back(self, conversation_id: str) -> tuple[str, str]:
@@ -126,17 +142,29 @@ class WebChat:
             if event.type == "user":
                 history.append({"role": "user", "content": payload["text"]})
             elif event.type == "bot":
-                names = [f"`{Path(str(s.get('source'))).name}`" for s in payload.get("sources") or []]
+                names = [
+                    f"`{Path(str(s.get('source'))).name}`" for s in payload.get("sources") or []
+                ]
                 sources = "\n\n**Sources:** " + ", ".join(names) if names else ""
                 history.append({"role": "assistant", "content": payload["text"] + sources})
-        return history, conversation_id, _id_markdown(conversation_id), self.state_markdown(conversation_id), ""
+        return (
+            history,
+            conversation_id,
+            _id_markdown(conversation_id),
+            self.state_markdown(conversation_id),
+            "",
+        )
 
     def feedback(self, data: gr.LikeData, conversation_id: str, history: History) -> str:
         """Thumbs up/down go to the dialog manager, which stores them as events."""
         record = getattr(self.assistant, "feedback", None)
         if record is None or not conversation_id:
             return "Feedback is not recorded by this version."
-        positive = data.liked if isinstance(data.liked, bool) else str(data.liked).lower() in ("like", "true")
+        positive = (
+            data.liked
+            if isinstance(data.liked, bool)
+            else str(data.liked).lower() in ("like", "true")
+        )
         record(conversation_id, self._answer_seq(conversation_id, history, data.index), positive)
         return "Thanks for your feedback." if positive else "Thanks, we will use this to improve."
 
@@ -196,12 +224,16 @@ def _with_sources(answer: str, sources: list[Any]) -> str:
 def build_blocks(chat: WebChat) -> gr.Blocks:
     """The page: a chat tab with the state panel beside it, an admin tab for the knowledge base."""
     with gr.Blocks(title="Support assistant", analytics_enabled=False) as blocks:
-        gr.Markdown("## Support assistant\nAnswers come from the knowledge base, with the passages they used.")
+        gr.Markdown(
+            "## Support assistant\nAnswers come from the knowledge base, with the passages they used."
+        )
         conversation = gr.State("")
         with gr.Tab("Chat", id="chat"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Support assistant", height=520, elem_id="chatbot", buttons=["copy"])
+                    chatbot = gr.Chatbot(
+                        label="Support assistant", height=520, elem_id="chatbot", buttons=["copy"]
+                    )
                     with gr.Row():
                         box = gr.Textbox(
                             placeholder="Ask about shipping, returns, your order…",
@@ -215,15 +247,27 @@ def build_blocks(chat: WebChat) -> gr.Blocks:
                     label = gr.Markdown(_id_markdown(""), elem_id="conversation-id")
                     new = gr.Button("New conversation", elem_id="new-conversation")
                     with gr.Row():
-                        resume_id = gr.Textbox(label="Resume a conversation", placeholder="conversation id", scale=3, elem_id="resume-id")
+                        resume_id = gr.Textbox(
+                            label="Resume a conversation",
+                            placeholder="conversation id",
+                            scale=3,
+                            elem_id="resume-id",
+                        )
                         resume = gr.Button("Resume", scale=1, elem_id="resume")
                     notice = gr.Markdown(elem_id="notice")
                     gr.Markdown("#### Conversation state")
                     panel = gr.Markdown(chat.state_markdown(""), elem_id="state-panel")
-                    give_back = gr.Button("Hand back to the assistant", size="sm", elem_id="hand-back")
+                    give_back = gr.Button(
+                        "Hand back to the assistant", size="sm", elem_id="hand-back"
+                    )
         with gr.Tab("Admin", id="admin"):
             status = gr.Markdown(elem_id="kb-status")
-            files = gr.File(label="Upload documents", file_count="multiple", file_types=upload_types(), elem_id="upload")
+            files = gr.File(
+                label="Upload documents",
+                file_count="multiple",
+                file_types=upload_types(),
+                elem_id="upload",
+            )
             add = gr.Button("Add to the knowledge base", variant="primary", elem_id="ingest")
             report = gr.Markdown(elem_id="ingest-report")
         outputs = [box, chatbot, conversation, label, panel]
@@ -245,7 +289,9 @@ def mount_web_chat(app: FastAPI, runtime: Runtime) -> FastAPI:
     upload_dir.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
     auth = parse_auth(settings.auth.get_secret_value()) if settings.auth is not None else None
-    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    theme = gr.themes.Default(
+        font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+    )
     blocks = build_blocks(WebChat(runtime))
     app.state.web_chat = blocks
     return gr.mount_gradio_app(

@@ -33,7 +33,9 @@ def free_port() -> int:
 def serving(app: Any) -> Iterator[str]:
     """Run an ASGI app under uvicorn on a free loopback port; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
@@ -54,7 +56,9 @@ def write_docs(folder: Path) -> Path:
     (folder / "warranty.md").write_text(
         "# Blender warranty\n\nThe warranty on blenders lasts two years from delivery.\n"
     )
-    (folder / "loyalty.md").write_text("# Loyalty points\n\nLoyalty points expire after eighteen months.\n")
+    (folder / "loyalty.md").write_text(
+        "# Loyalty points\n\nLoyalty points expire after eighteen months.\n"
+    )
     return folder
 
 

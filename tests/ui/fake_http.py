@@ -39,7 +39,9 @@ class Recorder:
                 if len(self.received) >= count:
                     return list(self.received)
             time.sleep(0.02)
-        raise AssertionError(f"expected {count} request(s), got {len(self.received)}: {self.received}")
+        raise AssertionError(
+            f"expected {count} request(s), got {len(self.received)}: {self.received}"
+        )
 
 
 @contextmanager
@@ -49,7 +51,12 @@ def recording_server(respond: Callable[[Received], Any] | None = None) -> Iterat
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            item = Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+            item = Received(
+                "POST",
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+                self.rfile.read(length),
+            )
             with recorder.lock:
                 recorder.received.append(item)
                 status = recorder.statuses.pop(0) if recorder.statuses else 200

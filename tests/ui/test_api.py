@@ -22,9 +22,13 @@ def base(components: Components) -> Iterator[str]:
         yield url
 
 
-def test_send_message_then_read_and_export_the_conversation(base: str, model: FakeChatModel) -> None:
+def test_send_message_then_read_and_export_the_conversation(
+    base: str, model: FakeChatModel
+) -> None:
     model.enqueue("Blenders carry a two year warranty [1].")
-    sent = httpx.post(f"{base}/api/v1/messages", json={"text": "How long is the warranty on blenders?"})
+    sent = httpx.post(
+        f"{base}/api/v1/messages", json={"text": "How long is the warranty on blenders?"}
+    )
     assert sent.status_code == 200, sent.text
     reply = sent.json()
     assert reply["answer"] == "Blenders carry a two year warranty [1]."
@@ -47,7 +51,9 @@ def test_send_message_then_read_and_export_the_conversation(base: str, model: Fa
 def test_stream_sends_sources_first_then_deltas_then_done(base: str, model: FakeChatModel) -> None:
     model.enqueue("Points expire after eighteen months.")
     events: list[tuple[str, dict[str, object]]] = []
-    with httpx.stream("POST", f"{base}/api/v1/messages/stream", json={"text": "When do loyalty points expire?"}) as response:
+    with httpx.stream(
+        "POST", f"{base}/api/v1/messages/stream", json={"text": "When do loyalty points expire?"}
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         name = ""
         for line in response.iter_lines():
@@ -58,7 +64,10 @@ def test_stream_sends_sources_first_then_deltas_then_done(base: str, model: Fake
     names = [n for n, _ in events]
     assert names[0] == "sources" and names[-1] == "done"
     assert names.count("delta") == 5
-    assert "".join(str(d["text"]) for n, d in events if n == "delta") == "Points expire after eighteen months."
+    assert (
+        "".join(str(d["text"]) for n, d in events if n == "delta")
+        == "Points expire after eighteen months."
+    )
     assert str(events[0][1]["sources"][0]["source"]).endswith("loyalty.md")  # type: ignore[index]
     assert events[-1][1]["answer"] == "Points expire after eighteen months."
 
@@ -67,7 +76,8 @@ def test_continuing_a_conversation_keeps_its_history(base: str, model: FakeChatM
     model.enqueue("Two years.", "Eighteen months.")
     first = httpx.post(f"{base}/api/v1/messages", json={"text": "blender warranty"}).json()
     second = httpx.post(
-        f"{base}/api/v1/messages", json={"text": "loyalty points expire", "conversation_id": first["conversation_id"]}
+        f"{base}/api/v1/messages",
+        json={"text": "loyalty points expire", "conversation_id": first["conversation_id"]},
     ).json()
     assert second["conversation_id"] == first["conversation_id"]
     assert {"role": "assistant", "content": "Two years."} in model.requests[1]["messages"]
@@ -76,7 +86,12 @@ def test_continuing_a_conversation_keeps_its_history(base: str, model: FakeChatM
 def test_unknown_conversation_and_bad_input(base: str) -> None:
     assert httpx.get(f"{base}/api/v1/conversations/nope").status_code == 404
     assert httpx.post(f"{base}/api/v1/messages", json={"text": ""}).status_code == 422
-    assert httpx.post(f"{base}/api/v1/messages", json={"text": "hi", "conversation_id": "../x"}).status_code == 422
+    assert (
+        httpx.post(
+            f"{base}/api/v1/messages", json={"text": "hi", "conversation_id": "../x"}
+        ).status_code
+        == 422
+    )
 
 
 def test_health_metrics_and_openapi(base: str, model: FakeChatModel) -> None:
@@ -88,10 +103,20 @@ def test_health_metrics_and_openapi(base: str, model: FakeChatModel) -> None:
     assert 'assistant_turns_total{channel="api"} 1' in metrics
     assert 'assistant_http_requests_total{code="200",method="POST"} 1' in metrics
     spec = httpx.get(f"{base}/openapi.json").json()
-    assert {"/api/v1/messages", "/api/v1/messages/stream", "/webhooks/generic", "/webhooks/chatwoot"} <= set(spec["paths"])
+    assert {
+        "/api/v1/messages",
+        "/api/v1/messages/stream",
+        "/webhooks/generic",
+        "/webhooks/chatwoot",
+    } <= set(spec["paths"])
     generic = spec["paths"]["/webhooks/generic"]["post"]
-    assert {p["name"] for p in generic["parameters"]} == {"X-Assistant-Timestamp", "X-Assistant-Signature"}
-    assert "delivery_id" in generic["requestBody"]["content"]["application/json"]["schema"]["required"]
+    assert {p["name"] for p in generic["parameters"]} == {
+        "X-Assistant-Timestamp",
+        "X-Assistant-Signature",
+    }
+    assert (
+        "delivery_id" in generic["requestBody"]["content"]["application/json"]["schema"]["required"]
+    )
     assert httpx.get(f"{base}/docs").status_code == 200
 
 
@@ -112,7 +137,11 @@ def test_feedback_goes_to_the_dialog_manager_when_it_records_feedback(
         assistant.feedback = recording  # type: ignore[method-assign]
     model.enqueue("Two years.")
     with serving(create_app(components, web=False)) as base:
-        cid = httpx.post(f"{base}/api/v1/messages", json={"text": "blender warranty"}).json()["conversation_id"]
-        response = httpx.post(f"{base}/api/v1/conversations/{cid}/feedback", json={"positive": False})
+        cid = httpx.post(f"{base}/api/v1/messages", json={"text": "blender warranty"}).json()[
+            "conversation_id"
+        ]
+        response = httpx.post(
+            f"{base}/api/v1/conversations/{cid}/feedback", json={"positive": False}
+        )
     assert response.status_code == 204
     assert calls == [(cid, None, False)]

@@ -37,7 +37,12 @@ def event(**overrides: Any) -> dict[str, Any]:
         "private": False,
         "sender": {"id": 7, "name": "Ada", "type": "contact"},
         "inbox": {"id": 3, "name": "Website"},
-        "conversation": {"id": 42, "inbox_id": 3, "status": "pending", "channel": "Channel::WebWidget"},
+        "conversation": {
+            "id": 42,
+            "inbox_id": 3,
+            "status": "pending",
+            "channel": "Channel::WebWidget",
+        },
         "account": {"id": 1, "name": "Northwind"},
     }
     base.update(overrides)
@@ -50,18 +55,34 @@ def chatwoot() -> Iterator[Recorder]:
         yield fake
 
 
-def _configure(components: Components, fake: Recorder, monkeypatch: pytest.MonkeyPatch, secret: str | None = None) -> None:
+def _configure(
+    components: Components,
+    fake: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    secret: str | None = None,
+) -> None:
     monkeypatch.setattr(components.settings, "chatwoot_base_url", fake.url)
     monkeypatch.setattr(components.settings, "chatwoot_api_token", SecretStr(TOKEN))
-    monkeypatch.setattr(components.settings, "chatwoot_webhook_secret", SecretStr(secret) if secret else None)
+    monkeypatch.setattr(
+        components.settings, "chatwoot_webhook_secret", SecretStr(secret) if secret else None
+    )
 
 
-def _post(base: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(base + URL, content=json.dumps(payload).encode(), headers={"Content-Type": "application/json", **(headers or {})})
+def _post(
+    base: str, payload: dict[str, Any], headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.post(
+        base + URL,
+        content=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
 
 
 def test_a_contact_message_is_answered_through_the_messages_api(
-    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+    components: Components,
+    model: FakeChatModel,
+    chatwoot: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _configure(components, chatwoot, monkeypatch)
     model.enqueue("Blenders have a two year warranty.")
@@ -90,10 +111,22 @@ def test_a_contact_message_is_answered_through_the_messages_api(
         {"conversation": {"id": 42, "status": "open"}},
         {"content": "  "},
     ],
-    ids=["own-message", "agent-message", "private-note", "other-event", "update", "human-has-it", "no-text"],
+    ids=[
+        "own-message",
+        "agent-message",
+        "private-note",
+        "other-event",
+        "update",
+        "human-has-it",
+        "no-text",
+    ],
 )
 def test_events_that_are_not_a_contact_asking_are_ignored(
-    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch, overrides: dict[str, Any]
+    components: Components,
+    model: FakeChatModel,
+    chatwoot: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    overrides: dict[str, Any],
 ) -> None:
     _configure(components, chatwoot, monkeypatch)
     with serving(create_app(components, web=False)) as base:
@@ -104,7 +137,10 @@ def test_events_that_are_not_a_contact_asking_are_ignored(
 
 
 def test_the_same_message_twice_is_answered_once(
-    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+    components: Components,
+    model: FakeChatModel,
+    chatwoot: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _configure(components, chatwoot, monkeypatch)
     model.enqueue("Two years.")
@@ -117,7 +153,10 @@ def test_the_same_message_twice_is_answered_once(
 
 
 def test_signature_is_required_when_a_secret_is_set(
-    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+    components: Components,
+    model: FakeChatModel,
+    chatwoot: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _configure(components, chatwoot, monkeypatch, secret="cw-secret")
     model.enqueue("Two years.")
@@ -138,7 +177,10 @@ def test_not_configured_is_503(components: Components) -> None:
 
 
 def test_handoff_opens_the_conversation_for_a_human_and_an_agent_hands_it_back(
-    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+    components: Components,
+    model: FakeChatModel,
+    chatwoot: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _configure(components, chatwoot, monkeypatch)
     model.enqueue("Two years.")
@@ -152,16 +194,26 @@ def test_handoff_opens_the_conversation_for_a_human_and_an_agent_hands_it_back(
         assert components.assistant.state("chatwoot-1-42").handoff
 
         # the agent sends the conversation back to the bot: it answers again
-        back = {"event": "conversation_status_changed", "id": 42, "status": "pending", "account": {"id": 1}}
+        back = {
+            "event": "conversation_status_changed",
+            "id": 42,
+            "status": "pending",
+            "account": {"id": 1},
+        }
         assert _post(base, back).json()["status"] == "handed_back"
         assert not components.assistant.state("chatwoot-1-42").handoff
-        assert _post(base, event(id=9002, content="blender warranty")).json()["status"] == "accepted"
+        assert (
+            _post(base, event(id=9002, content="blender warranty")).json()["status"] == "accepted"
+        )
         third = chatwoot.wait_for(3)[2]
     assert third.json()["content"].startswith("Two years.")
 
 
 def test_chatwoot_refusing_our_reply_is_recorded_not_raised(
-    components: Components, model: FakeChatModel, chatwoot: Recorder, monkeypatch: pytest.MonkeyPatch
+    components: Components,
+    model: FakeChatModel,
+    chatwoot: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _configure(components, chatwoot, monkeypatch)
     chatwoot.statuses = [401]

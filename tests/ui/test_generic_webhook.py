@@ -25,11 +25,22 @@ URL = "/webhooks/generic"
 
 def signed(body: bytes, *, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    return {"Content-Type": "application/json", "X-Assistant-Timestamp": ts, "X-Assistant-Signature": sign(secret, ts, body)}
+    return {
+        "Content-Type": "application/json",
+        "X-Assistant-Timestamp": ts,
+        "X-Assistant-Signature": sign(secret, ts, body),
+    }
 
 
 def delivery(delivery_id: str = "d-1", **extra: Any) -> bytes:
-    return json.dumps({"delivery_id": delivery_id, "conversation_id": "crm-42", "text": "blender warranty", **extra}).encode()
+    return json.dumps(
+        {
+            "delivery_id": delivery_id,
+            "conversation_id": "crm-42",
+            "text": "blender warranty",
+            **extra,
+        }
+    ).encode()
 
 
 @pytest.fixture
@@ -38,7 +49,9 @@ def base(components: Components) -> Iterator[str]:
         yield url
 
 
-def test_signed_delivery_is_answered_with_sources(base: str, model: FakeChatModel, components: Components) -> None:
+def test_signed_delivery_is_answered_with_sources(
+    base: str, model: FakeChatModel, components: Components
+) -> None:
     model.enqueue("Two years.")
     body = delivery(sender={"id": "c-17", "name": "Ada"})
     response = httpx.post(base + URL, content=body, headers=signed(body))
@@ -66,13 +79,21 @@ def test_missing_or_malformed_signature_is_401(base: str, headers: dict[str, str
 
 def test_wrong_secret_tampered_body_and_stale_timestamp_are_401(base: str) -> None:
     body = delivery()
-    assert httpx.post(base + URL, content=body, headers=signed(body, secret="guess")).status_code == 401
+    assert (
+        httpx.post(base + URL, content=body, headers=signed(body, secret="guess")).status_code
+        == 401
+    )
     tampered = body.replace(b"blender", b"BLENDER")
     assert httpx.post(base + URL, content=tampered, headers=signed(body)).status_code == 401
     old = int(time.time()) - 301
-    assert httpx.post(base + URL, content=body, headers=signed(body, timestamp=old)).status_code == 401
+    assert (
+        httpx.post(base + URL, content=body, headers=signed(body, timestamp=old)).status_code == 401
+    )
     future = int(time.time()) + 400
-    assert httpx.post(base + URL, content=body, headers=signed(body, timestamp=future)).status_code == 401
+    assert (
+        httpx.post(base + URL, content=body, headers=signed(body, timestamp=future)).status_code
+        == 401
+    )
 
 
 def test_previous_secret_still_works_during_rotation(
@@ -87,15 +108,34 @@ def test_previous_secret_still_works_during_rotation(
         old = delivery("d-old")
         new = delivery("d-new")
         assert httpx.post(base + URL, content=old, headers=signed(old)).status_code == 200
-        assert httpx.post(base + URL, content=new, headers=signed(new, secret="new-secret")).status_code == 200
-        assert httpx.post(base + URL, content=new, headers=signed(new, secret="other")).status_code == 401
+        assert (
+            httpx.post(
+                base + URL, content=new, headers=signed(new, secret="new-secret")
+            ).status_code
+            == 200
+        )
+        assert (
+            httpx.post(base + URL, content=new, headers=signed(new, secret="other")).status_code
+            == 401
+        )
 
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"[1, 2]", json.dumps({"delivery_id": "d", "text": "hi"}).encode(),
-     json.dumps({"delivery_id": "d", "conversation_id": "c", "text": ""}).encode(),
-     json.dumps({"delivery_id": "d", "conversation_id": "c", "text": "x", "callback_url": "file:///etc/passwd"}).encode()],
+    [
+        b"{not json",
+        b"[1, 2]",
+        json.dumps({"delivery_id": "d", "text": "hi"}).encode(),
+        json.dumps({"delivery_id": "d", "conversation_id": "c", "text": ""}).encode(),
+        json.dumps(
+            {
+                "delivery_id": "d",
+                "conversation_id": "c",
+                "text": "x",
+                "callback_url": "file:///etc/passwd",
+            }
+        ).encode(),
+    ],
     ids=["malformed", "not-object", "missing-conversation", "empty-text", "bad-callback"],
 )
 def test_malformed_json_or_missing_fields_is_400(base: str, body: bytes) -> None:
@@ -109,7 +149,9 @@ def test_body_over_the_limit_is_413_before_anything_else(base: str, components: 
     assert httpx.post(base + URL, content=body).status_code == 413
 
 
-def test_without_a_secret_configured_the_webhook_is_off(components: Components, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_secret_configured_the_webhook_is_off(
+    components: Components, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(components.settings, "webhook_secret", None)
     with serving(create_app(components, web=False)) as base:
         body = delivery()
@@ -119,7 +161,9 @@ def test_without_a_secret_configured_the_webhook_is_off(components: Components, 
 def test_the_same_delivery_again_is_a_duplicate(base: str, model: FakeChatModel) -> None:
     model.enqueue("Two years.")
     body = delivery("d-twice")
-    assert httpx.post(base + URL, content=body, headers=signed(body)).json()["answer"] == "Two years."
+    assert (
+        httpx.post(base + URL, content=body, headers=signed(body)).json()["answer"] == "Two years."
+    )
     again = httpx.post(base + URL, content=body, headers=signed(body))
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
     assert len(model.requests) == 1
@@ -133,13 +177,17 @@ class GatedModel(FakeChatModel):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def stream(self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(
+        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
         self.entered.set()
         assert self.release.wait(20)
         yield from super().stream(messages, max_tokens=max_tokens, temperature=temperature)
 
 
-def test_a_duplicate_while_the_first_is_still_running_gets_no_second_answer(components: Components) -> None:
+def test_a_duplicate_while_the_first_is_still_running_gets_no_second_answer(
+    components: Components,
+) -> None:
     gated = GatedModel().enqueue("Two years.")
     components.__dict__.pop("assistant", None)
     components.overrides["chat_model"] = gated
@@ -147,11 +195,18 @@ def test_a_duplicate_while_the_first_is_still_running_gets_no_second_answer(comp
     body = delivery("d-race")
     results: list[httpx.Response] = []
     with serving(create_app(components, web=False)) as base:
-        first = threading.Thread(target=lambda: results.append(httpx.post(base + URL, content=body, headers=signed(body), timeout=30)))
+        first = threading.Thread(
+            target=lambda: results.append(
+                httpx.post(base + URL, content=body, headers=signed(body), timeout=30)
+            )
+        )
         first.start()
         assert gated.entered.wait(20)
         second = httpx.post(base + URL, content=body, headers=signed(body))
-        assert second.status_code == 200 and second.json() == {"status": "duplicate", "delivery_id": "d-race"}
+        assert second.status_code == 200 and second.json() == {
+            "status": "duplicate",
+            "delivery_id": "d-race",
+        }
         gated.release.set()
         first.join(30)
     assert results[0].json()["answer"] == "Two years."
@@ -166,7 +221,9 @@ def test_a_failed_turn_releases_the_delivery_for_a_retry(base: str, model: FakeC
     assert retried.status_code == 200 and retried.json()["answer"] == "Two years."
 
 
-def test_callback_gets_202_then_a_signed_reply_after_retries(base: str, model: FakeChatModel) -> None:
+def test_callback_gets_202_then_a_signed_reply_after_retries(
+    base: str, model: FakeChatModel
+) -> None:
     model.enqueue("Two years.")
     with recording_server() as receiver:
         receiver.statuses = [503, 500]
@@ -176,14 +233,21 @@ def test_callback_gets_202_then_a_signed_reply_after_retries(base: str, model: F
         attempts = receiver.wait_for(3)
     final = attempts[-1]
     assert final.path == "/hook"
-    verify(final.body, final.headers["x-assistant-timestamp"], final.headers["x-assistant-signature"], [SECRET])
+    verify(
+        final.body,
+        final.headers["x-assistant-timestamp"],
+        final.headers["x-assistant-signature"],
+        [SECRET],
+    )
     assert final.json()["answer"] == "Two years."
     assert final.json()["delivery_id"] == "d-cb" and final.json()["conversation_id"] == "crm-42"
     again = httpx.post(base + URL, content=body, headers=signed(body))
     assert again.json()["status"] == "duplicate"
 
 
-def test_callback_gives_up_on_a_client_error_without_retrying(base: str, model: FakeChatModel, components: Components) -> None:
+def test_callback_gives_up_on_a_client_error_without_retrying(
+    base: str, model: FakeChatModel, components: Components
+) -> None:
     model.enqueue("Two years.")
     with recording_server() as receiver:
         receiver.statuses = [404]

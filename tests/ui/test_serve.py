@@ -25,7 +25,12 @@ def test_serve_runs_one_app_with_web_chat_api_and_webhooks(monkeypatch: pytest.M
 
     started: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(app=app, **options))
-    app = App(overrides={"chat_model": FakeChatModel().enqueue("Hello there."), "embedder": HashingEmbedder()})
+    app = App(
+        overrides={
+            "chat_model": FakeChatModel().enqueue("Hello there."),
+            "embedder": HashingEmbedder(),
+        }
+    )
     result = CliRunner().invoke(main, ["serve", "--port", "8123"], obj=app)
     assert result.exit_code == 0, result.output
     assert (started["host"], started["port"]) == ("127.0.0.1", 8123)

@@ -20,10 +20,23 @@ PROMPT = "you>"
 BANNER = "/quit to leave."
 
 
-def _spawn(*args: str) -> tuple["pexpect.spawn", io.StringIO]:
+def _spawn(*args: str) -> tuple[pexpect.spawn, io.StringIO]:
     """The chat over fakes in a pseudo-terminal; everything it writes is kept in the transcript."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"}
-    child = pexpect.spawn(sys.executable, [str(WORKER), *args], env=env, dimensions=(40, 100), encoding="utf-8", timeout=60)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "TERM": "xterm-256color",
+        "COLUMNS": "100",
+        "LINES": "40",
+    }
+    child = pexpect.spawn(
+        sys.executable,
+        [str(WORKER), *args],
+        env=env,
+        dimensions=(40, 100),
+        encoding="utf-8",
+        timeout=60,
+    )
     transcript = io.StringIO()
     child.logfile_read = transcript
     child.expect_exact(BANNER)

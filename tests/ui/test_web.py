@@ -29,19 +29,32 @@ def test_only_the_upload_folder_is_served(components: Components) -> None:
         assert served.status_code == 200 and served.text == "uploaded"
         database = Path(components.settings.data_dir) / "assistant.db"
         assert database.is_file()
-        for path in (database, REPO / "README.md", Path("/etc/passwd"), upload_dir / ".." / "assistant.db"):
+        for path in (
+            database,
+            REPO / "README.md",
+            Path("/etc/passwd"),
+            upload_dir / ".." / "assistant.db",
+        ):
             response = httpx.get(f"{base}/gradio_api/file={path}")
             assert response.status_code in (403, 404), (path, response.status_code)
             assert b"SQLite" not in response.content and b"root:" not in response.content
 
 
-def test_login_is_required_when_auth_is_set(components: Components, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_login_is_required_when_auth_is_set(
+    components: Components, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(components.settings, "auth", SecretStr("agent:s3cret"))
     with serving(create_app(components)) as base:
         assert httpx.get(f"{base}/config").status_code == 401
         with httpx.Client(base_url=base) as client:
-            assert client.post("/login", data={"username": "agent", "password": "nope"}).status_code == 400
-            assert client.post("/login", data={"username": "agent", "password": "s3cret"}).status_code == 200
+            assert (
+                client.post("/login", data={"username": "agent", "password": "nope"}).status_code
+                == 400
+            )
+            assert (
+                client.post("/login", data={"username": "agent", "password": "s3cret"}).status_code
+                == 200
+            )
             assert client.get("/config").status_code == 200
 
 

@@ -21,8 +21,14 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 TIMEOUT_MS = 30_000
@@ -35,7 +41,9 @@ class SteppedModel(FakeChatModel):
         super().__init__()
         self.go = threading.Event()
 
-    def stream(self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(
+        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
         words = iter(super().stream(messages, max_tokens=max_tokens, temperature=temperature))
         yield next(words)
         assert self.go.wait(30)
@@ -46,8 +54,12 @@ class SteppedModel(FakeChatModel):
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium chromium-driver); browser tests need it")
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright (pip) is not installed")
+        pytest.skip(
+            "Chromium is not installed (apt-get install -y chromium chromium-driver); browser tests need it"
+        )
+    playwright = pytest.importorskip(
+        "playwright.sync_api", reason="playwright (pip) is not installed"
+    )
     with playwright.sync_playwright() as driver:
         launched = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield launched
@@ -66,7 +78,9 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
         components.__dict__.pop(name, None)
     recorded: list[tuple[str, int | None, bool]] = []
     if getattr(components.assistant, "feedback", None) is None:
-        components.assistant.feedback = lambda cid, seq, positive: recorded.append((cid, seq, positive))  # type: ignore[attr-defined]
+        components.assistant.feedback = lambda cid, seq, positive: recorded.append(
+            (cid, seq, positive)
+        )  # type: ignore[attr-defined]
     else:
         real = components.assistant.feedback
 
@@ -110,7 +124,9 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
 
         # admin: upload a document into the knowledge base
         manual = tmp_path / "espresso.md"
-        manual.write_text("# Barista Pro espresso machine\n\nThe Barista Pro espresso machine has a warranty of three years.\n")
+        manual.write_text(
+            "# Barista Pro espresso machine\n\nThe Barista Pro espresso machine has a warranty of three years.\n"
+        )
         page.get_by_role("tab", name="Admin").click()
         page.locator("#upload input[type=file]").set_input_files(str(manual))
         page.locator("#upload").get_by_text("espresso.md").wait_for()
@@ -121,7 +137,9 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
 
         # ask about it: its answer cites the uploaded file
         page.get_by_role("tab", name="Chat").click()
-        page.locator("#message textarea").fill("What warranty does the Barista Pro espresso machine have?")
+        page.locator("#message textarea").fill(
+            "What warranty does the Barista Pro espresso machine have?"
+        )
         page.locator("#message textarea").press("Enter")
         model.go.set()
         page.locator("#chatbot .message.bot").nth(1).get_by_text("espresso.md").wait_for()

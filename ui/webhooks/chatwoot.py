@@ -49,7 +49,9 @@ class ChatwootClient:
 
     async def _post(self, url: str, payload: dict[str, Any]) -> None:
         try:
-            response = await self.http.post(url, json=payload, headers={"api_access_token": self.api_token}, timeout=15.0)
+            response = await self.http.post(
+                url, json=payload, headers={"api_access_token": self.api_token}, timeout=15.0
+            )
         except httpx.HTTPError as err:
             raise ChatwootError(f"Chatwoot unreachable: {type(err).__name__}") from err
         if response.status_code >= 300:
@@ -60,7 +62,9 @@ class ChatwootClient:
         await self._post(self._url(account_id, conversation_id, "messages"), payload)
 
     async def set_status(self, account_id: int, conversation_id: int, status: str) -> None:
-        await self._post(self._url(account_id, conversation_id, "toggle_status"), {"status": status})
+        await self._post(
+            self._url(account_id, conversation_id, "toggle_status"), {"status": status}
+        )
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,9 @@ def contact_message(event: dict[str, Any]) -> ContactMessage | str:
         message_id = int(event["id"])
     except (KeyError, TypeError, ValueError):
         return "missing account, conversation or message id"
-    return ContactMessage(account, conversation_id, message_id, content, str(sender.get("id") or "contact"))
+    return ContactMessage(
+        account, conversation_id, message_id, content, str(sender.get("id") or "contact")
+    )
 
 
 def reply_text(reply: Reply) -> str:
@@ -114,10 +120,16 @@ def reply_text(reply: Reply) -> str:
     "/chatwoot",
     summary="Chatwoot agent bot",
     responses={
-        200: {"description": '`{"status": "accepted"|"ignored"|"duplicate"}`; the answer goes through Chatwoot\'s API.'},
-        401: {"description": "Signature missing or wrong (when ASSISTANT_CHATWOOT_WEBHOOK_SECRET is set)."},
+        200: {
+            "description": '`{"status": "accepted"|"ignored"|"duplicate"}`; the answer goes through Chatwoot\'s API.'
+        },
+        401: {
+            "description": "Signature missing or wrong (when ASSISTANT_CHATWOOT_WEBHOOK_SECRET is set)."
+        },
         413: {"description": "Body too large."},
-        503: {"description": "ASSISTANT_CHATWOOT_BASE_URL or ASSISTANT_CHATWOOT_API_TOKEN not set."},
+        503: {
+            "description": "ASSISTANT_CHATWOOT_BASE_URL or ASSISTANT_CHATWOOT_API_TOKEN not set."
+        },
     },
 )
 async def chatwoot_webhook(request: Request) -> JSONResponse:
@@ -126,7 +138,10 @@ async def chatwoot_webhook(request: Request) -> JSONResponse:
     settings = runtime.settings
     body = await read_body(request, settings.max_body_bytes)
     if not settings.chatwoot_base_url or settings.chatwoot_api_token is None:
-        raise HTTPException(503, "the Chatwoot bot is off: set ASSISTANT_CHATWOOT_BASE_URL and ASSISTANT_CHATWOOT_API_TOKEN")
+        raise HTTPException(
+            503,
+            "the Chatwoot bot is off: set ASSISTANT_CHATWOOT_BASE_URL and ASSISTANT_CHATWOOT_API_TOKEN",
+        )
     secrets = secrets_of(settings.chatwoot_webhook_secret)
     if secrets:
         try:
@@ -138,7 +153,9 @@ async def chatwoot_webhook(request: Request) -> JSONResponse:
                 tolerance_s=settings.webhook_tolerance_s,
             )
         except SignatureError as err:
-            runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="unauthorized")
+            runtime.metrics.inc(
+                "assistant_webhook_deliveries_total", source=SOURCE, outcome="unauthorized"
+            )
             raise HTTPException(401, f"bad signature: {err}") from err
     try:
         event = json.loads(body)
@@ -151,9 +168,13 @@ async def chatwoot_webhook(request: Request) -> JSONResponse:
         runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="ignored")
         return JSONResponse({"status": "ignored", "reason": found})
     delivery_id = f"{found.account_id}:{found.message_id}"
-    claimed = await runtime.blocking(runtime.ledger.claim, SOURCE, delivery_id, found.internal_conversation_id)
+    claimed = await runtime.blocking(
+        runtime.ledger.claim, SOURCE, delivery_id, found.internal_conversation_id
+    )
     if not claimed:
-        runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="duplicate")
+        runtime.metrics.inc(
+            "assistant_webhook_deliveries_total", source=SOURCE, outcome="duplicate"
+        )
         return JSONResponse({"status": "duplicate"})
     runtime.spawn(_answer(runtime, found, delivery_id), f"chatwoot {delivery_id}")
     runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="accepted")
@@ -163,9 +184,15 @@ async def chatwoot_webhook(request: Request) -> JSONResponse:
 async def _answer(runtime: Runtime, found: ContactMessage, delivery_id: str) -> None:
     settings = runtime.settings
     assert runtime.http is not None and settings.chatwoot_api_token is not None
-    client = ChatwootClient(settings.chatwoot_base_url, settings.chatwoot_api_token.get_secret_value(), runtime.http)
+    client = ChatwootClient(
+        settings.chatwoot_base_url, settings.chatwoot_api_token.get_secret_value(), runtime.http
+    )
     message = Message(
-        found.content, found.internal_conversation_id, channel="chatwoot", sender=found.sender, delivery_id=delivery_id
+        found.content,
+        found.internal_conversation_id,
+        channel="chatwoot",
+        sender=found.sender,
+        delivery_id=delivery_id,
     )
     try:
         reply = await runtime.run_turn(message)
@@ -181,7 +208,9 @@ async def _answer(runtime: Runtime, found: ContactMessage, delivery_id: str) -> 
         log.warning("could not answer Chatwoot conversation %s: %s", found.conversation_id, err)
         await runtime.blocking(runtime.ledger.finish, SOURCE, delivery_id, "undelivered")
         return
-    await runtime.blocking(runtime.ledger.finish, SOURCE, delivery_id, "handed_off" if reply.handoff else "delivered")
+    await runtime.blocking(
+        runtime.ledger.finish, SOURCE, delivery_id, "handed_off" if reply.handoff else "delivered"
+    )
 
 
 async def _status_changed(runtime: Runtime, event: dict[str, Any]) -> dict[str, str]:
@@ -189,7 +218,11 @@ async def _status_changed(runtime: Runtime, event: dict[str, Any]) -> dict[str, 
     if event.get("status") not in ("pending", "resolved"):
         return {"status": "ignored", "reason": f"status {event.get('status')!r}"}
     messages = event.get("messages") or [{}]
-    account = (event.get("account") or {}).get("id") or event.get("account_id") or messages[0].get("account_id")
+    account = (
+        (event.get("account") or {}).get("id")
+        or event.get("account_id")
+        or messages[0].get("account_id")
+    )
     if account is None or event.get("id") is None:
         return {"status": "ignored", "reason": "missing account or conversation id"}
     conversation_id = f"chatwoot-{int(account)}-{int(event['id'])}"

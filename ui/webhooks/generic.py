@@ -26,26 +26,48 @@ SOURCE = "generic"
 class GenericDelivery(BaseModel):
     """One customer message delivered by your system."""
 
-    delivery_id: str = Field(min_length=1, max_length=200, description="Unique per delivery; a repeat is answered once.")
-    conversation_id: str = Field(pattern=CONVERSATION_ID, description="Your conversation id (1-64 of A-Z a-z 0-9 _ . : -).")
+    delivery_id: str = Field(
+        min_length=1, max_length=200, description="Unique per delivery; a repeat is answered once."
+    )
+    conversation_id: str = Field(
+        pattern=CONVERSATION_ID, description="Your conversation id (1-64 of A-Z a-z 0-9 _ . : -)."
+    )
     text: str = Field(min_length=1)
-    sender: dict[str, Any] | None = Field(default=None, description="Who wrote it, e.g. {\"id\": \"c-17\", \"name\": \"Ada\"}.")
+    sender: dict[str, Any] | None = Field(
+        default=None, description='Who wrote it, e.g. {"id": "c-17", "name": "Ada"}.'
+    )
     callback_url: str | None = Field(
-        default=None, pattern=r"^https?://", description="If set: 202 at once, the answer is POSTed here, signed."
+        default=None,
+        pattern=r"^https?://",
+        description="If set: 202 at once, the answer is POSTed here, signed.",
     )
 
 
 _HEADERS = [
-    {"name": "X-Assistant-Timestamp", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": "Unix seconds when you sent it; more than 300 s away from our clock is refused."},
-    {"name": "X-Assistant-Signature", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": 'sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>'},
+    {
+        "name": "X-Assistant-Timestamp",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Unix seconds when you sent it; more than 300 s away from our clock is refused.",
+    },
+    {
+        "name": "X-Assistant-Signature",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": 'sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>',
+    },
 ]
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": '`{"conversation_id", "answer", "sources"}`, or `{"status": "duplicate"}` for a repeated delivery_id.'},
+    200: {
+        "description": '`{"conversation_id", "answer", "sources"}`, or `{"status": "duplicate"}` for a repeated delivery_id.'
+    },
     202: {"description": "Accepted; the answer is POSTed to callback_url, signed the same way."},
     400: {"description": "Malformed JSON or missing fields."},
-    401: {"description": "Missing, malformed or wrong signature, or a timestamp outside the window."},
+    401: {
+        "description": "Missing, malformed or wrong signature, or a timestamp outside the window."
+    },
     413: {"description": "Body larger than ASSISTANT_MAX_BODY_BYTES."},
     503: {"description": "No ASSISTANT_WEBHOOK_SECRET configured."},
 }
@@ -57,7 +79,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_RESPONSES,
     openapi_extra={
         "parameters": _HEADERS,
-        "requestBody": {"required": True, "content": {"application/json": {"schema": GenericDelivery.model_json_schema()}}},
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": GenericDelivery.model_json_schema()}},
+        },
     },
 )
 async def generic_webhook(request: Request) -> JSONResponse:
@@ -77,12 +102,18 @@ async def generic_webhook(request: Request) -> JSONResponse:
             tolerance_s=settings.webhook_tolerance_s,
         )
     except SignatureError as err:
-        runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="unauthorized")
+        runtime.metrics.inc(
+            "assistant_webhook_deliveries_total", source=SOURCE, outcome="unauthorized"
+        )
         raise HTTPException(401, f"bad signature: {err}") from err
     delivery = _parse(body)
-    claimed = await runtime.blocking(runtime.ledger.claim, SOURCE, delivery.delivery_id, delivery.conversation_id)
+    claimed = await runtime.blocking(
+        runtime.ledger.claim, SOURCE, delivery.delivery_id, delivery.conversation_id
+    )
     if not claimed:
-        runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="duplicate")
+        runtime.metrics.inc(
+            "assistant_webhook_deliveries_total", source=SOURCE, outcome="duplicate"
+        )
         return JSONResponse({"status": "duplicate", "delivery_id": delivery.delivery_id})
     sender = delivery.sender or {}
     message = Message(
@@ -93,9 +124,14 @@ async def generic_webhook(request: Request) -> JSONResponse:
         delivery_id=delivery.delivery_id,
     )
     if delivery.callback_url:
-        runtime.spawn(_answer_to_callback(runtime, message, delivery.callback_url), f"callback {delivery.delivery_id}")
+        runtime.spawn(
+            _answer_to_callback(runtime, message, delivery.callback_url),
+            f"callback {delivery.delivery_id}",
+        )
         runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="accepted")
-        return JSONResponse({"status": "accepted", "delivery_id": delivery.delivery_id}, status_code=202)
+        return JSONResponse(
+            {"status": "accepted", "delivery_id": delivery.delivery_id}, status_code=202
+        )
     reply = await _answer(runtime, message)
     runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="answered")
     return JSONResponse(reply.as_json())
@@ -111,7 +147,9 @@ def _parse(body: bytes) -> GenericDelivery:
     try:
         return GenericDelivery.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in err.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in err.errors()
+        )
         raise HTTPException(400, f"invalid delivery: {problems}") from err
 
 
@@ -132,8 +170,15 @@ async def _answer_to_callback(runtime: Runtime, message: Message, url: str) -> N
     payload = {"delivery_id": message.delivery_id, **reply.as_json()}
     delivered = await post_signed(runtime, url, payload)
     assert message.delivery_id is not None
-    await runtime.blocking(runtime.ledger.finish, SOURCE, message.delivery_id, "delivered" if delivered else "undelivered")
-    runtime.metrics.inc("assistant_callbacks_total", outcome="delivered" if delivered else "undelivered")
+    await runtime.blocking(
+        runtime.ledger.finish,
+        SOURCE,
+        message.delivery_id,
+        "delivered" if delivered else "undelivered",
+    )
+    runtime.metrics.inc(
+        "assistant_callbacks_total", outcome="delivered" if delivered else "undelivered"
+    )
 
 
 async def post_signed(runtime: Runtime, url: str, payload: dict[str, Any]) -> bool:
@@ -150,9 +195,13 @@ async def post_signed(runtime: Runtime, url: str, payload: dict[str, Any]) -> bo
             if response.status_code < 300:
                 return True
             if response.status_code < 500 and response.status_code not in (408, 429):
-                log.warning("callback to %s refused with %s; not retrying", url, response.status_code)
+                log.warning(
+                    "callback to %s refused with %s; not retrying", url, response.status_code
+                )
                 return False
-            log.info("callback to %s answered %s (attempt %d)", url, response.status_code, attempt + 1)
+            log.info(
+                "callback to %s answered %s (attempt %d)", url, response.status_code, attempt + 1
+            )
         except httpx.HTTPError as err:
             log.info("callback to %s failed: %s (attempt %d)", url, type(err).__name__, attempt + 1)
         if attempt + 1 < settings.callback_attempts:
