@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 class Faults:
     """What the server does to the next requests."""
 
-    mode: str = "ok"  # ok | slow | die_mid_stream | overloaded
+    mode: str = "ok"  # ok | slow | die_mid_stream | overloaded | echo
     delay_s: float = 5.0
     answer: str = "Standard shipping costs 4.95 euros."
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -41,13 +42,17 @@ def faulty_app(faults: Faults) -> FastAPI:
         faults.requests.append(body)
         if faults.mode == "overloaded":
             return JSONResponse({"error": {"message": "busy"}}, status_code=429, headers={"Retry-After": "1"})
-        if faults.mode == "slow":
+        if faults.mode in {"slow", "echo"}:
             await asyncio.sleep(faults.delay_s)
-        words = [w + " " for w in faults.answer.split()]
+        answer = faults.answer
+        if faults.mode == "echo":
+            tags = re.findall(r"\[[^\[\]]+ t-\d+\]", str(body["messages"][-1]["content"]))
+            answer = f"Echo {tags[-1] if tags else '[none]'}"
+        words = [w + " " for w in answer.split()]
         if not body.get("stream"):
             return {
                 "id": "x", "object": "chat.completion", "created": 0, "model": "faulty",
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": faults.answer}}],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],
                 "usage": {"prompt_tokens": 1, "completion_tokens": len(words), "total_tokens": 1 + len(words)},
             }
 
