@@ -77,7 +77,7 @@ class Command:
     def parse(self, rest: str) -> BaseModel:
         """Positional words fill the argument fields in order; the last field takes the rest of the line."""
         names = list(self.args.model_fields)
-        words = rest.split(maxsplit=max(len(names) - 1, 0)) if names else []
+        words = rest.split(maxsplit=max(len(names) - 1, 0)) if names else rest.split()
         if len(words) > len(names):
             raise CommandError(f"/{self.name} takes no arguments. Usage: {self.usage}")
         try:

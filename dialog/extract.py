@@ -45,7 +45,7 @@ _WORD_DATE = re.compile(
     r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(" + "|".join(m[:3] + r"[a-z]*" for m in _MONTHS) + r")\.?,?\s+(\d{4})\b", re.I
 )
 _AMOUNT = re.compile(
-    r"(?:(?P<cur1>[€$£])\s?(?P<num1>\d+(?:[.,]\d{1,2})?))|(?:(?P<num2>\d+(?:[.,]\d{1,2})?)\s?(?P<cur2>€|eur|euros?|usd|dollars?|gbp|£))",
+    r"(?:(?P<cur1>[€$£])\s?(?P<num1>\d+(?:[.,]\d{1,2})?))|(?:(?P<num2>\d+(?:[.,]\d{1,2})?)\s?(?P<cur2>€|euros?|eur|usd|dollars?|gbp|£))",
     re.I,
 )
 _CURRENCY = {"€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR", "$": "USD", "usd": "USD", "dollar": "USD",

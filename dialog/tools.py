@@ -84,17 +84,22 @@ class ToolRegistry:
         return tool
 
     def tool(
-        self, *, name: str | None = None, description: str = "", side_effects: bool = False, confirm: str = ""
+        self,
+        *,
+        name: str | None = None,
+        description: str = "",
+        side_effects: bool = False,
+        confirm: str = "",
+        args: type[BaseModel] | None = None,
     ) -> Callable[[ToolFunction], ToolFunction]:
-        """Decorator: the function's first parameter's annotation is its pydantic argument model."""
+        """Decorator: the argument model is `args`, else the annotation of the function's first parameter."""
 
         def decorate(function: ToolFunction) -> ToolFunction:
-            first = next(iter(inspect.signature(function).parameters))
-            args = get_type_hints(function)[first]
-            if not (isinstance(args, type) and issubclass(args, BaseModel)):
+            model = args or _first_annotation(function)
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 raise DialogError(f"tool {function.__name__}: first parameter must be a pydantic model")
             doc = description or (inspect.getdoc(function) or "").split("\n")[0]
-            self.register(Tool(name or function.__name__, doc, args, function, side_effects, confirm))
+            self.register(Tool(name or function.__name__, doc, model, function, side_effects, confirm))
             return function
 
         return decorate
@@ -113,6 +118,16 @@ class ToolRegistry:
 
     def specs(self) -> list[dict[str, Any]]:
         return [tool.spec() for tool in self._tools.values()]
+
+
+def _first_annotation(function: ToolFunction) -> object:
+    parameters = list(inspect.signature(function).parameters)
+    if not parameters:
+        return None
+    try:
+        return get_type_hints(function).get(parameters[0])
+    except NameError as err:  # a model defined where the annotation cannot be resolved: pass args=
+        raise DialogError(f"tool {function.__name__}: cannot resolve its argument model ({err}); pass args=") from err
 
 
 def parse_arguments(raw: str) -> dict[str, Any]:
