@@ -242,7 +242,7 @@ class KnowledgeBase:
         with self._sessions() as session:
             known = dict(session.execute(select(DocumentRow.source, DocumentRow.content_hash)).tuples().all())
         pending: list[_Pending] = []
-        changed = False
+        waiting, changed = 0, False
         try:
             for path in files:
                 item = self._prepare(path, known, report)
@@ -251,9 +251,10 @@ class KnowledgeBase:
                         progress(path.name, 0)
                     continue
                 pending.append(item)
-                if sum(len(p.passages) for p in pending) >= self._batch_chunks:
+                waiting += len(item.passages)
+                if waiting >= self._batch_chunks:
                     changed |= self._commit(pending, index, report, progress)
-                    pending = []
+                    pending, waiting = [], 0
             if pending:
                 changed |= self._commit(pending, index, report, progress)
         finally:
@@ -304,24 +305,24 @@ class KnowledgeBase:
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
             version = _bump(session)
-            old_ids: list[int] = []
-            new_rows: list[ChunkRow] = []
+            sources = [item.document.source for item in pending]
+            rows = {r.source: r for r in session.scalars(select(DocumentRow).where(DocumentRow.source.in_(sources)))}
+            replaced = [r.id for r in rows.values()]
+            old_ids = session.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(replaced))).all()
+            session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(replaced)))
             for item in pending:
                 doc = item.document
-                row = session.scalar(select(DocumentRow).where(DocumentRow.source == doc.source))
-                if row is not None:
-                    old_ids += session.scalars(select(ChunkRow.id).where(ChunkRow.document_id == row.id)).all()
-                    session.execute(delete(ChunkRow).where(ChunkRow.document_id == row.id))
-                else:
-                    row = DocumentRow(source=doc.source)
-                    session.add(row)
+                row = rows.get(doc.source) or DocumentRow(source=doc.source)
                 row.title, row.content_hash, row.ingested_at = doc.title, item.digest, now
                 row.kind, row.kb_version = doc.kind, version
-                session.flush()
-                new_rows += [
-                    ChunkRow(document_id=row.id, position=p.position, heading=p.heading, text=p.text)
-                    for p in item.passages
-                ]
+                rows[doc.source] = row
+                session.add(row)
+            session.flush()
+            new_rows = [
+                ChunkRow(document_id=rows[item.document.source].id, position=p.position, heading=p.heading, text=p.text)
+                for item in pending
+                for p in item.passages
+            ]
             session.add_all(new_rows)
             session.flush()
             new_ids = np.array([c.id for c in new_rows], dtype=np.int64)
