@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator
+from queue import Queue
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import iterate_in_threadpool
 
 from dialog.messages import Message, new_conversation_id
 from ui.runtime import Runtime
@@ -89,18 +90,42 @@ async def stream_message(body: MessageIn, request: Request) -> StreamingResponse
     async def events() -> AsyncIterator[str]:
         sources = [s.as_json() for s in turn.sources]
         yield _sse("sources", {"conversation_id": turn.conversation_id, "sources": sources})
+        queue: Queue[tuple[str, Any]] = Queue()
+        stop = threading.Event()
+        threading.Thread(target=_pump, args=(turn, queue, stop), daemon=True).start()
         try:
-            async for delta in iterate_in_threadpool(iter(turn)):
-                yield _sse("delta", {"text": delta})
-        except Exception as err:  # the turn has stored it as answer_failed
-            yield _sse("error", {"error": type(err).__name__})
-            return
-        reply = turn.reply
-        yield _sse("done", {**reply.as_json(), "handoff": reply.handoff})
+            while True:
+                kind, value = await anyio.to_thread.run_sync(queue.get, abandon_on_cancel=True)
+                if kind == "delta":
+                    yield _sse("delta", {"text": value})
+                elif kind == "error":  # the turn has stored it as answer_failed
+                    yield _sse("error", {"error": type(value).__name__})
+                    return
+                else:
+                    yield _sse("done", {**value.as_json(), "handoff": value.handoff})
+                    return
+        finally:  # the client may be gone: the generating thread stops at the next word
+            stop.set()
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
     )
+
+
+def _pump(turn: Any, queue: Queue[tuple[str, Any]], stop: threading.Event) -> None:
+    """Iterate the (blocking) turn in its own thread; a departed client stops it, which the turn
+    records as a failed answer, releasing the conversation's lock."""
+    deltas = iter(turn)
+    try:
+        for delta in deltas:
+            if stop.is_set():
+                return
+            queue.put(("delta", delta))
+        queue.put(("done", turn.reply))
+    except Exception as err:
+        queue.put(("error", err))
+    finally:
+        deltas.close()
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:

@@ -156,6 +156,9 @@ class TerminalChat:
             try:
                 self._show(iter(turn))
                 sources = turn.reply.sources
+            except KeyboardInterrupt:  # Ctrl-C stops this answer (recorded as failed), not the chat
+                self.console.print("\n[dim](stopped)[/]")
+                continue
             except Exception as err:  # stored as answer_failed by the turn; keep the chat going
                 self.console.print(
                     f"\n[red]The answer failed ({escape(type(err).__name__)}). Please try again.[/]"

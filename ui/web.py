@@ -69,8 +69,9 @@ class WebChat:
         turn = self.assistant.start(Message(text, conversation_id, channel="web"))
         self.runtime.metrics.inc("assistant_turns_total", channel="web")
         parts: list[str] = []
+        deltas = iter(turn)
         try:
-            for delta in turn:
+            for delta in deltas:
                 parts.append(delta)
                 history[-1] = {"role": "assistant", "content": "".join(parts)}
                 yield gr.skip(), history, gr.skip(), gr.skip(), gr.skip()
@@ -82,6 +83,8 @@ class WebChat:
                 "role": "assistant",
                 "content": f"Sorry, the answer failed ({type(err).__name__}). Please try again.",
             }
+        finally:  # the page went away mid-answer: recorded as failed, the conversation unlocked
+            deltas.close()
         yield gr.skip(), history, gr.skip(), gr.skip(), self.state_markdown(conversation_id)
 
     def state_markdown(self, conversation_id: str) -> str:

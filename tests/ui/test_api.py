@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -145,3 +147,35 @@ def test_feedback_goes_to_the_dialog_manager_when_it_records_feedback(
         )
     assert response.status_code == 204
     assert calls == [(cid, None, False)]
+
+
+class SlowModel(FakeChatModel):
+    """Streams a long answer slowly, like a real model on a CPU."""
+
+    def stream(
+        self, messages: Any, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
+        for word in super().stream(messages, max_tokens=max_tokens, temperature=temperature):
+            time.sleep(0.05)
+            yield word
+
+
+def test_a_client_leaving_mid_stream_frees_the_conversation(components: Components) -> None:
+    slow = SlowModel().enqueue(" ".join(["word"] * 200), "Two years.")
+    components.overrides["chat_model"] = slow
+    for name in ("chat_model", "assistant"):
+        components.__dict__.pop(name, None)
+    with serving(create_app(components, web=False)) as base:
+        body = {"text": "blender warranty", "conversation_id": "leaver"}
+        with httpx.stream("POST", f"{base}/api/v1/messages/stream", json=body) as response:
+            for line in response.iter_lines():
+                if line.startswith("event: delta"):
+                    break  # hang up after the first words
+        started = time.monotonic()
+        again = httpx.post(
+            f"{base}/api/v1/messages", json={**body, "text": "blender warranty?"}, timeout=30
+        )
+        assert again.status_code == 200 and again.json()["answer"] == "Two years."
+        assert time.monotonic() - started < 20
+    types = [event.type for event in components.assistant.history("leaver")]
+    assert "answer_failed" in types and types[-1] == "bot"

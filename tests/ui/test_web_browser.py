@@ -170,3 +170,32 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
     assert len(feedback) == 1, "the thumbs-down is stored as one event"
     assert feedback[0].target_seq == answers[0]  # type: ignore[attr-defined]
     assert feedback[0].positive is False  # type: ignore[attr-defined]
+
+
+def test_closing_the_page_mid_answer_frees_the_conversation(
+    components: Components, browser: Any
+) -> None:
+    import time
+
+    import httpx
+
+    from tests.ui.test_api import SlowModel
+
+    components.overrides["chat_model"] = SlowModel().enqueue(" ".join(["word"] * 300), "Two years.")
+    for name in ("chat_model", "assistant"):
+        components.__dict__.pop(name, None)
+    with serving(create_app(components)) as base:
+        page = browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(base + "/")
+        page.locator("#message textarea").fill("blender warranty")
+        page.locator("#send").click()
+        page.locator("#chatbot .message.bot").last.get_by_text("word word").wait_for()
+        conversation_id = page.locator("#conversation-id code").inner_text()
+        page.close()
+        started = time.monotonic()
+        body = {"text": "blender warranty?", "conversation_id": conversation_id}
+        reply = httpx.post(base + "/api/v1/messages", json=body, timeout=60)
+        assert reply.json()["answer"] == "Two years." and time.monotonic() - started < 20
+    types = [event.type for event in components.assistant.history(conversation_id)]
+    assert types == ["user", "answer_failed", "user", "bot"]
