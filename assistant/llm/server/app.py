@@ -1,0 +1,232 @@
+"""The FastAPI app: `/v1/chat/completions`, `/v1/models`, `/health`, `/metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from assistant.llm.server.batching import Engine, Sampling
+from assistant.llm.server.config import ServerConfig
+from assistant.llm.server.jobs import DeadlineExceeded, GenerationFailed, Job
+from assistant.llm.server.metrics import Metrics
+from assistant.llm.server.prompts import forced_tool_schema, parse_tool_calls, prompt_ids
+from assistant.llm.server.schemas import BadRequest, ChatRequest
+
+
+def error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """OpenAI's error shape, so every client library shows the message."""
+    body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class Admission:
+    """A counter of admitted requests; past `limit`, callers get 429 instead of an unbounded queue."""
+
+    def __init__(self, limit: int, metrics: Metrics) -> None:
+        self.limit, self.count, self.metrics = limit, 0, metrics
+
+    def try_enter(self) -> bool:
+        if self.count >= self.limit:
+            return False
+        self.count += 1
+        self.metrics.in_flight.inc()
+        self.metrics.queue_depth.inc()
+        return True
+
+    def first_token(self) -> None:
+        self.metrics.queue_depth.dec()
+
+    def leave(self, waited: bool) -> None:
+        self.count -= 1
+        self.metrics.in_flight.dec()
+        if waited:
+            self.metrics.queue_depth.dec()
+
+
+def create_app(engine: Engine, config: ServerConfig) -> FastAPI:
+    """Routes over a started (or starting) engine; `/health` is 503 until the model is loaded."""
+    app = FastAPI(title="assistant LM server", docs_url=None, redoc_url=None)
+    metrics = Metrics()
+    admission = Admission(config.max_pending, metrics)
+    app.state.engine, app.state.metrics, app.state.admission = engine, metrics, admission
+
+    @app.middleware("http")
+    async def bearer(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if config.api_key and request.url.path.startswith("/v1/"):
+            if request.headers.get("authorization") != f"Bearer {config.api_key}":
+                return error(401, "missing or wrong bearer key", "authentication_error")
+        return await call_next(request)
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        if not engine.ready.is_set():
+            return JSONResponse({"status": "loading"}, status_code=503)
+        if not engine.alive():
+            return JSONResponse({"status": "failed"}, status_code=503)
+        return JSONResponse({"status": "ok", "batching": engine.batching, "device": engine.device})
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        card = {"id": config.model_name, "object": "model", "created": 0, "owned_by": "assistant"}
+        return {"object": "list", "data": [card]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        response = await _chat(request, engine, config, admission, metrics)
+        metrics.requests.labels(status=str(response.status_code)).inc()
+        return response
+
+    return app
+
+
+async def _chat(request: Request, engine: Engine, config: ServerConfig, admission: Admission, metrics: Metrics) -> Response:
+    try:
+        body = await request.json()
+        chat = ChatRequest.model_validate(body)
+        chat.check_supported()
+        job = _job(chat, engine, config)
+    except json.JSONDecodeError:
+        return error(400, "the body is not JSON", "invalid_request_error")
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        return error(400, problems, "invalid_request_error")
+    except BadRequest as err:
+        return error(400, str(err), "invalid_request_error")
+    if not engine.ready.is_set():
+        return error(503, "the model is still loading", "unavailable", {"Retry-After": "5"})
+    if not admission.try_enter():
+        return error(429, f"server busy: {admission.limit} requests in flight", "overloaded", {"Retry-After": "1"})
+    run = Run(chat, job, admission, metrics, config.model_name)
+    if chat.stream:
+        return StreamingResponse(run.sse(), media_type="text/event-stream")
+    return await run.whole(request)
+
+
+def _job(chat: ChatRequest, engine: Engine, config: ServerConfig) -> Job:
+    """Validate against the model and build the generation; raises BadRequest."""
+    tools = chat.tools if chat.tool_choice != "none" else None
+    schema = chat.response_format.schema_or_none() if chat.response_format else None
+    if tools and chat.tool_choice not in (None, "auto"):
+        schema = forced_tool_schema(tools, chat.tool_choice)  # type: ignore[arg-type]
+    if engine.ready.is_set() and schema is not None:
+        engine.grammars.processor(schema)  # compile now: a bad schema is a 400, not a 500 later
+    ids = prompt_ids(engine.tokenizer, chat.messages, tools) if engine.ready.is_set() else []
+    sampling = Sampling(chat.token_budget(config.max_tokens_limit), chat.temperature, chat.top_p, chat.seed)
+    return Job(engine, ids, sampling, stop=chat.stop_list(), deadline_s=config.request_timeout_s, schema=schema)
+
+
+class Run:
+    """One admitted request turned into a whole reply or an SSE stream, and accounted for."""
+
+    def __init__(self, chat: ChatRequest, job: Job, admission: Admission, metrics: Metrics, model: str) -> None:
+        self.chat, self.job, self.admission, self.metrics, self.model = chat, job, admission, metrics, model
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.tools = chat.tools if chat.tool_choice != "none" else None
+        self._waiting = True
+        self._finished = False
+
+    async def _deltas(self) -> AsyncIterator[str]:
+        try:
+            async for delta in self.job.deltas():
+                self._first()
+                yield delta
+        finally:
+            self._done()
+
+    def _first(self) -> None:
+        if self._waiting:
+            self._waiting = False
+            self.admission.first_token()
+            self.metrics.ttft.observe(time.perf_counter() - self.job.started)
+
+    def _done(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.admission.leave(self._waiting)
+        self._waiting = False
+        job = self.job
+        self.metrics.tokens.labels(kind="prompt").inc(len(job.ids))
+        self.metrics.tokens.labels(kind="completion").inc(job.completion_tokens)
+        if job.first_token_at is not None and job.completion_tokens > 1:
+            elapsed = time.perf_counter() - job.first_token_at
+            if elapsed > 0:
+                self.metrics.rate.observe((job.completion_tokens - 1) / elapsed)
+
+    def usage(self) -> dict[str, int]:
+        prompt, completion = len(self.job.ids), self.job.completion_tokens
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def message(self) -> tuple[dict[str, Any], str]:
+        """The assistant message and finish reason; tool calls when the text is one."""
+        text, reason = self.job.text, self.job.finish_reason
+        calls = parse_tool_calls(text, self.tools) if self.tools else []
+        if calls:
+            return {"role": "assistant", "content": None, "tool_calls": calls}, "tool_calls"
+        return {"role": "assistant", "content": text}, reason
+
+    async def whole(self, request: Request) -> Response:
+        """Run to the end, cancelling at once if the client goes away."""
+        task = asyncio.ensure_future(self._collect())
+        while not task.done():
+            await asyncio.wait([task], timeout=0.25)
+            if not task.done() and await request.is_disconnected():
+                task.cancel()
+                self._done()
+                return error(499, "client disconnected", "cancelled")
+        try:
+            task.result()
+        except DeadlineExceeded as err:
+            return error(504, str(err), "timeout")
+        except GenerationFailed as err:
+            return error(500, f"generation failed: {err}", "server_error")
+        message, reason = self.message()
+        choice = {"index": 0, "message": message, "finish_reason": reason, "logprobs": None}
+        body = {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
+                "choices": [choice], "usage": self.usage()}
+        return JSONResponse(body)
+
+    async def _collect(self) -> None:
+        async for _ in self._deltas():
+            pass
+
+    def _chunk(self, delta: dict[str, Any], reason: str | None, usage: bool = False) -> str:
+        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                                 "model": self.model,
+                                 "choices": [{"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}]}
+        if usage:
+            chunk["usage"] = self.usage()
+        return f"data: {json.dumps(chunk)}\n\n"
+
+    async def sse(self) -> AsyncIterator[str]:
+        """Server-sent events; with tools the text is held back until it is known whether it is a call."""
+        yield self._chunk({"role": "assistant", "content": ""}, None)
+        try:
+            async for delta in self._deltas():
+                if not self.tools:
+                    yield self._chunk({"content": delta}, None)
+        except (DeadlineExceeded, GenerationFailed) as err:
+            kind = "timeout" if isinstance(err, DeadlineExceeded) else "server_error"
+            yield f"data: {json.dumps({'error': {'message': str(err), 'type': kind}})}\n\n"
+            yield "data: [DONE]\n\n"
+            return
+        message, reason = self.message()
+        if self.tools:
+            delta = {"tool_calls": [dict(c, index=i) for i, c in enumerate(message["tool_calls"])]} \
+                if message.get("tool_calls") else {"content": message["content"]}
+            yield self._chunk(delta, None)
+        yield self._chunk({}, reason, usage=True)
+        yield "data: [DONE]\n\n"

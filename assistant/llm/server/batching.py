@@ -1,0 +1,230 @@
+"""The engine: transformers' continuous batching for plain requests, a serial `generate` path for the rest.
+
+transformers' ContinuousBatchingManager owns the scheduler and the paged KV cache; we only add requests,
+route its outputs to per-request asyncio queues and cancel. Its logits processors are per-batch tensors
+(temperature, top-k, top-p), so a stateful per-request grammar cannot run inside it: grammar-constrained
+requests (json_schema, forced tool calls) and seeded sampling go through `model.generate`, one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.errors import ModelError
+from assistant.llm.server.config import ServerConfig
+from assistant.llm.server.grammar import GrammarCache
+
+log = logging.getLogger(__name__)
+
+GREEDY_TEMPERATURE = 1e-4
+"""The batch samples for everyone; a near-zero temperature makes one request's sampling greedy."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Per-request generation parameters."""
+
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass
+class Generation:
+    """One request inside the batch: its outputs (cumulative token lists) arrive on `queue`."""
+
+    request_id: str
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+
+
+def pick_device(requested: str) -> str:
+    """`auto` is the GPU when torch sees one."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def pick_dtype(requested: str, device: str) -> Any:
+    """bf16 on a GPU, fp32 on the CPU, unless told otherwise."""
+    import torch
+
+    if requested == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[requested]
+
+
+def _accepted(cls: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Only the options this transformers version knows (5.17 lacks some of 5.23's)."""
+    names = set(inspect.signature(cls).parameters)
+    return {k: v for k, v in options.items() if k in names}
+
+
+class Engine:
+    """A loaded model plus its continuous-batching manager.
+
+    >>> engine = Engine(ServerConfig(model_path=path)); engine.start()
+    >>> ids = engine.tokenizer("Hi")["input_ids"]; engine.generate_serial(ids, Sampling(max_tokens=8))
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.device = pick_device(config.device)
+        self.ready = threading.Event()
+        self.batching = False
+        self._manager: Any = None
+        self._routes: dict[str, Generation] = {}
+        self._routes_lock = threading.Lock()
+        self._serial_lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        """Load the model (seconds), then start the batching loop and the output pump."""
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        dtype = pick_dtype(self.config.dtype, self.device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.config.model_path)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                self.config.model_path, dtype=dtype, attn_implementation="sdpa"
+            ).to(self.device)
+        except (OSError, ValueError) as err:
+            raise ModelError(f"cannot load chat model from {self.config.model_path}: {err}") from err
+        self.model.eval()
+        torch.set_grad_enabled(False)
+        self.eos_ids = self._eos_ids()
+        self.grammars = GrammarCache(self.tokenizer, self.model.config.vocab_size)
+        self._start_batching()
+        self.ready.set()
+
+    def _eos_ids(self) -> list[int]:
+        ids = self.model.generation_config.eos_token_id
+        ids = list(ids) if isinstance(ids, list) else [ids] if ids is not None else []
+        if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in ids:
+            ids.append(self.tokenizer.eos_token_id)
+        return ids
+
+    def _start_batching(self) -> None:
+        """Continuous batching when this transformers has per-request sampling; else everything runs serially."""
+        try:
+            from transformers import GenerationConfig
+            from transformers.generation import ContinuousBatchingConfig
+
+            options = {
+                "per_request_processors": True,
+                "page_size": self.config.page_size,
+                "num_blocks": self.config.kv_blocks if self.device == "cpu" else None,
+                "max_batch_tokens": 512 if self.device == "cpu" else None,
+                "max_requests_per_batch": self.config.max_batch,
+                "q_padding_interval_size": 1 if self.device == "cpu" else 0,
+                "kv_padding_interval_size": self.config.page_size if self.device == "cpu" else 0,
+            }
+            if "per_request_processors" not in inspect.signature(ContinuousBatchingConfig).parameters:
+                raise TypeError("no per-request sampling in this transformers")
+            cb_config = ContinuousBatchingConfig(**_accepted(ContinuousBatchingConfig, options))
+            generation = GenerationConfig(
+                do_sample=True, temperature=0.7, top_p=0.95, eos_token_id=self.eos_ids,
+                pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0], max_new_tokens=256,
+            )
+            self._manager = self.model.init_continuous_batching(
+                generation_config=generation, continuous_batching_config=cb_config
+            )
+            self._manager.start()
+        except (ImportError, TypeError, AttributeError, ValueError) as err:
+            log.warning("continuous batching unavailable (%s); requests will run one at a time", err)
+            self._manager = None
+            return
+        self.batching = True
+        threading.Thread(target=self._pump, name="cb-output-pump", daemon=True).start()
+
+    def _pump(self) -> None:
+        """Route the manager's outputs to their request's asyncio queue."""
+        manager = self._manager
+        while not self._stopping.is_set():
+            output = manager.get_result(timeout=0.1)
+            if output is None:
+                if not manager.is_running():
+                    self._stopping.wait(0.1)
+                continue
+            with self._routes_lock:
+                route = self._routes.get(output.request_id)
+                if route is not None and output.is_finished():
+                    del self._routes[output.request_id]
+            if route is not None:
+                route.loop.call_soon_threadsafe(route.queue.put_nowait, output)
+
+    def alive(self) -> bool:
+        """False once the batching loop died (fatal error), so /health can say so."""
+        if self._manager is None:
+            return self.ready.is_set()
+        return self._manager.is_running() and self._manager.background_thread_status.fatal_error is None
+
+    def submit(self, ids: list[int], sampling: Sampling) -> Generation:
+        """Add a request to the running batch; call from the event loop."""
+        generation = Generation(request_id=f"req-{uuid.uuid4().hex}", loop=asyncio.get_running_loop())
+        with self._routes_lock:
+            self._routes[generation.request_id] = generation
+        temperature = sampling.temperature if sampling.temperature > 0 else GREEDY_TEMPERATURE
+        self._manager.add_request(
+            ids, request_id=generation.request_id, max_new_tokens=sampling.max_tokens, streaming=True,
+            eos_token_id=self.eos_ids, temperature=float(temperature), top_p=float(sampling.top_p),
+        )
+        return generation
+
+    def cancel(self, generation: Generation) -> None:
+        """Free the request's slot and KV blocks now (client gone, deadline passed, stop string seen)."""
+        with self._routes_lock:
+            known = self._routes.pop(generation.request_id, None)
+        if known is not None and self._manager is not None:
+            self._manager.cancel_request(generation.request_id)
+
+    def generate_serial(
+        self, ids: list[int], sampling: Sampling, schema: dict[str, Any] | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> list[int]:
+        """`model.generate` under a lock: for grammar-constrained, seeded, or non-batching requests."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class _Cancelled(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                stop = cancelled is not None and cancelled.is_set()
+                return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+        options: dict[str, Any] = {
+            "max_new_tokens": sampling.max_tokens, "eos_token_id": self.eos_ids,
+            "pad_token_id": self.tokenizer.pad_token_id or self.eos_ids[0],
+            "stopping_criteria": StoppingCriteriaList([_Cancelled()]),
+        }
+        if sampling.temperature > 0:
+            options.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
+        else:
+            options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if schema is not None:
+            options["logits_processor"] = [self.grammars.processor(schema)]
+        inputs = torch.tensor([ids], device=self.device)
+        with self._serial_lock:
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            output = self.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), **options)
+        return [int(t) for t in output[0, len(ids):]]
+
+    def close(self) -> None:
+        """Stop the batching loop; safe to call twice."""
+        self._stopping.set()
+        if self._manager is not None:
+            manager, self._manager = self._manager, None
+            try:
+                manager.stop(block=True, timeout=10)
+            except RuntimeError as err:  # pragma: no cover - stop while paused
+                log.warning("stopping the batching loop: %s", err)

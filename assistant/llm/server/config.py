@@ -1,0 +1,31 @@
+"""Server knobs in one value object, so the CLI, the embedded mode and tests build servers alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How to load the model and how much work to admit.
+
+    >>> ServerConfig(model_path=Path("models/SmolLM2-135M-Instruct.Q4_1"), max_batch=16)
+    """
+
+    model_path: Path
+    model_name: str = "default"
+    device: str = "auto"
+    dtype: str = "auto"
+    max_batch: int = 32
+    max_queue: int = 64
+    request_timeout_s: float = 120.0
+    max_tokens_limit: int = 2048
+    kv_blocks: int = 512
+    page_size: int = 32
+    api_key: str | None = None
+
+    @property
+    def max_pending(self) -> int:
+        """Requests admitted at once: those generating plus those waiting; past it, 429."""
+        return self.max_batch + self.max_queue

@@ -1,0 +1,83 @@
+"""Run the model server inside this process (uvicorn on a background thread) so users never start one."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import uvicorn
+
+from assistant.errors import ModelError
+from assistant.llm.server.app import create_app
+from assistant.llm.server.batching import Engine
+from assistant.llm.server.config import ServerConfig
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class BackgroundServer:
+    """The app served by uvicorn on a daemon thread; `stop()` (or the end of the main thread) shuts it down.
+
+    >>> with BackgroundServer(ServerConfig(model_path=path)) as server:
+    ...     OpenAIChatModel(server.base_url).complete([{"role": "user", "content": "Hi"}])
+    """
+
+    def __init__(self, config: ServerConfig, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.config = config
+        self.host, self.port = host, port or free_port(host)
+        self.engine = Engine(config)
+        app = create_app(self.engine, config)
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="off")
+        )
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=self._server.run, name="lm-server", daemon=True)
+        self._stopped = False
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self, timeout_s: float = 600.0) -> BackgroundServer:
+        """Load the model, then listen; returns once requests are served."""
+        self.engine.start()
+        self._thread.start()
+        threading.Thread(target=self._stop_with_main_thread, daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise ModelError(f"the embedded model server did not start on {self.host}:{self.port}")
+            time.sleep(0.02)
+        log.info("embedded model server on %s", self.base_url)
+        return self
+
+    def _stop_with_main_thread(self) -> None:
+        """The batching loop is a non-daemon thread: stop it when the program ends, or exit would hang."""
+        threading.main_thread().join()
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop serving and free the model's batching loop; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._server.should_exit = True
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=10)
+        self.engine.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
