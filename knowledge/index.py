@@ -255,8 +255,8 @@ class VectorIndex:
             return [[] for _ in range(len(queries))]
         scores, ids = self._searcher().search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self)))
         return [
-            [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i != -1]
-            for row_ids, row_scores in zip(ids, scores, strict=True)
+            [(i, s) for i, s in zip(row_ids, row_scores, strict=True) if i != -1]
+            for row_ids, row_scores in zip(ids.tolist(), scores.tolist(), strict=True)
         ]
 
     def save(self, folder: Path) -> None:
