@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=80, ge=0, le=2000)
     max_message_chars: int = Field(default=4000, ge=1)
     device: str = "auto"
+    # LM server (`assistant model serve` and the embedded server used when llm_base_url is empty)
+    llm_host: str = "127.0.0.1"
+    llm_port: int = Field(default=8000, ge=1, le=65535)
+    llm_dtype: str = Field(default="auto", pattern="^(auto|bfloat16|float16|float32)$")
+    llm_max_batch: int = Field(default=32, ge=1, le=1024)
+    llm_max_queue: int = Field(default=64, ge=0, le=100000)
+    llm_request_timeout_s: float = Field(default=120.0, gt=0)
     # knowledge base
     retrieval: Literal["hybrid", "vector"] = "hybrid"
     index_backend: Literal["auto", "cpu", "gpu"] = "auto"

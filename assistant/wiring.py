@@ -123,16 +123,15 @@ class Components:
 
 
 def build_chat_model(settings: Settings) -> ChatModel:
-    """The OpenAI-compatible client when a base URL is set, else the packaged model in this process."""
-    if settings.llm_base_url:
-        from assistant.llm.openai_client import OpenAIChatModel
+    """The OpenAI-compatible client; with no base URL, it talks to a model server started in this process."""
+    from assistant.llm.openai_client import EmbeddedChatModel, OpenAIChatModel
 
+    if settings.llm_base_url:
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         return OpenAIChatModel(
             settings.llm_base_url, model=settings.llm_model, api_key=key, timeout_s=settings.llm_timeout_s
         )
-    from assistant.llm.engine import TransformersChatModel
-    from assistant.models import chat_model_path
+    from assistant.llm.server.config import server_config
 
     quiet_model_libraries()
-    return TransformersChatModel(chat_model_path(settings), device=settings.device)
+    return EmbeddedChatModel.start(server_config(settings), timeout_s=settings.llm_timeout_s)

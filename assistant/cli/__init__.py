@@ -10,6 +10,7 @@ from assistant.cli.app import App, pass_app
 from assistant.cli.ask import ask
 from assistant.cli.chat import chat
 from assistant.cli.ingest import ingest
+from assistant.cli.model import model
 from assistant.cli.kb import kb
 from assistant.cli.serve import serve
 
@@ -28,6 +29,7 @@ def main(ctx: click.Context, verbose: int) -> None:
 main.add_command(ingest)
 main.add_command(ask)
 main.add_command(chat)
+main.add_command(model)
 main.add_command(serve)
 main.add_command(kb)
 

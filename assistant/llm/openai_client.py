@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -11,20 +13,33 @@ import openai
 from assistant.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
 from assistant.llm.protocol import ChatMessages, Completion, ToolCall, Usage
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-def translate_error(err: openai.OpenAIError, base_url: str) -> LLMError:
+
+def translate_error(err: BaseException, base_url: str) -> LLMError:
     """Say what failed in words a user can act on."""
-    if isinstance(err, openai.APITimeoutError):
+    status = getattr(err, "status_code", None)
+    if isinstance(err, openai.APITimeoutError | httpx.TimeoutException) or status == 504:
         return LLMTimeout(f"the language model at {base_url} did not answer in time")
-    if isinstance(err, openai.APIConnectionError):
-        return LLMUnavailable(f"cannot reach the language model at {base_url}")
-    if isinstance(err, openai.RateLimitError) or getattr(err, "status_code", None) == 503:
+    if isinstance(err, openai.APIConnectionError | httpx.TransportError):
+        return LLMUnavailable(f"cannot reach the language model at {base_url} (is the server running?)")
+    if isinstance(err, openai.RateLimitError) or status == 503:
         return LLMOverloaded(f"the language model at {base_url} is overloaded; try again shortly")
-    return LLMError(f"the language model at {base_url} failed: {err}")
+    if isinstance(err, openai.AuthenticationError):
+        return LLMError(f"the language model at {base_url} refused the API key (ASSISTANT_LLM_API_KEY)")
+    message = getattr(err, "message", None) or str(err)
+    return LLMError(f"the language model at {base_url} failed: {message}")
+
+
+RETRYABLE = (LLMUnavailable, LLMOverloaded)
 
 
 class OpenAIChatModel:
     """ChatModel over HTTP; pass `http_client` to inject a transport in tests.
+
+    Retries (server down, 429/503) happen only before the first token: a stream that broke after
+    text reached the user is an error, never a silent restart.
 
     >>> model = OpenAIChatModel("http://127.0.0.1:8000/v1", model="default")
     >>> "".join(model.stream([{"role": "user", "content": "Hi"}], max_tokens=8))
@@ -37,37 +52,65 @@ class OpenAIChatModel:
         model: str = "default",
         api_key: str | None = None,
         timeout_s: float = 120.0,
+        connect_timeout_s: float = 5.0,
         max_retries: int = 2,
+        retry_backoff_s: float = 0.5,
         http_client: httpx.Client | None = None,
     ) -> None:
         self.base_url = base_url
         self.model = model
+        self.max_retries = max_retries
+        self.retry_backoff_s = retry_backoff_s
         self._client = openai.OpenAI(
             base_url=base_url,
             api_key=api_key or "not-needed",
-            timeout=timeout_s,
-            max_retries=max_retries,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            max_retries=0,  # ours below, so that nothing is retried after the first token
             http_client=http_client,
         )
 
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Run `attempt`, retrying unreachable/overloaded with backoff; other errors at once."""
+        for tries in range(self.max_retries + 1):
+            try:
+                return attempt()
+            except (openai.OpenAIError, httpx.HTTPError) as err:
+                failure = translate_error(err, self.base_url)
+                if not isinstance(failure, RETRYABLE) or tries == self.max_retries:
+                    raise failure from err
+                log.info("retrying the language model (%s)", failure)
+                time.sleep(self.retry_backoff_s * 2**tries)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def stream(
-        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
+        self,
+        messages: ChatMessages,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
     ) -> Iterator[str]:
-        try:
-            chunks = self._client.chat.completions.create(
+        extra: dict[str, Any] = {"stop": stop} if stop else {}
+        chunks = self._retrying(
+            lambda: self._client.chat.completions.create(
                 model=self.model,
                 messages=list(messages),  # type: ignore[arg-type]
                 max_tokens=max_tokens,
                 temperature=temperature,
                 stream=True,
+                **extra,
             )
+        )
+        try:
             for chunk in chunks:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
-        except openai.OpenAIError as err:
+        except openai.APIError as err:
             raise translate_error(err, self.base_url) from err
         except httpx.HTTPError as err:
             raise LLMUnavailable(f"the stream from {self.base_url} broke off: {err}") from err
+        finally:
+            chunks.close()
 
     def complete(
         self,
@@ -77,22 +120,24 @@ class OpenAIChatModel:
         temperature: float = 0.0,
         tools: list[dict[str, Any]] | None = None,
         response_format: dict[str, Any] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Completion:
         extra: dict[str, Any] = {}
         if tools:
             extra["tools"] = tools
+            if tool_choice is not None:
+                extra["tool_choice"] = tool_choice
         if response_format:
             extra["response_format"] = response_format
-        try:
-            reply = self._client.chat.completions.create(
+        reply = self._retrying(
+            lambda: self._client.chat.completions.create(
                 model=self.model,
                 messages=list(messages),  # type: ignore[arg-type]
                 max_tokens=max_tokens,
                 temperature=temperature,
                 **extra,
             )
-        except openai.OpenAIError as err:
-            raise translate_error(err, self.base_url) from err
+        )
         choice = reply.choices[0]
         calls = [
             ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
@@ -106,3 +151,30 @@ class OpenAIChatModel:
             finish_reason=choice.finish_reason or "stop",
             usage=usage,
         )
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._client.close()
+
+
+class EmbeddedChatModel(OpenAIChatModel):
+    """The client plus the in-process model server it talks to; `close()` stops both.
+
+    >>> model = EmbeddedChatModel.start(ServerConfig(model_path=path)); model.close()
+    """
+
+    def __init__(self, server: Any, **options: Any) -> None:
+        super().__init__(server.base_url, **options)
+        self.server = server
+
+    @classmethod
+    def start(cls, config: Any, **options: Any) -> EmbeddedChatModel:
+        """Load the model and serve it on a free loopback port, on a background thread."""
+        from assistant.llm.server.embedded import BackgroundServer
+
+        server = BackgroundServer(config).start()
+        return cls(server, model=config.model_name, api_key=config.api_key, **options)
+
+    def close(self) -> None:
+        super().close()
+        self.server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -29,3 +30,22 @@ class ServerConfig:
     def max_pending(self) -> int:
         """Requests admitted at once: those generating plus those waiting; past it, 429."""
         return self.max_batch + self.max_queue
+
+
+def server_config(settings: Any, model_path: Path | None = None, **overrides: Any) -> ServerConfig:
+    """The server's knobs from the assistant's settings (`ASSISTANT_LLM_*`, `ASSISTANT_DEVICE`)."""
+    from assistant.models import chat_model_path
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    options: dict[str, Any] = {
+        "model_path": model_path or chat_model_path(settings),
+        "model_name": settings.llm_model,
+        "device": settings.device,
+        "dtype": settings.llm_dtype,
+        "max_batch": settings.llm_max_batch,
+        "max_queue": settings.llm_max_queue,
+        "request_timeout_s": settings.llm_request_timeout_s,
+        "api_key": key,
+    }
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    return ServerConfig(**options)
