@@ -132,6 +132,9 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No conversation with that id."}}
+
+
 async def _require(runtime: Runtime, conversation_id: str) -> None:
     if not await runtime.blocking(runtime.components.store.exists, conversation_id):
         raise HTTPException(404, f"no conversation with id {conversation_id!r}")
@@ -141,6 +144,7 @@ async def _require(runtime: Runtime, conversation_id: str) -> None:
     "/conversations/{conversation_id}",
     response_model=ConversationOut,
     summary="Read a conversation",
+    responses=NOT_FOUND,
 )
 async def read_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
     runtime = runtime_of(request)
@@ -157,7 +161,7 @@ async def read_conversation(conversation_id: str, request: Request) -> dict[str,
 @router.get(
     "/conversations/{conversation_id}/export",
     summary="Export a conversation as a JSON or Markdown download",
-    responses={200: {"content": {"application/json": {}, "text/markdown": {}}}},
+    responses={200: {"content": {"application/json": {}, "text/markdown": {}}}, **NOT_FOUND},
 )
 async def export_conversation(
     conversation_id: str,
@@ -186,6 +190,7 @@ async def export_conversation(
     "/conversations/{conversation_id}/feedback",
     status_code=204,
     summary="Thumbs up or down on an answer",
+    responses=NOT_FOUND,
 )
 async def give_feedback(conversation_id: str, body: FeedbackIn, request: Request) -> Response:
     runtime = runtime_of(request)

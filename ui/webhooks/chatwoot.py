@@ -126,10 +126,26 @@ def reply_text(reply: Reply) -> str:
         401: {
             "description": "Signature missing or wrong (when ASSISTANT_CHATWOOT_WEBHOOK_SECRET is set)."
         },
+        400: {"description": "Malformed JSON."},
         413: {"description": "Body too large."},
         503: {
             "description": "ASSISTANT_CHATWOOT_BASE_URL or ASSISTANT_CHATWOOT_API_TOKEN not set."
         },
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "A Chatwoot agent-bot event (message_created, conversation_status_changed, ...).",
+                        "properties": {"event": {"type": "string"}},
+                        "required": ["event"],
+                    }
+                }
+            },
+        }
     },
 )
 async def chatwoot_webhook(request: Request) -> JSONResponse:
