@@ -260,7 +260,7 @@ class KnowledgeBase:
         finally:
             if changed:
                 self._save()
-        report.kb_version = self._index.kb_version if self._index else 0
+        report.kb_version = report.kb_version or index.kb_version
         return report
 
     def _files(self, paths: Iterable[Path], report: IngestReport) -> list[Path]:
@@ -328,7 +328,8 @@ class KnowledgeBase:
             new_ids = np.array([c.id for c in new_rows], dtype=np.int64)
         index.remove(np.array(old_ids, dtype=np.int64))
         index.add(new_ids, vectors)
-        index.kb_version = version
+        _advance(index, version)
+        report.kb_version = version
         for item in pending:
             report.files += 1
             report.chunks += len(item.passages)
@@ -361,7 +362,7 @@ class KnowledgeBase:
             session.execute(delete(DocumentRow).where(DocumentRow.id.in_(doc_ids)))
             version = _bump(session)
         index.remove(np.array(chunk_ids, dtype=np.int64))
-        index.kb_version = version
+        _advance(index, version)
         self._save()
         return sorted(source for _, source in chosen)
 
@@ -477,6 +478,13 @@ class KnowledgeBase:
             documents, chunks, self.version(), len(index), index.spec.describe(), index.backend,
             self._embedder.name, self._embedder.dimension, size, self.retrieval,
         )
+
+
+def _advance(index: VectorIndex, version: int) -> None:
+    """Stamp the index with the version it now reflects, unless another process committed in between:
+    then it keeps the older stamp, so the next load (or freshness check) reconciles it with SQL."""
+    if version == index.kb_version + 1:
+        index.kb_version = version
 
 
 def _version(session: Session) -> int:

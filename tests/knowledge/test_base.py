@@ -285,3 +285,21 @@ def test_hybrid_and_vector_modes_respect_the_threshold(kb: KnowledgeBase, tmp_pa
     for mode in ("hybrid", "vector"):
         assert kb.search("quantum chromodynamics lattice", k=3, min_score=0.2, mode=mode) == []
         assert kb.search("which carrier ships parcels", k=3, min_score=0.2, mode=mode)[0].source.endswith("shipping.md")
+
+
+def test_two_processes_ingesting_leave_an_index_that_holds_both(
+    database: Database, data_dir: Path, tmp_path: Path
+) -> None:
+    first, second = _kb(database, data_dir, refresh_s=0.0), _kb(database, data_dir, refresh_s=0.0)
+    assert len(first.index) == len(second.index) == 0  # both loaded before either ingests
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "umbrellas.md").write_text("# Umbrellas\n\nEvery umbrella has a lifetime guarantee.\n")
+    (tmp_path / "b" / "kettles.md").write_text("# Kettles\n\nKettles must be descaled every month.\n")
+    first.ingest([tmp_path / "a"])
+    second.ingest([tmp_path / "b"])  # saved last, without the umbrellas: must not claim the newest version
+    assert second.search("umbrella lifetime guarantee", k=1)[0].source.endswith("umbrellas.md")
+    third = _kb(database, data_dir)
+    assert third.search("umbrella lifetime guarantee", k=1)[0].source.endswith("umbrellas.md")
+    assert third.search("kettles descaled", k=1)[0].source.endswith("kettles.md")
+    assert sorted(third.index.ids().tolist()) == sorted(_sql_chunk_ids(database))
