@@ -91,26 +91,31 @@ class OpenAIChatModel:
         stop: list[str] | None = None,
     ) -> Iterator[str]:
         extra: dict[str, Any] = {"stop": stop} if stop else {}
-        chunks = self._retrying(
-            lambda: self._client.chat.completions.create(
-                model=self.model,
-                messages=list(messages),  # type: ignore[arg-type]
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stream=True,
-                **extra,
-            )
-        )
-        try:
-            for chunk in chunks:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
-        except openai.APIError as err:
-            raise translate_error(err, self.base_url) from err
-        except httpx.HTTPError as err:
-            raise LLMUnavailable(f"the stream from {self.base_url} broke off: {err}") from err
-        finally:
-            chunks.close()
+        for tries in range(self.max_retries + 1):
+            yielded = False
+            try:
+                chunks = self._client.chat.completions.create(
+                    model=self.model,
+                    messages=list(messages),  # type: ignore[arg-type]
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stream=True,
+                    **extra,
+                )
+                with chunks:
+                    for chunk in chunks:
+                        if chunk.choices and chunk.choices[0].delta.content:
+                            yielded = True
+                            yield chunk.choices[0].delta.content
+                return
+            except (openai.OpenAIError, httpx.HTTPError) as err:
+                if yielded:
+                    raise LLMUnavailable(f"the stream from {self.base_url} broke off: {err}") from err
+                failure = translate_error(err, self.base_url)
+                if not isinstance(failure, RETRYABLE) or tries == self.max_retries:
+                    raise failure from err
+                log.info("retrying the language model (%s)", failure)
+                time.sleep(self.retry_backoff_s * 2**tries)
 
     def complete(
         self,

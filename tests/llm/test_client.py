@@ -1,0 +1,115 @@
+"""The OpenAI-compatible client over mock transports: retries only before the first token, errors in words."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from assistant.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
+from assistant.llm.openai_client import OpenAIChatModel
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
+
+HI = [{"role": "user", "content": "Hi"}]
+
+
+def _chunk(text: str) -> str:
+    body = {"id": "1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+    return f"data: {json.dumps(body)}\n\n"
+
+
+def _model(handler: object, retries: int = 2) -> OpenAIChatModel:
+    transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
+    return OpenAIChatModel("http://llm.test/v1", max_retries=retries, retry_backoff_s=0.0,
+                           http_client=httpx.Client(transport=transport))
+
+
+def test_overload_before_the_first_token_is_retried() -> None:
+    answers = iter([httpx.Response(429, json={"error": {"message": "busy"}}),
+                    httpx.Response(200, text=_chunk("ok") + "data: [DONE]\n\n",
+                                   headers={"content-type": "text/event-stream"})])
+    calls: list[int] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return next(answers)
+
+    assert list(_model(handle).stream(HI)) == ["ok"]
+    assert len(calls) == 2
+
+
+def test_a_stream_broken_after_the_first_token_is_not_retried() -> None:
+    calls: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        yield _chunk("Partial").encode()
+        raise httpx.ReadError("connection reset")
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(200, content=body(), headers={"content-type": "text/event-stream"})
+
+    received: list[str] = []
+    with pytest.raises(LLMUnavailable, match="broke off"):
+        for delta in _model(handle).stream(HI):
+            received.append(delta)
+    assert received == ["Partial"] and len(calls) == 1
+
+
+def test_server_down_is_retried_then_named() -> None:
+    calls: list[int] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(LLMUnavailable, match="cannot reach the language model at http://llm.test/v1"):
+        _model(refuse, retries=2).complete(HI)
+    assert len(calls) == 3
+
+
+def test_timeouts_say_timed_out() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(LLMTimeout, match="did not answer in time"):
+        _model(slow).complete(HI)
+    with pytest.raises(LLMTimeout):
+        _model(lambda r: httpx.Response(504, json={"error": {"message": "deadline"}})).complete(HI)
+
+
+def test_overload_after_retries_says_overloaded() -> None:
+    with pytest.raises(LLMOverloaded, match="overloaded"):
+        _model(lambda r: httpx.Response(429, json={"error": {"message": "busy"}}), retries=1).complete(HI)
+
+
+def test_bad_request_is_not_retried_and_keeps_the_servers_reason() -> None:
+    calls: list[int] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(400, json={"error": {"message": "unsupported fields: logprobs"}})
+
+    with pytest.raises(LLMError, match="unsupported fields: logprobs"):
+        _model(handle).complete(HI)
+    assert len(calls) == 1
+
+
+def test_complete_sends_tools_tool_choice_and_schema() -> None:
+    seen: list[dict[str, object]] = []
+    reply = {"id": "1", "object": "chat.completion", "created": 0, "model": "m",
+             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "{}"}}],
+             "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, json=reply)
+
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    _model(handle).complete(HI, tools=tools, tool_choice="required", response_format=fmt)
+    assert seen[0]["tools"] == tools and seen[0]["tool_choice"] == "required" and seen[0]["response_format"] == fmt
