@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from assistant.wiring import Components
 from ui import api
+from ui.ratelimit import RateLimits, path_group
 from ui.runtime import Runtime
 from ui.webhooks import chatwoot, generic
 
@@ -55,8 +56,21 @@ def create_app(
     )
     app.state.runtime = runtime
 
+    s = components.settings
+    limits = RateLimits(
+        {"api": s.rate_limit_api_per_minute, "webhook": s.rate_limit_webhook_per_minute, "web": s.rate_limit_web_per_minute}
+    )
+
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Any) -> Response:
+        verdict = limits.check(request.url.path, request.client.host if request.client else "unknown")
+        if not verdict.allowed:
+            runtime.metrics.inc("assistant_rate_limited_total", path=path_group(request.url.path) or "other")
+            return JSONResponse(
+                {"detail": f"too many requests from this client; try again in {verdict.retry_after_s} s"},
+                status_code=429,
+                headers={"Retry-After": str(verdict.retry_after_s)},
+            )
         response: Response = await call_next(request)
         runtime.metrics.inc(
             "assistant_http_requests_total", method=request.method, code=str(response.status_code)

@@ -102,3 +102,9 @@ def test_domain_errors_name_the_problem(tmp_path: Path) -> None:
 def test_turn_labels(text: str, sentiment: str, urgency: str) -> None:
     label = label_turn(text)
     assert (label.sentiment, label.urgency) == (sentiment, urgency)
+
+
+def test_lm_output_cut_at_max_tokens_still_counts() -> None:
+    model = FakeChatModel().enqueue(Completion(text='{"reason": "the throw arrived with a big st', finish_reason="length"))
+    (found,) = extract_with_model(model, "the throw arrived with a big stain", {"reason": "why"})
+    assert found.value == "the throw arrived with a big st" and found.confidence == 0.85

@@ -30,6 +30,8 @@ class AlwaysAnswers(FakeChatModel):
 @pytest.fixture
 def api_schema(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("ASSISTANT_WEBHOOK_SECRET", SECRET)
+    for group in ("API", "WEBHOOK", "WEB"):  # this test floods on purpose; test_rate_limits covers the limits
+        monkeypatch.setenv(f"ASSISTANT_RATE_LIMIT_{group}_PER_MINUTE", "0")
     monkeypatch.setenv("ASSISTANT_CHATWOOT_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("ASSISTANT_CHATWOOT_API_TOKEN", "fuzz-token")
     parts = Components(Settings(), {"chat_model": AlwaysAnswers(), "embedder": HashingEmbedder()})
