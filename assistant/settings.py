@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     chatwoot_base_url: str = ""
     chatwoot_api_token: SecretStr | None = None
     chatwoot_webhook_secret: SecretStr | None = None
+    rate_limit_api_per_minute: int = Field(default=120, ge=0)
+    rate_limit_webhook_per_minute: int = Field(default=1200, ge=0)
+    rate_limit_web_per_minute: int = Field(default=60, ge=0)
     # dialog
     domain: str = "demo"
     """`demo` (the Northwind Shop), `none`, or a YAML/TOML domain file."""
@@ -167,10 +170,17 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def describe_validation_error(err: ValidationError) -> str:
-    """`ASSISTANT_TOP_K: Input should be greater than or equal to 1 (got 0)` lines."""
+    """`ASSISTANT_TOP_K: Input should be greater than or equal to 1 (got 0)` lines; secrets never echoed."""
     lines = []
     for problem in err.errors():
         name = ".".join(str(part) for part in problem["loc"]) or "settings"
         env = f"ASSISTANT_{name.upper()}"
-        lines.append(f"{env}: {problem['msg']} (got {problem.get('input')!r})")
+        shown = f"got {problem.get('input')!r}" if _may_echo(name) else "value hidden"
+        lines.append(f"{env}: {problem['msg']} ({shown})")
     return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def _may_echo(name: str) -> bool:
+    """Only known, non-secret settings have their wrong value shown; a typo may be a secret's name."""
+    field = Settings.model_fields.get(name.split(".")[0])
+    return field is not None and "SecretStr" not in repr(field.annotation)
