@@ -33,14 +33,54 @@ Progress = Callable[[str], None]
 DIM = 384
 SECTION_START, SECTION_END = "<!-- knowledge:start -->", "<!-- knowledge:end -->"
 
-_TOPICS = ["shipping", "returns", "refunds", "warranty", "payment", "invoice", "account", "password",
-           "delivery", "exchange", "gift card", "promo code", "loyalty points", "tracking", "assembly"]
-_PRODUCTS = ["espresso machine", "city bicycle", "blender", "rain jacket", "desk lamp", "backpack",
-             "coffee grinder", "kettle", "office chair", "running shoes", "tent", "headphones"]
+_TOPICS = [
+    "shipping",
+    "returns",
+    "refunds",
+    "warranty",
+    "payment",
+    "invoice",
+    "account",
+    "password",
+    "delivery",
+    "exchange",
+    "gift card",
+    "promo code",
+    "loyalty points",
+    "tracking",
+    "assembly",
+]
+_PRODUCTS = [
+    "espresso machine",
+    "city bicycle",
+    "blender",
+    "rain jacket",
+    "desk lamp",
+    "backpack",
+    "coffee grinder",
+    "kettle",
+    "office chair",
+    "running shoes",
+    "tent",
+    "headphones",
+]
 _VERBS = ["takes", "costs", "requires", "includes", "covers", "excludes", "allows", "needs"]
-_DETAILS = ["three business days", "a valid receipt", "the original packaging", "two years", "free returns",
-            "a tracking number", "the order number", "a signature on delivery", "the serial number",
-            "a photo of the damage", "five euros", "thirty days", "the invoice address", "the warranty card"]
+_DETAILS = [
+    "three business days",
+    "a valid receipt",
+    "the original packaging",
+    "two years",
+    "free returns",
+    "a tracking number",
+    "the order number",
+    "a signature on delivery",
+    "the serial number",
+    "a photo of the damage",
+    "five euros",
+    "thirty days",
+    "the invoice address",
+    "the warranty card",
+]
 
 
 # ---- a realistic corpus of real files, embedded by the real model
@@ -90,7 +130,9 @@ def _embedder() -> Any:
     from knowledge.embeddings import SentenceTransformerEmbedder
 
     quiet_model_libraries()
-    return SentenceTransformerEmbedder(embedding_model_path(Settings(data_dir=Path(tempfile.gettempdir()))))
+    return SentenceTransformerEmbedder(
+        embedding_model_path(Settings(data_dir=Path(tempfile.gettempdir())))
+    )
 
 
 PARTS = 4
@@ -115,7 +157,8 @@ def _real_kb(quick: bool) -> dict[str, Any]:
     kb = KnowledgeBase(database.session, embedder, work / "index")
     ingest_s = encode_s = 0.0
     for part in range(PARTS):
-        def ingest() -> float:
+
+        def ingest(part: int = part) -> float:
             started = time.perf_counter()
             report = kb.ingest([work / "docs" / f"part-{part}"])
             assert not report.failed, report.failed
@@ -123,14 +166,26 @@ def _real_kb(quick: bool) -> dict[str, Any]:
 
         def encode(texts: list[str]) -> float:
             started = time.perf_counter()
-            model.encode(texts, batch_size=embedder.inner.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            model.encode(
+                texts,
+                batch_size=embedder.inner.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+            )
             return time.perf_counter() - started
 
         before = len(embedder.texts)
         ingest_s += ingest()
         encode_s += encode(embedder.texts[before:])
-    return {"kb": kb, "embedder": embedder, "queries": queries, "work": work, "files": files,
-            "ingest_s": ingest_s, "encode_s": encode_s}
+    return {
+        "kb": kb,
+        "embedder": embedder,
+        "queries": queries,
+        "work": work,
+        "files": files,
+        "ingest_s": ingest_s,
+        "encode_s": encode_s,
+    }
 
 
 def run_ingest(*, quick: bool = False, progress: Progress = print) -> dict[str, Any]:
@@ -138,8 +193,10 @@ def run_ingest(*, quick: bool = False, progress: Progress = print) -> dict[str, 
     state = _real_kb(quick)
     kb, embedder, work = state["kb"], state["embedder"], state["work"]
     chunks = len(embedder.texts)
-    progress(f"[ingest] {state['files']} files, {chunks} chunks: ingest {state['ingest_s']:.1f}s, "
-             f"raw encode {state['encode_s']:.1f}s")
+    progress(
+        f"[ingest] {state['files']} files, {chunks} chunks: ingest {state['ingest_s']:.1f}s, "
+        f"raw encode {state['encode_s']:.1f}s"
+    )
     before = len(embedder.texts)
     started = time.perf_counter()
     again = kb.ingest([work / "docs"])
@@ -156,7 +213,9 @@ def run_ingest(*, quick: bool = False, progress: Progress = print) -> dict[str, 
     }
 
 
-def _interleaved_qps(methods: dict[str, Callable[[str], object]], queries: Sequence[str]) -> dict[str, float]:
+def _interleaved_qps(
+    methods: dict[str, Callable[[str], object]], queries: Sequence[str]
+) -> dict[str, float]:
     """Queries/s of each method, one query at a time, methods taking turns (rotating order) per query,
     so a load burst on the shared machine hits all of them alike."""
     for method in methods.values():  # warm caches and thread pools, untimed
@@ -188,8 +247,12 @@ def _retriever_figures(quick: bool, progress: Progress) -> dict[str, Any]:
     vector_only = KnowledgeRetriever(knowledge=kb, k=k, min_score=-1.0, mode="vector")
     hybrid = KnowledgeRetriever(knowledge=kb, k=k, min_score=-1.0, mode="hybrid")
     hybrid.invoke(queries[0])  # build BM25 once, outside the timing
-    progress(f"[retrieval] {len(queries)} queries on {len(kb.index)} real chunks: raw, vector, hybrid")
-    qps = _interleaved_qps({"raw": raw, "vector": vector_only.invoke, "hybrid": hybrid.invoke}, queries)
+    progress(
+        f"[retrieval] {len(queries)} queries on {len(kb.index)} real chunks: raw, vector, hybrid"
+    )
+    qps = _interleaved_qps(
+        {"raw": raw, "vector": vector_only.invoke, "hybrid": hybrid.invoke}, queries
+    )
     return {
         "retrieval.kb_chunks": len(kb.index),
         "retrieval.queries": len(queries),
@@ -204,7 +267,9 @@ def _retriever_figures(quick: bool, progress: Progress) -> dict[str, Any]:
 # ---- synthetic vectors at 100k and 1M
 
 
-def clustered_vectors(n: int, *, seed: int, rank: int = 48, centres: int = 2000) -> NDArray[np.float32]:
+def clustered_vectors(
+    n: int, *, seed: int, rank: int = 48, centres: int = 2000
+) -> NDArray[np.float32]:
     """Unit vectors of low intrinsic dimension (a mixture of 2000 Gaussians in 48-d, mapped to 384-d,
     plus noise), so neighbours are dense and cluster borders matter, as with real embeddings."""
     rng = np.random.default_rng(12345)
@@ -214,7 +279,9 @@ def clustered_vectors(n: int, *, seed: int, rank: int = 48, centres: int = 2000)
     out = np.empty((n, DIM), dtype=np.float32)
     for start in range(0, n, 200_000):
         m = min(200_000, n - start)
-        z = means[rng.integers(0, centres, m)] + 0.6 * rng.standard_normal((m, rank), dtype=np.float32)
+        z = means[rng.integers(0, centres, m)] + 0.6 * rng.standard_normal(
+            (m, rank), dtype=np.float32
+        )
         noise = 0.3 * rng.standard_normal((m, DIM), dtype=np.float32) / np.sqrt(DIM)
         out[start : start + m] = _unit(z @ mixing + noise)
     return out
@@ -248,19 +315,31 @@ def _scale_figures(n: int, progress: Progress, queries: int = 1000) -> dict[str,
 
     def recall() -> float:
         _, found = raw.search(query, 10)
-        return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
+        return float(
+            np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)])
+        )
 
     sweep = {}
-    for nprobe in sorted({max(1, spec.nprobe // 4), max(1, spec.nprobe // 2), spec.nprobe, spec.nprobe * 2}):
+    for nprobe in sorted(
+        {max(1, spec.nprobe // 4), max(1, spec.nprobe // 2), spec.nprobe, spec.nprobe * 2}
+    ):
         if spec.kind != "ivf":
             break
         index.set_nprobe(nprobe)
         started = time.perf_counter()
-        sweep[nprobe] = {"recall_at_10": round(recall(), 4), "batch_qps": round(queries / (time.perf_counter() - started), 1)}
+        sweep[nprobe] = {
+            "recall_at_10": round(recall(), 4),
+            "batch_qps": round(queries / (time.perf_counter() - started), 1),
+        }
     index.set_nprobe(spec.nprobe)
     singles = [query[i : i + 1] for i in range(min(queries, 500))]
-    qps = _interleaved_qps({"raw": lambda i: raw.search(singles[i], 10),  # type: ignore[index]
-                            "wrapped": lambda i: index.search(singles[i], 10)}, list(range(len(singles))) * 2)  # type: ignore[index,arg-type]
+    qps = _interleaved_qps(
+        {
+            "raw": lambda i: raw.search(singles[i], 10),  # type: ignore[index]
+            "wrapped": lambda i: index.search(singles[i], 10),
+        },
+        list(range(len(singles))) * 2,
+    )  # type: ignore[index,arg-type]
     raw_qps, wrapped_qps = qps["raw"], qps["wrapped"]
     folder = Path(tempfile.mkdtemp(prefix="kb-bench-index-"))
     try:
@@ -282,7 +361,9 @@ def _scale_figures(n: int, progress: Progress, queries: int = 1000) -> dict[str,
     }
 
 
-def run_retrieval(*, quick: bool = False, progress: Progress = print, sizes: Sequence[int] | None = None) -> dict[str, Any]:
+def run_retrieval(
+    *, quick: bool = False, progress: Progress = print, sizes: Sequence[int] | None = None
+) -> dict[str, Any]:
     """Retriever qps against raw search (real embeddings); recall@10 and qps at scale (synthetic)."""
     import faiss
 
@@ -290,8 +371,12 @@ def run_retrieval(*, quick: bool = False, progress: Progress = print, sizes: Seq
     sizes = sizes or ((100_000,) if quick else (100_000, 1_000_000))
     for n in sizes:
         results.update(_scale_figures(n, progress))
-    results["retrieval.recall_at_10"] = min(results[f"retrieval.{n // 1000}k.recall_at_10"] for n in sizes)
-    results["retrieval.faiss_gpus"] = faiss.get_num_gpus() if hasattr(faiss, "StandardGpuResources") else 0
+    results["retrieval.recall_at_10"] = min(
+        results[f"retrieval.{n // 1000}k.recall_at_10"] for n in sizes
+    )
+    results["retrieval.faiss_gpus"] = (
+        faiss.get_num_gpus() if hasattr(faiss, "StandardGpuResources") else 0
+    )
     return results
 
 
@@ -360,7 +445,9 @@ def write_section(path: Path, section: str) -> None:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller corpus, 100k vectors only")
-    parser.add_argument("--out", type=Path, default=Path("docs/bench"), help="folder for knowledge.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path("docs/bench"), help="folder for knowledge.json"
+    )
     parser.add_argument("--report", type=Path, default=Path("docs/benchmarks.md"))
     args = parser.parse_args(argv)
     import platform

@@ -192,7 +192,10 @@ class KnowledgeBase:
         if len(extra) or len(missing):
             log.warning(
                 "index at version %d, SQL at %d: removing %d and embedding %d chunk(s)",
-                index.kb_version, version, len(extra), len(missing),
+                index.kb_version,
+                version,
+                len(extra),
+                len(missing),
             )
         index.remove(extra)
         for ids, texts in self._texts(missing.tolist()):
@@ -211,7 +214,9 @@ class KnowledgeBase:
                 wanted = ids[start : start + step]
                 with self._sessions() as session:
                     rows = session.execute(
-                        select(ChunkRow.id, ChunkRow.heading, ChunkRow.text).where(ChunkRow.id.in_(wanted))
+                        select(ChunkRow.id, ChunkRow.heading, ChunkRow.text).where(
+                            ChunkRow.id.in_(wanted)
+                        )
                     ).all()
                 yield [r.id for r in rows], [_embedding_text(r.heading, r.text) for r in rows]
             return
@@ -240,7 +245,9 @@ class KnowledgeBase:
         files = self._files(paths, report)
         index = self.index
         with self._sessions() as session:
-            known = dict(session.execute(select(DocumentRow.source, DocumentRow.content_hash)).tuples().all())
+            known = dict(
+                session.execute(select(DocumentRow.source, DocumentRow.content_hash)).tuples().all()
+            )
         pending: list[_Pending] = []
         waiting, changed = 0, False
         try:
@@ -280,7 +287,9 @@ class KnowledgeBase:
         except OSError as err:
             report.failed.append(f"{path}: {err}")
             return None
-        digest = hashlib.sha256(raw + f"|{LOADER_VERSION}|{self._chunker.fingerprint}".encode()).hexdigest()
+        digest = hashlib.sha256(
+            raw + f"|{LOADER_VERSION}|{self._chunker.fingerprint}".encode()
+        ).hexdigest()
         if known.get(str(path.resolve())) == digest:
             report.files += 1
             report.unchanged += 1
@@ -297,7 +306,11 @@ class KnowledgeBase:
         return _Pending(document, digest, passages)
 
     def _commit(
-        self, pending: list[_Pending], index: VectorIndex, report: IngestReport, progress: Progress | None
+        self,
+        pending: list[_Pending],
+        index: VectorIndex,
+        report: IngestReport,
+        progress: Progress | None,
     ) -> bool:
         """Embed a group of files, commit their rows and a new version, then change the index."""
         texts = [_embedding_text(p.heading, p.text) for item in pending for p in item.passages]
@@ -306,9 +319,14 @@ class KnowledgeBase:
         with self._sessions.begin() as session:
             version = _bump(session)
             sources = [item.document.source for item in pending]
-            rows = {r.source: r for r in session.scalars(select(DocumentRow).where(DocumentRow.source.in_(sources)))}
+            rows = {
+                r.source: r
+                for r in session.scalars(select(DocumentRow).where(DocumentRow.source.in_(sources)))
+            }
             replaced = [r.id for r in rows.values()]
-            old_ids = session.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(replaced))).all()
+            old_ids = session.scalars(
+                select(ChunkRow.id).where(ChunkRow.document_id.in_(replaced))
+            ).all()
             session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(replaced)))
             for item in pending:
                 doc = item.document
@@ -319,7 +337,12 @@ class KnowledgeBase:
                 session.add(row)
             session.flush()
             new_rows = [
-                ChunkRow(document_id=rows[item.document.source].id, position=p.position, heading=p.heading, text=p.text)
+                ChunkRow(
+                    document_id=rows[item.document.source].id,
+                    position=p.position,
+                    heading=p.heading,
+                    text=p.text,
+                )
                 for item in pending
                 for p in item.passages
             ]
@@ -357,7 +380,9 @@ class KnowledgeBase:
             if not chosen:
                 return []
             doc_ids = [doc_id for doc_id, _ in chosen]
-            chunk_ids = session.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(doc_ids))).all()
+            chunk_ids = session.scalars(
+                select(ChunkRow.id).where(ChunkRow.document_id.in_(doc_ids))
+            ).all()
             session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
             session.execute(delete(DocumentRow).where(DocumentRow.id.in_(doc_ids)))
             version = _bump(session)
@@ -387,7 +412,12 @@ class KnowledgeBase:
         all_vectors = np.concatenate(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
         spec = choose_spec(len(all_ids), flat_limit=self._flat_limit)
         self._index = VectorIndex.build(
-            self._embedder.name, all_ids, all_vectors, spec=spec, backend=self.backend, kb_version=version
+            self._embedder.name,
+            all_ids,
+            all_vectors,
+            spec=spec,
+            backend=self.backend,
+            kb_version=version,
         )
         self._index.save(self._index_dir)
         self._lexical = None
@@ -395,7 +425,9 @@ class KnowledgeBase:
 
     # ---- retrieval
 
-    def search(self, query: str, *, k: int = 3, min_score: float = -1.0, mode: str | None = None) -> list[Hit]:
+    def search(
+        self, query: str, *, k: int = 3, min_score: float = -1.0, mode: str | None = None
+    ) -> list[Hit]:
         """The k best passages for the query, best first; only those with cosine >= `min_score`.
 
         Hybrid mode fuses the FAISS ranking with a BM25 ranking by reciprocal rank fusion; the
@@ -417,7 +449,11 @@ class KnowledgeBase:
             rankings.append(keyword)
             stored = index.reconstruct([i for i in keyword if i not in cosine])
             cosine.update((i, float(vector @ query_vector[0])) for i, vector in stored.items())
-        fused = [i for i, _ in reciprocal_rank_fusion(rankings, k=self._rrf_k) if cosine.get(i, -2.0) >= min_score]
+        fused = [
+            i
+            for i, _ in reciprocal_rank_fusion(rankings, k=self._rrf_k)
+            if cosine.get(i, -2.0) >= min_score
+        ]
         return self._hits(fused[:k], cosine, index.kb_version)
 
     def _keyword_index(self, index: VectorIndex) -> LexicalIndex:
@@ -427,7 +463,9 @@ class KnowledgeBase:
             for batch_ids, batch_texts in self._texts(None):
                 ids += batch_ids
                 texts += batch_texts
-            self._lexical = LexicalIndex(np.array(ids, dtype=np.int64), texts, version=index.kb_version)
+            self._lexical = LexicalIndex(
+                np.array(ids, dtype=np.int64), texts, version=index.kb_version
+            )
         return self._lexical
 
     def _hits(self, ids: list[int], cosine: dict[int, float], version: int) -> list[Hit]:
@@ -459,7 +497,9 @@ class KnowledgeBase:
     def documents(self) -> list[DocumentInfo]:
         """Every ingested document with its chunk count, by source."""
         counts = (
-            select(ChunkRow.document_id, func.count().label("n")).group_by(ChunkRow.document_id).subquery()
+            select(ChunkRow.document_id, func.count().label("n"))
+            .group_by(ChunkRow.document_id)
+            .subquery()
         )
         with self._sessions() as session:
             rows = session.execute(
@@ -467,16 +507,31 @@ class KnowledgeBase:
                 .outerjoin(counts, counts.c.document_id == DocumentRow.id)
                 .order_by(DocumentRow.source)
             ).all()
-        return [DocumentInfo(d.source, d.title, d.kind, int(n), d.ingested_at, d.kb_version) for d, n in rows]
+        return [
+            DocumentInfo(d.source, d.title, d.kind, int(n), d.ingested_at, d.kb_version)
+            for d, n in rows
+        ]
 
     def stats(self) -> Stats:
         documents, chunks = self.count()
         index = self.index
         meta = VectorIndex.read_meta(self._index_dir)
-        size = (self._index_dir / meta.file).stat().st_size if meta and (self._index_dir / meta.file).exists() else 0
+        size = (
+            (self._index_dir / meta.file).stat().st_size
+            if meta and (self._index_dir / meta.file).exists()
+            else 0
+        )
         return Stats(
-            documents, chunks, self.version(), len(index), index.spec.describe(), index.backend,
-            self._embedder.name, self._embedder.dimension, size, self.retrieval,
+            documents,
+            chunks,
+            self.version(),
+            len(index),
+            index.spec.describe(),
+            index.backend,
+            self._embedder.name,
+            self._embedder.dimension,
+            size,
+            self.retrieval,
         )
 
 
@@ -488,13 +543,17 @@ def _advance(index: VectorIndex, version: int) -> None:
 
 
 def _version(session: Session) -> int:
-    return int(session.scalar(select(KnowledgeStateRow.version).where(KnowledgeStateRow.id == 1)) or 0)
+    return int(
+        session.scalar(select(KnowledgeStateRow.version).where(KnowledgeStateRow.id == 1)) or 0
+    )
 
 
 def _bump(session: Session) -> int:
     """Increment the version inside the caller's transaction (row-locked on PostgreSQL)."""
     result = session.execute(
-        update(KnowledgeStateRow).where(KnowledgeStateRow.id == 1).values(version=KnowledgeStateRow.version + 1)
+        update(KnowledgeStateRow)
+        .where(KnowledgeStateRow.id == 1)
+        .values(version=KnowledgeStateRow.version + 1)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         session.add(KnowledgeStateRow(id=1, version=1))

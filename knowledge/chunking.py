@@ -42,7 +42,9 @@ class Chunker:
         self.chunk_size, self.overlap = chunk_size, min(overlap, chunk_size // 2)
         self._markdown = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=False)
         self._html = HTMLHeaderTextSplitter(_HTML_HEADERS)
-        self._characters = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=self.overlap)
+        self._characters = RecursiveCharacterTextSplitter(
+            chunk_size=chunk_size, chunk_overlap=self.overlap
+        )
 
     @property
     def fingerprint(self) -> str:
@@ -63,7 +65,10 @@ class Chunker:
             parts = self._html.split_text(document.text)
         else:
             return [Section(document.title, document.text)]
-        return _merge((" > ".join(p.metadata[k] for k in _KEYS if k in p.metadata), p.page_content) for p in parts)
+        return _merge(
+            (" > ".join(p.metadata[k] for k in _KEYS if k in p.metadata), p.page_content)
+            for p in parts
+        )
 
     def _cut(self, sections: list[Section], title: str) -> list[Passage]:
         passages: list[Passage] = []

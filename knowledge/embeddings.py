@@ -41,9 +41,11 @@ class SentenceTransformerEmbedder:
         except (OSError, ValueError) as err:
             raise ModelError(f"cannot load embedding model from {path}: {err}") from err
         self.name = path.name if path.name != "model" else path.parent.name
-        dimension = self._model.get_embedding_dimension() if hasattr(
-            self._model, "get_embedding_dimension"
-        ) else self._model.get_sentence_embedding_dimension()
+        dimension = (
+            self._model.get_embedding_dimension()
+            if hasattr(self._model, "get_embedding_dimension")
+            else self._model.get_sentence_embedding_dimension()
+        )
         self.dimension = int(dimension or 0)
         self.batch_size = batch_size
 

@@ -41,7 +41,9 @@ class IndexSpec:
     nprobe: int = 0
 
     def describe(self) -> str:
-        return "Flat (exact)" if self.kind == "flat" else f"IVF{self.nlist},Flat nprobe={self.nprobe}"
+        return (
+            "Flat (exact)" if self.kind == "flat" else f"IVF{self.nlist},Flat nprobe={self.nprobe}"
+        )
 
 
 def choose_spec(count: int, *, flat_limit: int = FLAT_LIMIT) -> IndexSpec:
@@ -100,7 +102,9 @@ def _new_faiss(spec: IndexSpec, dimension: int) -> faiss.Index:
     index.own_fields = True
     quantizer.this.disown()
     index.nprobe = spec.nprobe
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by chunk id, and still delete
+    index.set_direct_map_type(
+        faiss.DirectMap.Hashtable
+    )  # reconstruct by chunk id, and still delete
     return index
 
 
@@ -147,7 +151,9 @@ class VectorIndex:
     ) -> VectorIndex:
         """A fresh index of the structure chosen for this many vectors (trained when IVF)."""
         spec = spec or choose_spec(len(ids))
-        index = cls(embedding_model, vectors.shape[1], spec=spec, backend=backend, kb_version=kb_version)
+        index = cls(
+            embedding_model, vectors.shape[1], spec=spec, backend=backend, kb_version=kb_version
+        )
         if spec.kind == "ivf":
             index._train(vectors)
         index.add(ids, vectors)
@@ -156,7 +162,11 @@ class VectorIndex:
     def _train(self, vectors: NDArray[np.float32]) -> None:
         sample_size = min(len(vectors), 40 * self.spec.nlist)
         rng = np.random.default_rng(0)
-        sample = vectors[rng.choice(len(vectors), sample_size, replace=False)] if sample_size < len(vectors) else vectors
+        sample = (
+            vectors[rng.choice(len(vectors), sample_size, replace=False)]
+            if sample_size < len(vectors)
+            else vectors
+        )
         self._index.train(np.ascontiguousarray(sample, dtype=np.float32))
 
     @property
@@ -169,10 +179,14 @@ class VectorIndex:
 
     def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-            raise IndexMismatch(f"vectors of dimension {vectors.shape[1:]} for an index of {self.dimension}")
+            raise IndexMismatch(
+                f"vectors of dimension {vectors.shape[1:]} for an index of {self.dimension}"
+            )
         if len(ids) == 0:
             return
-        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        self._index.add_with_ids(
+            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+        )
         self._gpu_index = None
 
     def remove(self, ids: NDArray[np.int64]) -> int:
@@ -222,14 +236,21 @@ class VectorIndex:
     def resized(self, *, flat_limit: int = FLAT_LIMIT) -> VectorIndex:
         """This index, or a new one of the structure that now suits its size (e.g. Flat -> IVF)."""
         wanted = choose_spec(len(self), flat_limit=flat_limit)
-        grown = self.spec.kind == "ivf" and wanted.kind == "ivf" and wanted.nlist >= 4 * self.spec.nlist
+        grown = (
+            self.spec.kind == "ivf" and wanted.kind == "ivf" and wanted.nlist >= 4 * self.spec.nlist
+        )
         shrunk = self.spec.kind == "ivf" and len(self) < flat_limit // 2
         if not ((self.spec.kind == "flat" and wanted.kind == "ivf") or grown or shrunk):
             return self
         ids, vectors = self.vectors()
         log.info("re-indexing %d vectors as %s", len(ids), wanted.describe())
         return VectorIndex.build(
-            self.embedding_model, ids, vectors, spec=wanted, backend=self.backend, kb_version=self.kb_version
+            self.embedding_model,
+            ids,
+            vectors,
+            spec=wanted,
+            backend=self.backend,
+            kb_version=self.kb_version,
         )
 
     def set_nprobe(self, nprobe: int) -> None:
@@ -253,7 +274,9 @@ class VectorIndex:
     def search(self, queries: NDArray[np.float32], k: int) -> list[list[tuple[int, float]]]:
         if len(self) == 0 or k <= 0:
             return [[] for _ in range(len(queries))]
-        scores, ids = self._searcher().search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self)))
+        scores, ids = self._searcher().search(
+            np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self))
+        )
         return [
             [(i, s) for i, s in zip(row_ids, row_scores, strict=True) if i != -1]
             for row_ids, row_scores in zip(ids.tolist(), scores.tolist(), strict=True)
@@ -275,8 +298,15 @@ class VectorIndex:
             Path(tmp).unlink(missing_ok=True)
             raise
         meta = IndexMeta(
-            self.embedding_model, self.dimension, len(self), digest, name, self.kb_version,
-            self.spec.kind, self.spec.nlist, self.spec.nprobe,
+            self.embedding_model,
+            self.dimension,
+            len(self),
+            digest,
+            name,
+            self.kb_version,
+            self.spec.kind,
+            self.spec.nlist,
+            self.spec.nprobe,
         )
         _atomic_write(folder / META_FILE, json.dumps(asdict(meta), indent=2).encode())
         for old in folder.glob("vectors-*.faiss"):
@@ -289,12 +319,16 @@ class VectorIndex:
         path = folder / META_FILE
         if not path.exists():
             if any(folder.glob("vectors-*.faiss")):
-                raise IndexCorrupted(f"the index in {folder} has lost its meta file; run `assistant kb rebuild`")
+                raise IndexCorrupted(
+                    f"the index in {folder} has lost its meta file; run `assistant kb rebuild`"
+                )
             return None
         try:
             return IndexMeta(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError) as err:
-            raise IndexCorrupted(f"the index in {folder} cannot be read ({err}); run `assistant kb rebuild`") from err
+            raise IndexCorrupted(
+                f"the index in {folder} cannot be read ({err}); run `assistant kb rebuild`"
+            ) from err
 
     @classmethod
     def load(
@@ -314,15 +348,28 @@ class VectorIndex:
             with open(path, "rb") as handle:
                 digest = hashlib.file_digest(handle, "sha256").hexdigest()
         except OSError as err:
-            raise IndexCorrupted(f"the index file {path} cannot be read ({err}); run `assistant kb rebuild`") from err
+            raise IndexCorrupted(
+                f"the index file {path} cannot be read ({err}); run `assistant kb rebuild`"
+            ) from err
         if digest != meta.sha256:
-            raise IndexCorrupted(f"the index in {folder} fails its checksum; run `assistant kb rebuild`")
+            raise IndexCorrupted(
+                f"the index in {folder} fails its checksum; run `assistant kb rebuild`"
+            )
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as err:
-            raise IndexCorrupted(f"the index in {folder} cannot be parsed; run `assistant kb rebuild`") from err
+            raise IndexCorrupted(
+                f"the index in {folder} cannot be parsed; run `assistant kb rebuild`"
+            ) from err
         spec = IndexSpec(meta.kind, meta.nlist, meta.nprobe)  # type: ignore[arg-type]
-        loaded = cls(embedding_model, dimension, index, spec=spec, backend=backend, kb_version=meta.kb_version)
+        loaded = cls(
+            embedding_model,
+            dimension,
+            index,
+            spec=spec,
+            backend=backend,
+            kb_version=meta.kb_version,
+        )
         loaded.set_nprobe(meta.nprobe)
         return loaded
 

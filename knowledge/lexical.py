@@ -38,11 +38,17 @@ class LexicalIndex:
         tokens = _tokens([query])
         if not tokens[0]:
             return []
-        rows, scores = self._bm25.retrieve(tokens, k=min(k, len(self._ids)), show_progress=False, n_threads=1)
-        return [(int(self._ids[r]), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+        rows, scores = self._bm25.retrieve(
+            tokens, k=min(k, len(self._ids)), show_progress=False, n_threads=1
+        )
+        return [
+            (int(self._ids[r]), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0
+        ]
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], *, k: int = 60) -> list[tuple[int, float]]:
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[int]], *, k: int = 60
+) -> list[tuple[int, float]]:
     """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), rank from 1; best first.
 
     >>> reciprocal_rank_fusion([[1, 2], [2, 3]])[0][0]

@@ -19,7 +19,9 @@ MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".rst"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 FAQ_SUFFIXES = frozenset({".csv", ".jsonl"})
-SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | FAQ_SUFFIXES | {".pdf", ".docx"}
+SUPPORTED_SUFFIXES = (
+    MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | FAQ_SUFFIXES | {".pdf", ".docx"}
+)
 LOADER_VERSION = "2"
 """Part of every content hash: bump it when a loader changes what it extracts, so files re-ingest."""
 
@@ -123,11 +125,15 @@ def _load_pdf(path: Path, raw: bytes) -> SourceDocument:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(raw))
-    pages = [(number, (page.extract_text() or "").strip()) for number, page in enumerate(reader.pages, 1)]
+    pages = [
+        (number, (page.extract_text() or "").strip()) for number, page in enumerate(reader.pages, 1)
+    ]
     meta_title = (reader.metadata.title if reader.metadata else None) or ""
     title = meta_title.strip() or _title("", path)
     sections = tuple(Section(f"{title} > page {n}", text) for n, text in pages if text)
-    return SourceDocument(_source(path), title, "\n\n".join(s.text for s in sections), "pdf", sections)
+    return SourceDocument(
+        _source(path), title, "\n\n".join(s.text for s in sections), "pdf", sections
+    )
 
 
 def _load_docx(path: Path, raw: bytes) -> SourceDocument:

@@ -48,5 +48,7 @@ class KnowledgeRetriever(BaseRetriever):
     ) -> list[Document]:
         k = int(kwargs.get("k", self.k))
         min_score = float(kwargs.get("min_score", self.min_score))
-        hits = self.knowledge.search(query, k=k, min_score=min_score, mode=kwargs.get("mode", self.mode))
+        hits = self.knowledge.search(
+            query, k=k, min_score=min_score, mode=kwargs.get("mode", self.mode)
+        )
         return [hit_document(hit) for hit in hits]

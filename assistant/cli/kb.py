@@ -27,9 +27,15 @@ def list_documents(app: App, as_json: bool) -> None:
         documents = app.components.knowledge.documents()
     for doc in documents:
         if as_json:
-            click.echo(json.dumps({**asdict(doc), "ingested_at": doc.ingested_at.isoformat()}, ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {**asdict(doc), "ingested_at": doc.ingested_at.isoformat()}, ensure_ascii=False
+                )
+            )
         else:
-            click.echo(f"{doc.chunks:6d}  {doc.kind:8s}  v{doc.kb_version:<5d} {doc.title}  ({doc.source})")
+            click.echo(
+                f"{doc.chunks:6d}  {doc.kind:8s}  v{doc.kb_version:<5d} {doc.title}  ({doc.source})"
+            )
     if not as_json:
         click.echo(f"{len(documents)} document(s)", err=True)
 
@@ -70,7 +76,12 @@ def remove(app: App, paths: tuple[Path, ...], missing: bool) -> None:
 def rebuild(app: App) -> None:
     """Re-embed every chunk from the database into a new index (after corruption or a model change)."""
     columns = (TextColumn("re-embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with friendly_errors(), Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with (
+        friendly_errors(),
+        Progress(*columns, console=Console(stderr=True), transient=True) as progress,
+    ):
         task = progress.add_task("rebuild", total=None)
-        vectors = app.components.knowledge.rebuild(lambda done, total: progress.update(task, completed=done, total=total))
+        vectors = app.components.knowledge.rebuild(
+            lambda done, total: progress.update(task, completed=done, total=total)
+        )
     click.echo(f"rebuilt the index: {vectors} vectors")

@@ -29,8 +29,13 @@ def write_html(path: Path) -> Path:
     return path
 
 
-def write_pdf(path: Path, pages: tuple[str, ...] = ("The loyalty programme gives one point per euro.",
-                                                     "Points expire after eighteen months.")) -> Path:
+def write_pdf(
+    path: Path,
+    pages: tuple[str, ...] = (
+        "The loyalty programme gives one point per euro.",
+        "Points expire after eighteen months.",
+    ),
+) -> Path:
     from fpdf import FPDF
 
     pdf = FPDF()
@@ -67,9 +72,15 @@ def write_faq_csv(path: Path) -> Path:
 
 def write_faq_jsonl(path: Path) -> Path:
     rows = [
-        {"question": "Is there a student discount?", "answer": "Students get ten percent off with a valid card."},
+        {
+            "question": "Is there a student discount?",
+            "answer": "Students get ten percent off with a valid card.",
+        },
         {"question": "Do gift cards expire?", "answer": "Gift cards are valid for three years."},
-        {"question": "Can I change my delivery address?", "answer": "Until the parcel ships, in your account."},
+        {
+            "question": "Can I change my delivery address?",
+            "answer": "Until the parcel ships, in your account.",
+        },
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return path

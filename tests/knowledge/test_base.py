@@ -20,8 +20,12 @@ pytestmark = pytest.mark.unit
 
 def _write(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "shipping.md").write_text("# Shipping\n\nParcels ship with the carrier Zephyr in three days.\n")
-    (folder / "returns.md").write_text("# Returns\n\nReturn unworn clothes within thirty days for a refund.\n")
+    (folder / "shipping.md").write_text(
+        "# Shipping\n\nParcels ship with the carrier Zephyr in three days.\n"
+    )
+    (folder / "returns.md").write_text(
+        "# Returns\n\nReturn unworn clothes within thirty days for a refund.\n"
+    )
     (folder / "notes.txt").write_text("Gift wrapping costs two euros per parcel.\n")
     return folder
 
@@ -54,8 +58,12 @@ def test_reingesting_unchanged_files_embeds_nothing(
 def test_changed_file_replaces_its_chunks(kb: KnowledgeBase, tmp_path: Path) -> None:
     docs = _write(tmp_path / "docs")
     kb.ingest([docs])
-    old_ids = {h.chunk_id for h in kb.search("carrier Zephyr", k=5) if h.source.endswith("shipping.md")}
-    (docs / "shipping.md").write_text("# Shipping\n\nParcels now ship with Boreal couriers overnight.\n")
+    old_ids = {
+        h.chunk_id for h in kb.search("carrier Zephyr", k=5) if h.source.endswith("shipping.md")
+    }
+    (docs / "shipping.md").write_text(
+        "# Shipping\n\nParcels now ship with Boreal couriers overnight.\n"
+    )
     report = kb.ingest([docs])
     assert (report.unchanged, report.files) == (2, 3)
     hits = kb.search("Boreal couriers overnight", k=5)
@@ -64,7 +72,9 @@ def test_changed_file_replaces_its_chunks(kb: KnowledgeBase, tmp_path: Path) -> 
     assert len(kb.index) == kb.count()[1]
 
 
-def test_unreadable_file_is_reported_and_the_rest_goes_on(kb: KnowledgeBase, tmp_path: Path) -> None:
+def test_unreadable_file_is_reported_and_the_rest_goes_on(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
     docs = _write(tmp_path / "docs")
     (docs / "broken.md").write_bytes(b"\xff\xfe\x00 not utf-8 \xff")
     report = kb.ingest([docs])
@@ -87,8 +97,12 @@ def test_min_score_filters_unrelated_queries(kb: KnowledgeBase, tmp_path: Path) 
 # ---- formats, incremental ingest, removal, consistency
 
 
-def _kb(database: Database, data_dir: Path, embedder: HashingEmbedder | None = None, **options: object) -> KnowledgeBase:
-    return KnowledgeBase(database.session, embedder or HashingEmbedder(), data_dir / "index", **options)  # type: ignore[arg-type]
+def _kb(
+    database: Database, data_dir: Path, embedder: HashingEmbedder | None = None, **options: object
+) -> KnowledgeBase:
+    return KnowledgeBase(
+        database.session, embedder or HashingEmbedder(), data_dir / "index", **options
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -127,12 +141,16 @@ def test_unchanged_folder_of_every_format_embeds_nothing(
     assert {p.name: p.stat().st_mtime_ns for p in (data_dir / "index").iterdir()} == index_files
 
 
-def test_one_changed_file_embeds_only_its_chunks(kb: KnowledgeBase, tmp_path: Path, embedder: HashingEmbedder) -> None:
+def test_one_changed_file_embeds_only_its_chunks(
+    kb: KnowledgeBase, tmp_path: Path, embedder: HashingEmbedder
+) -> None:
     docs = files.write_all(tmp_path / "docs")
     kb.ingest([docs])
     before = embedder.texts_embedded
     files.write_faq_jsonl(docs / "sub" / "more-faq.jsonl")  # same content: unchanged
-    (docs / "faq.csv").write_text('question,answer\n"Do you ship to Iceland?","Yes, in eight days."\n')
+    (docs / "faq.csv").write_text(
+        'question,answer\n"Do you ship to Iceland?","Yes, in eight days."\n'
+    )
     report = kb.ingest([docs])
     assert (report.unchanged, report.chunks) == (6, 1)
     assert embedder.texts_embedded - before == 1
@@ -140,12 +158,15 @@ def test_one_changed_file_embeds_only_its_chunks(kb: KnowledgeBase, tmp_path: Pa
     assert all("Norway" not in h.text for h in kb.search("ship to Norway", k=10))
 
 
-def test_remove_takes_the_vectors_out_for_real(database: Database, data_dir: Path, tmp_path: Path) -> None:
+def test_remove_takes_the_vectors_out_for_real(
+    database: Database, data_dir: Path, tmp_path: Path
+) -> None:
     kb = _kb(database, data_dir)
     docs = files.write_all(tmp_path / "docs")
     kb.ingest([docs])
     assert kb.remove([docs / "sub"]) == sorted(
-        str((docs / "sub" / n).resolve()) for n in ("deeper/bicycle.docx", "loyalty.pdf", "more-faq.jsonl", "warranty.html")
+        str((docs / "sub" / n).resolve())
+        for n in ("deeper/bicycle.docx", "loyalty.pdf", "more-faq.jsonl", "warranty.html")
     )
     for query in ("pump and boiler covered", "student discount", "pedals spanner"):
         assert all("/sub/" not in h.source for h in kb.search(query, k=10))
@@ -179,7 +200,9 @@ def test_failed_transaction_leaves_sql_and_index_as_they_were(
     docs = _write(tmp_path / "docs")
     kb.ingest([docs])
     ids, counts = sorted(kb.index.ids().tolist()), kb.count()
-    (docs / "shipping.md").write_text("# Shipping\n\nParcels now ship with Boreal couriers overnight.\n")
+    (docs / "shipping.md").write_text(
+        "# Shipping\n\nParcels now ship with Boreal couriers overnight.\n"
+    )
     (docs / "new.md").write_text("# New\n\nA brand new article about umbrellas.\n")
 
     def broken(session: object) -> int:
@@ -202,7 +225,9 @@ def test_an_index_left_behind_by_a_crash_is_reconciled_at_load(
     _kb(database, data_dir).ingest([docs])
     saved = tmp_path / "saved-index"
     shutil.copytree(data_dir / "index", saved)
-    (docs / "shipping.md").write_text("# Shipping\n\nParcels now ship with Boreal couriers overnight.\n")
+    (docs / "shipping.md").write_text(
+        "# Shipping\n\nParcels now ship with Boreal couriers overnight.\n"
+    )
     (docs / "umbrellas.md").write_text("# Umbrellas\n\nEvery umbrella has a lifetime guarantee.\n")
     _kb(database, data_dir).ingest([docs])
     shutil.rmtree(data_dir / "index")
@@ -233,10 +258,14 @@ def test_corrupted_index_is_detected_and_rebuild_repairs_it(
     with pytest.raises(IndexCorrupted, match="kb rebuild"):
         broken.search("gift wrapping", k=1)
     assert broken.rebuild() == broken.count()[1]
-    assert _kb(database, data_dir).search("gift wrapping euros", k=1)[0].source.endswith("notes.txt")
+    assert (
+        _kb(database, data_dir).search("gift wrapping euros", k=1)[0].source.endswith("notes.txt")
+    )
 
 
-def test_another_embedding_model_is_a_clear_error(database: Database, data_dir: Path, tmp_path: Path) -> None:
+def test_another_embedding_model_is_a_clear_error(
+    database: Database, data_dir: Path, tmp_path: Path
+) -> None:
     _kb(database, data_dir).ingest([_write(tmp_path / "docs")])
     with pytest.raises(IndexMismatch, match=r"hashing-test \(256d\).*128d.*kb rebuild"):
         _kb(database, data_dir, HashingEmbedder(dimension=128)).search("gift", k=1)
@@ -258,14 +287,27 @@ def test_the_index_becomes_ivf_when_large_and_flat_again_when_small(
     kb = _kb(database, data_dir, flat_limit=100)
     faq = tmp_path / "docs" / "many.jsonl"
     faq.parent.mkdir()
-    faq.write_text("\n".join(
-        json.dumps({"question": f"What is part {n} made of?", "answer": f"Part {n} is made of alloy{n}."})
-        for n in range(300)
-    ))
-    (tmp_path / "docs" / "small.md").write_text("# Umbrellas\n\nEvery umbrella has a lifetime guarantee.\n")
+    faq.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "question": f"What is part {n} made of?",
+                    "answer": f"Part {n} is made of alloy{n}.",
+                }
+            )
+            for n in range(300)
+        )
+    )
+    (tmp_path / "docs" / "small.md").write_text(
+        "# Umbrellas\n\nEvery umbrella has a lifetime guarantee.\n"
+    )
     kb.ingest([tmp_path / "docs"])
     assert kb.stats().index.startswith("IVF")
-    assert _kb(database, data_dir, flat_limit=100).search("umbrella lifetime guarantee", k=1)[0].source.endswith("small.md")
+    assert (
+        _kb(database, data_dir, flat_limit=100)
+        .search("umbrella lifetime guarantee", k=1)[0]
+        .source.endswith("small.md")
+    )
     kb.remove([faq])
     assert kb.stats().index == "Flat (exact)" and len(kb.index) == 1
 
@@ -277,14 +319,18 @@ def test_document_listing_and_stats(kb: KnowledgeBase, tmp_path: Path) -> None:
     assert listing["loyalty.pdf"].kind == "pdf" and listing["warranty.html"].kind == "html"
     stats = kb.stats()
     assert (stats.documents, stats.chunks, stats.vectors) == (7, kb.count()[1], kb.count()[1])
-    assert stats.backend == "cpu" and stats.index_bytes > 0 and stats.embedding_model == "hashing-test"
+    assert (
+        stats.backend == "cpu" and stats.index_bytes > 0 and stats.embedding_model == "hashing-test"
+    )
 
 
 def test_hybrid_and_vector_modes_respect_the_threshold(kb: KnowledgeBase, tmp_path: Path) -> None:
     kb.ingest([_write(tmp_path / "docs")])
     for mode in ("hybrid", "vector"):
         assert kb.search("quantum chromodynamics lattice", k=3, min_score=0.2, mode=mode) == []
-        assert kb.search("which carrier ships parcels", k=3, min_score=0.2, mode=mode)[0].source.endswith("shipping.md")
+        assert kb.search("which carrier ships parcels", k=3, min_score=0.2, mode=mode)[
+            0
+        ].source.endswith("shipping.md")
 
 
 def test_two_processes_ingesting_leave_an_index_that_holds_both(
@@ -294,10 +340,16 @@ def test_two_processes_ingesting_leave_an_index_that_holds_both(
     assert len(first.index) == len(second.index) == 0  # both loaded before either ingests
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    (tmp_path / "a" / "umbrellas.md").write_text("# Umbrellas\n\nEvery umbrella has a lifetime guarantee.\n")
-    (tmp_path / "b" / "kettles.md").write_text("# Kettles\n\nKettles must be descaled every month.\n")
+    (tmp_path / "a" / "umbrellas.md").write_text(
+        "# Umbrellas\n\nEvery umbrella has a lifetime guarantee.\n"
+    )
+    (tmp_path / "b" / "kettles.md").write_text(
+        "# Kettles\n\nKettles must be descaled every month.\n"
+    )
     first.ingest([tmp_path / "a"])
-    second.ingest([tmp_path / "b"])  # saved last, without the umbrellas: must not claim the newest version
+    second.ingest(
+        [tmp_path / "b"]
+    )  # saved last, without the umbrellas: must not claim the newest version
     assert second.search("umbrella lifetime guarantee", k=1)[0].source.endswith("umbrellas.md")
     third = _kb(database, data_dir)
     assert third.search("umbrella lifetime guarantee", k=1)[0].source.endswith("umbrellas.md")

@@ -29,7 +29,9 @@ def test_markdown_sections_keep_their_heading_path() -> None:
 
 def test_long_sections_are_split_below_the_chunk_size() -> None:
     text = "# Big\n\n" + " ".join(f"sentence number {i} is here." for i in range(400))
-    passages = Chunker(chunk_size=300, overlap=30).split(SourceDocument("b.md", "Big", text, "markdown"))
+    passages = Chunker(chunk_size=300, overlap=30).split(
+        SourceDocument("b.md", "Big", text, "markdown")
+    )
     assert len(passages) > 10
     assert all(len(p.text) <= 300 for p in passages)
     assert all(p.heading == "Big" for p in passages)

@@ -29,13 +29,24 @@ def test_ingest_list_stats_remove(tmp_path: Path) -> None:
     result = runner.invoke(main, ["ingest", str(docs)], obj=app)
     assert result.exit_code == 0, result.output
     assert "ingested 7 file(s)" in result.output and "broken.pdf" in result.stderr
-    listed = [json.loads(line) for line in runner.invoke(main, ["kb", "list", "--json"], obj=app).stdout.splitlines()]
-    assert {Path(d["source"]).name for d in listed} == {p.name for p in docs.rglob("*") if p.is_file()} - {"broken.pdf"}
+    listed = [
+        json.loads(line)
+        for line in runner.invoke(main, ["kb", "list", "--json"], obj=app).stdout.splitlines()
+    ]
+    assert {Path(d["source"]).name for d in listed} == {
+        p.name for p in docs.rglob("*") if p.is_file()
+    } - {"broken.pdf"}
     stats = json.loads(runner.invoke(main, ["kb", "stats", "--json"], obj=app).stdout)
-    assert stats["documents"] == 7 and stats["vectors"] == stats["chunks"] and stats["index"] == "Flat (exact)"
+    assert (
+        stats["documents"] == 7
+        and stats["vectors"] == stats["chunks"]
+        and stats["index"] == "Flat (exact)"
+    )
     removed = runner.invoke(main, ["kb", "remove", str(docs / "faq.csv")], obj=app)
     assert removed.exit_code == 0 and "faq.csv" in removed.stdout
-    assert json.loads(runner.invoke(main, ["kb", "stats", "--json"], obj=app).stdout)["documents"] == 6
+    assert (
+        json.loads(runner.invoke(main, ["kb", "stats", "--json"], obj=app).stdout)["documents"] == 6
+    )
     assert runner.invoke(main, ["kb", "remove", str(docs / "faq.csv")], obj=app).exit_code == 1
 
 
@@ -46,7 +57,11 @@ def test_corrupted_index_says_rebuild_and_rebuild_repairs(tmp_path: Path, data_d
     assert meta is not None
     (data_dir / "index" / meta.file).write_bytes(b"garbage")
     broken = runner.invoke(main, ["kb", "stats"], obj=_app())
-    assert broken.exit_code == 1 and "kb rebuild" in broken.output and "Traceback" not in broken.output
+    assert (
+        broken.exit_code == 1 and "kb rebuild" in broken.output and "Traceback" not in broken.output
+    )
     rebuilt = runner.invoke(main, ["kb", "rebuild"], obj=_app())
     assert rebuilt.exit_code == 0, rebuilt.output
-    assert json.loads(runner.invoke(main, ["kb", "stats", "--json"], obj=_app()).stdout)["vectors"] > 0
+    assert (
+        json.loads(runner.invoke(main, ["kb", "stats", "--json"], obj=_app()).stdout)["vectors"] > 0
+    )

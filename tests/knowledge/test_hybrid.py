@@ -43,11 +43,17 @@ def kb(data_dir: Path, tmp_path: Path, real_embedder: SentenceTransformerEmbedde
     import knowledge.records  # noqa: F401
 
     faq = tmp_path / "error-codes.jsonl"
-    faq.write_text("\n".join(
-        json.dumps({"question": f"What does error {code} on the Barista Pro mean?",
-                    "answer": f"Error {code} means {cause}. Switch the machine off and on again after fixing it."})
-        for code, cause in CODES.items()
-    ))
+    faq.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "question": f"What does error {code} on the Barista Pro mean?",
+                    "answer": f"Error {code} means {cause}. Switch the machine off and on again after fixing it.",
+                }
+            )
+            for code, cause in CODES.items()
+        )
+    )
     database = Database(f"sqlite:///{data_dir / 'kb.db'}")
     base = KnowledgeBase(database.session, real_embedder, data_dir / "index")
     base.ingest([faq])
@@ -56,7 +62,10 @@ def kb(data_dir: Path, tmp_path: Path, real_embedder: SentenceTransformerEmbedde
 
 def _top1(kb: KnowledgeBase, mode: str) -> int:
     return sum(
-        bool((hits := kb.search(f"my machine shows {code}", k=1, min_score=0.2, mode=mode)) and code in hits[0].text)
+        bool(
+            (hits := kb.search(f"my machine shows {code}", k=1, min_score=0.2, mode=mode))
+            and code in hits[0].text
+        )
         for code in CODES
     )
 

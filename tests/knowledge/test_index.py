@@ -82,8 +82,14 @@ def test_wrong_dimension_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("count", "kind", "nlist"),
-    [(0, "flat", 0), (49_999, "flat", 0), (50_000, "ivf", 512), (100_000, "ivf", 512), (1_000_000, "ivf", 2048),
-     (100_000_000, "ivf", 16_384)],
+    [
+        (0, "flat", 0),
+        (49_999, "flat", 0),
+        (50_000, "ivf", 512),
+        (100_000, "ivf", 512),
+        (1_000_000, "ivf", 2048),
+        (100_000_000, "ivf", 16_384),
+    ],
 )
 def test_structure_is_chosen_by_size(count: int, kind: str, nlist: int) -> None:
     spec = choose_spec(count)
@@ -138,7 +144,9 @@ def test_resize_moves_every_vector_into_the_new_structure() -> None:
     flat.add(np.arange(400) * 3, vectors)
     ivf = flat.resized(flat_limit=100)
     assert ivf.spec.kind == "ivf" and sorted(ivf.ids().tolist()) == list(range(0, 1200, 3))
-    back = VectorIndex.build("m", np.arange(10), vectors[:10], spec=IndexSpec("ivf", 4, 4)).resized(flat_limit=100)
+    back = VectorIndex.build("m", np.arange(10), vectors[:10], spec=IndexSpec("ivf", 4, 4)).resized(
+        flat_limit=100
+    )
     assert back.spec.kind == "flat" and len(back) == 10
 
 

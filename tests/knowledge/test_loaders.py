@@ -27,14 +27,19 @@ def test_pdf_is_read_page_by_page(tmp_path: Path) -> None:
     document = load_document(files.write_pdf(tmp_path / "l.pdf"))
     passages = Chunker().split(document)
     assert document.title == "Loyalty programme"
-    assert [p.heading for p in passages] == ["Loyalty programme > page 1", "Loyalty programme > page 2"]
+    assert [p.heading for p in passages] == [
+        "Loyalty programme > page 1",
+        "Loyalty programme > page 2",
+    ]
     assert "eighteen months" in passages[1].text
 
 
 def test_docx_headings_become_the_heading_path(tmp_path: Path) -> None:
     passages = _passages(files.write_docx(tmp_path / "b.docx"))
     assert passages[0].heading == "Bicycle assembly"
-    assert any(p.heading == "Bicycle assembly > Tools" and "15 mm spanner" in p.text for p in passages)
+    assert any(
+        p.heading == "Bicycle assembly > Tools" and "15 mm spanner" in p.text for p in passages
+    )
     assert any("twenty minutes" in p.text for p in passages)
 
 
@@ -49,7 +54,9 @@ def test_faq_files_give_one_chunk_per_pair(tmp_path: Path, writer) -> None:  # n
 
 
 def test_markdown_and_text(tmp_path: Path) -> None:
-    assert [p.heading for p in _passages(files.write_markdown(tmp_path / "r.md"))][-1] == "Returns > Refunds"
+    assert [p.heading for p in _passages(files.write_markdown(tmp_path / "r.md"))][
+        -1
+    ] == "Returns > Refunds"
     assert _passages(files.write_text(tmp_path / "gift-wrapping.txt"))[0].heading == "gift wrapping"
 
 
@@ -59,8 +66,15 @@ def test_folders_are_read_recursively_skipping_hidden_and_unknown(tmp_path: Path
     (tmp_path / "docs" / ".git" / "notes.md").write_text("# hidden")
     (tmp_path / "docs" / "image.png").write_bytes(b"\x89PNG")
     found = {p.name for p in iter_files([tmp_path / "docs"])}
-    assert found == {"returns.md", "gift-wrapping.txt", "warranty.html", "loyalty.pdf", "bicycle.docx",
-                     "faq.csv", "more-faq.jsonl"}
+    assert found == {
+        "returns.md",
+        "gift-wrapping.txt",
+        "warranty.html",
+        "loyalty.pdf",
+        "bicycle.docx",
+        "faq.csv",
+        "more-faq.jsonl",
+    }
 
 
 @pytest.mark.parametrize(
@@ -74,7 +88,9 @@ def test_folders_are_read_recursively_skipping_hidden_and_unknown(tmp_path: Path
         ("empty.html", b"<html><body><script>x()</script></body></html>", "no text"),
     ],
 )
-def test_unreadable_files_are_a_clear_error(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
+def test_unreadable_files_are_a_clear_error(
+    tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
     (tmp_path / name).write_bytes(content)
     with pytest.raises(UnreadableDocument, match=reason):
         load_document(tmp_path / name)

@@ -16,7 +16,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("documents") as batch:
         batch.add_column(sa.Column("kind", sa.String(16), nullable=False, server_default=""))
-        batch.add_column(sa.Column("kb_version", sa.BigInteger(), nullable=False, server_default="0"))
+        batch.add_column(
+            sa.Column("kb_version", sa.BigInteger(), nullable=False, server_default="0")
+        )
     state = op.create_table(
         "knowledge_state",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
