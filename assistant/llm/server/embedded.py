@@ -35,7 +35,7 @@ class BackgroundServer:
         self.config = config
         self.host, self.port = host, port or free_port(host)
         self.engine = Engine(config)
-        app = create_app(self.engine, config)
+        self.app = app = create_app(self.engine, config)
         self._server = uvicorn.Server(
             uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="off")
         )
