@@ -157,3 +157,13 @@ def test_lost_meta_file_is_corruption(tmp_path: Path) -> None:
     (tmp_path / "vectors.json").unlink()
     with pytest.raises(IndexCorrupted, match="kb rebuild"):
         VectorIndex.load(tmp_path, embedding_model="m", dimension=8)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(gpu_available()[0] == 0, reason="needs a CUDA GPU and faiss-gpu")
+def test_gpu_search_matches_cpu_search() -> None:
+    vectors = _vectors(2000, dim=32, seed=3)
+    cpu = VectorIndex.build("m", np.arange(2000), vectors, backend="cpu")
+    gpu = VectorIndex.build("m", np.arange(2000), vectors, backend="gpu")
+    assert [i for i, _ in gpu.search(vectors[[9]], k=5)[0]] == [i for i, _ in cpu.search(vectors[[9]], k=5)[0]]
+    assert gpu.backend == "gpu"
