@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     rate_limit_api_per_minute: int = Field(default=120, ge=0)
     rate_limit_webhook_per_minute: int = Field(default=1200, ge=0)
     rate_limit_web_per_minute: int = Field(default=60, ge=0)
+    max_document_bytes: int = Field(default=20_000_000, ge=1024)
+    """Largest document the web chat accepts for upload."""
     # dialog
     domain: str = "demo"
     """`demo` (the Northwind Shop), `none`, or a YAML/TOML domain file."""

@@ -191,13 +191,21 @@ class WebChat:
             return "Choose one or more files first.", self.knowledge_status(), None
         target = self.upload_dir / "documents"
         target.mkdir(parents=True, exist_ok=True)
-        saved = []
+        saved, refused = [], []
+        limit = self.runtime.settings.max_document_bytes
         for name in files:
             source = Path(name)
+            if not _is_uploaded(source):
+                refused.append(f"{source.name}: not an uploaded file")
+                continue
+            if source.stat().st_size > limit:
+                refused.append(f"{source.name}: larger than the {limit // 1_000_000} MB limit")
+                continue
             destination = target / _safe_name(source.name)
             shutil.copyfile(source, destination)
             saved.append(destination)
         report = self.runtime.components.knowledge.ingest(saved)
+        report.failed[:0] = refused
         lines = [
             f"Added {report.files - report.unchanged} file(s), {report.chunks} passage(s); {report.unchanged} unchanged: "
             + ", ".join(f"`{p.name}`" for p in saved)
@@ -208,6 +216,15 @@ class WebChat:
     @property
     def upload_dir(self) -> Path:
         return Path(self.runtime.settings.upload_dir)
+
+
+def _is_uploaded(path: Path) -> bool:
+    """Only files Gradio received may be ingested: a crafted payload naming /tmp/x or ~/.ssh is refused."""
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()).resolve()
+    resolved = path.resolve()
+    return resolved.is_file() and resolved.is_relative_to(folder)
 
 
 def _safe_name(name: str) -> str:
@@ -304,6 +321,7 @@ def mount_web_chat(app: FastAPI, runtime: Runtime) -> FastAPI:
         auth=auth,
         allowed_paths=[],
         blocked_paths=[str(Path(settings.data_dir).resolve() / "index")],
+        max_file_size=settings.max_document_bytes,
         footer_links=["api"],
         ssr_mode=False,
         mcp_server=False,
