@@ -1,0 +1,175 @@
+"""LM server benchmark: tokens/s through the server at 1/4/16/64 concurrent requests against a naive loop.
+
+    python -m benchmarks.lm [--max-tokens 32] [--levels 1,4,16,64] [--baseline-requests 8]
+
+The baseline is a sequential `model.generate` loop (greedy, batch 1) on the same loaded model in the
+same run; the server side uses streaming requests over HTTP through the embedded server, so its figures
+include tokenisation, SSE and HTTP. Prints and saves docs/bench/lm.json and the "LM server" section of
+docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as futures
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SECTION_START, SECTION_END = "<!-- lm:start -->", "<!-- lm:end -->"
+QUESTIONS = [
+    "How do I return a pair of shoes?", "What is the capital of France?", "Write one sentence about the sea.",
+    "How long does standard shipping take?", "Name three colours.", "What is a refund?",
+    "Give me a tip for a job interview.", "Why is the sky blue?", "How do I reset my password?",
+    "Describe a cat in one sentence.", "What does VAT mean?", "Suggest a name for a dog.",
+]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile; enough for a benchmark table."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def messages(i: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}]
+
+
+def naive_loop(server: Any, requests: int, max_tokens: int) -> dict[str, float]:
+    """Sequential `model.generate`, one request after the other: what a server without batching does."""
+    import torch
+
+    from assistant.llm.server.prompts import prompt_ids
+
+    engine = server.engine
+    tokens, started = 0, time.perf_counter()
+    for i in range(requests):
+        ids = torch.tensor([prompt_ids(engine.tokenizer, messages(i), None)])
+        with torch.no_grad():
+            out = engine.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
+                                        do_sample=False, temperature=None, top_p=None, top_k=None,
+                                        eos_token_id=engine.eos_ids, pad_token_id=engine.eos_ids[0])
+        tokens += int(out.shape[1] - ids.shape[1])
+    elapsed = time.perf_counter() - started
+    return {"requests": requests, "tokens": tokens, "seconds": round(elapsed, 2), "tokens_per_s": round(tokens / elapsed, 1)}
+
+
+def one_stream(base_url: str, i: int, max_tokens: int) -> tuple[float, int]:
+    """Time to first content chunk and completion tokens of one streamed request."""
+    body = {"messages": messages(i), "max_tokens": max_tokens, "temperature": 0, "stream": True}
+    started, first, usage = time.perf_counter(), None, 0
+    with httpx.stream("POST", f"{base_url}/chat/completions", json=body, timeout=600) as reply:
+        reply.raise_for_status()
+        for line in reply.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if first is None and chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                first = time.perf_counter() - started
+            if chunk.get("usage"):
+                usage = chunk["usage"]["completion_tokens"]
+    return (first if first is not None else time.perf_counter() - started), usage
+
+
+def concurrent_level(base_url: str, level: int, max_tokens: int) -> dict[str, float]:
+    """`level` streamed requests at once; aggregate tokens/s over the wall time of the whole wave."""
+    started = time.perf_counter()
+    with futures.ThreadPoolExecutor(level) as pool:
+        results = list(pool.map(lambda i: one_stream(base_url, i, max_tokens), range(level)))
+    elapsed = time.perf_counter() - started
+    ttfts, tokens = [r[0] for r in results], sum(r[1] for r in results)
+    return {"concurrency": level, "tokens": tokens, "seconds": round(elapsed, 2),
+            "tokens_per_s": round(tokens / elapsed, 1), "ttft_p50_s": round(statistics.median(ttfts), 3),
+            "ttft_p99_s": round(percentile(ttfts, 99), 3)}
+
+
+def machine() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, Python {platform.python_version()}, "
+            f"torch {torch.__version__}")
+
+
+def run(max_tokens: int, levels: list[int], baseline_requests: int) -> dict[str, Any]:
+    from assistant.llm.server.config import server_config
+    from assistant.llm.server.embedded import BackgroundServer
+    from assistant.settings import load_settings
+    from assistant.wiring import quiet_model_libraries
+
+    import transformers
+
+    quiet_model_libraries()
+    config = server_config(load_settings(), max_batch=max(levels), max_queue=max(levels))
+    with BackgroundServer(config) as server:
+        one_stream(server.base_url, 0, 4)  # warm-up
+        baseline = naive_loop(server, baseline_requests, max_tokens)
+        print(f"naive model.generate loop: {baseline['tokens_per_s']} tokens/s", flush=True)
+        rows = []
+        for level in levels:
+            rows.append(concurrent_level(server.base_url, level, max_tokens))
+            rows[-1]["speedup_vs_naive"] = round(rows[-1]["tokens_per_s"] / baseline["tokens_per_s"], 2)
+            print(json.dumps(rows[-1]), flush=True)
+        return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+                "transformers": transformers.__version__, "model": config.model_path.name,
+                "device": server.engine.device, "batching": server.engine.batching, "max_tokens": max_tokens,
+                "baseline": baseline, "levels": rows}
+
+
+def section(r: dict[str, Any]) -> str:
+    lines = [
+        SECTION_START, "## LM server", "",
+        f"`python -m benchmarks.lm --max-tokens {r['max_tokens']}`, {r['date']}, {r['machine']}, transformers "
+        f"{r['transformers']}, {r['model']} on {r['device']} (fp32). **There is no GPU on this machine**: these are "
+        "CPU figures on a machine shared with other jobs; the GPU path (bf16, flash attention when installed) is "
+        "untested here.",
+        "",
+        f"Baseline: a sequential greedy `model.generate` loop on the same model in the same run, "
+        f"{r['baseline']['requests']} requests: **{r['baseline']['tokens_per_s']} tokens/s**.",
+        "", "| concurrent requests | tokens/s | vs naive loop | TTFT p50 | TTFT p99 |", "|---|---|---|---|---|",
+    ]
+    for row in r["levels"]:
+        lines.append(f"| {row['concurrency']} | {row['tokens_per_s']} | {row['speedup_vs_naive']}x | "
+                     f"{row['ttft_p50_s']} s | {row['ttft_p99_s']} s |")
+    lines += ["", "Goal: >= 5x the naive loop at 16 concurrent requests. Server figures go through HTTP + SSE "
+              "(streamed requests, greedy, up to the token budget or EOS).", SECTION_END, ""]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, text_section: str) -> None:
+    """Replace this benchmark's section of docs/benchmarks.md, leaving other sections alone."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if SECTION_START in text and SECTION_END in text:
+        head, rest = text.split(SECTION_START, 1)
+        text = head + text_section.rstrip("\n") + rest.split(SECTION_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + text_section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--levels", default="1,4,16,64")
+    parser.add_argument("--baseline-requests", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=Path("docs/bench"))
+    parser.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"))
+    args = parser.parse_args(argv)
+    result = run(args.max_tokens, [int(x) for x in args.levels.split(",")], args.baseline_requests)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "lm.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_section(args.doc, section(result))
+    print(section(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
