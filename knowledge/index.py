@@ -309,7 +309,7 @@ class VectorIndex:
             self.spec.nprobe,
         )
         _atomic_write(folder / META_FILE, json.dumps(asdict(meta), indent=2).encode())
-        for old in folder.glob("vectors-*.faiss"):
+        for old in [*folder.glob("vectors-*.faiss"), folder / "vectors.faiss"]:  # and the older format's
             if old.name != name:
                 old.unlink(missing_ok=True)
 
@@ -343,6 +343,11 @@ class VectorIndex:
                 f"the index was built with {meta.embedding_model} ({meta.dimension}d) but the embedding "
                 f"model is {embedding_model} ({dimension}d); run `assistant kb rebuild`"
             )
+        if not meta.file:  # the format before checksum-named files: rebuilt from SQL by the caller
+            log.warning(
+                "the index in %s has an older format; it will be rebuilt from the database", folder
+            )
+            return cls(embedding_model, dimension, backend=backend, kb_version=-1)
         path = folder / meta.file
         try:
             with open(path, "rb") as handle:

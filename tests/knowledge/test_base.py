@@ -355,3 +355,21 @@ def test_two_processes_ingesting_leave_an_index_that_holds_both(
     assert third.search("umbrella lifetime guarantee", k=1)[0].source.endswith("umbrellas.md")
     assert third.search("kettles descaled", k=1)[0].source.endswith("kettles.md")
     assert sorted(third.index.ids().tolist()) == sorted(_sql_chunk_ids(database))
+
+
+def test_an_index_of_the_older_format_is_rebuilt_from_sql(
+    database: Database, data_dir: Path, tmp_path: Path
+) -> None:
+    kb = _kb(database, data_dir)
+    kb.ingest([_write(tmp_path / "docs")])
+    folder = data_dir / "index"
+    for old in folder.iterdir():
+        old.unlink()
+    (folder / "vectors.faiss").write_bytes(b"old format")
+    (folder / "vectors.json").write_text(
+        json.dumps({"embedding_model": "hashing-test", "dimension": 256, "count": 3, "sha256": "x"})
+    )
+    restarted = _kb(database, data_dir)
+    assert restarted.search("gift wrapping euros", k=1)[0].source.endswith("notes.txt")
+    assert len(restarted.index) == restarted.count()[1]
+    assert not (folder / "vectors.faiss").exists()
