@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +15,51 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from assistant.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
     """Declarative base shared by dialog and knowledge records, so one migration tree covers both."""
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3)."""
+def make_engine(url: str, *, busy_timeout_s: float = 10.0, connect_retries: int = 3) -> Engine:
+    """An engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3).
+
+    A database that is locked or unreachable for a moment is waited for within a bound: SQLite's
+    busy timeout, and a few spaced connection attempts (before any transaction, so nothing is
+    half-written). Past the bound the caller gets `OperationalError`, which the HTTP front end
+    answers with 503.
+    """
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(parsed, connect_args={"timeout": busy_timeout_s})
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms=int(busy_timeout_s * 1000)))
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    event.listen(engine, "do_connect", partial(_connect_with_retries, attempts=connect_retries))
+    return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _connect_with_retries(
+    dialect: Any, _record: Any, cargs: Any, cparams: Any, *, attempts: int, backoff_s: float = 0.25
+) -> Any:
+    for attempt in range(attempts - 1):
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as err:
+            log.warning("database connection failed (attempt %d of %d): %s", attempt + 1, attempts, type(err).__name__)
+            time.sleep(backoff_s * 2**attempt)
+    return dialect.connect(*cargs, **cparams)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -62,8 +86,8 @@ class Database:
     >>> with db.session() as session: ...
     """
 
-    def __init__(self, url: str, *, run_migrations: bool = True) -> None:
-        self.engine = make_engine(url)
+    def __init__(self, url: str, *, run_migrations: bool = True, busy_timeout_s: float = 10.0) -> None:
+        self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
         if run_migrations:
             migrate(self.engine)
         self.session = sessionmaker(self.engine, expire_on_commit=False)

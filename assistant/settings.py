@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=80, ge=0, le=2000)
     max_message_chars: int = Field(default=4000, ge=1)
     device: str = "auto"
+    db_busy_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """How long a turn waits for a locked SQLite database before giving up (503 over HTTP)."""
     # LM server (`assistant model serve` and the embedded server used when llm_base_url is empty)
     llm_host: str = "127.0.0.1"
     llm_port: int = Field(default=8000, ge=1, le=65535)

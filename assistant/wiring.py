@@ -49,7 +49,7 @@ class Components:
         import dialog.records  # noqa: F401  (register tables)
         import knowledge.records  # noqa: F401
 
-        return Database(self.settings.database_url)
+        return Database(self.settings.database_url, busy_timeout_s=self.settings.db_busy_timeout_s)
 
     @cached_property
     def embedder(self) -> Embedder:

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy.exc import OperationalError
 
 from assistant.wiring import Components
 from ui import api
 from ui.ratelimit import RateLimits, path_group
 from ui.runtime import Runtime
 from ui.webhooks import chatwoot, generic
+
+log = logging.getLogger(__name__)
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+)
+"""Locked or unreachable past the bounded wait: answered 503, never 500 (the lock queue uses the driver directly)."""
 
 
 def create_app(
@@ -76,6 +88,18 @@ def create_app(
             "assistant_http_requests_total", method=request.method, code=str(response.status_code)
         )
         return response
+
+    async def database_unavailable(_: Request, err: Exception) -> Response:
+        log.warning("database unavailable: %s", type(getattr(err, "orig", None) or err).__name__)
+        runtime.metrics.inc("assistant_database_unavailable_total")
+        return JSONResponse(
+            {"detail": "the database is unavailable right now; nothing was lost, please try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    for kind in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(kind, database_unavailable)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and what the assistant holds")
     async def healthz() -> JSONResponse:
