@@ -29,7 +29,7 @@ class Goal:
 SUITES: dict[str, str] = {
     "retrieval": "benchmarks.knowledge:run_retrieval",
     "ingest": "benchmarks.knowledge:run_ingest",
-    "lm": "benchmarks.lm:run",
+    "lm": "benchmarks.suite:run_lm",
     "turn": "benchmarks.turn:run",
     "webhook": "benchmarks.webhook:run",
 }
@@ -45,6 +45,28 @@ GOALS = [
     Goal("webhook.ack_p99_ms", "<", 1000.0),
 ]
 REQUIRED = [g.key for g in GOALS] + ["lm.ttft_p50_ms"]
+
+
+def run_lm(*, quick: bool = False, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """The LM server against a sequential `model.generate` loop, flattened into results.json keys."""
+    from benchmarks import lm
+
+    levels = [1, 4, 16] if quick else [1, 4, 16, 64]
+    progress(f"lm: server at {levels} concurrent requests vs a naive generate loop")
+    result = lm.run(max_tokens=24 if quick else 32, levels=levels, baseline_requests=4 if quick else 8)
+    rows = {row["concurrency"]: row for row in result["levels"]}
+    flat: dict[str, Any] = {
+        "lm.sequential_generate_tokens_per_s": result["baseline"]["tokens_per_s"],
+        "lm.speedup_16_vs_sequential_generate": rows[16]["speedup_vs_naive"],
+        "lm.ttft_p50_ms": round(rows[1]["ttft_p50_s"] * 1000, 1),
+        "lm.ttft_p99_ms": round(rows[1]["ttft_p99_s"] * 1000, 1),
+        "lm.batching": result["batching"],
+        "lm.max_tokens": result["max_tokens"],
+    }
+    for level, row in rows.items():
+        flat[f"lm.tokens_per_s_at_{level}"] = row["tokens_per_s"]
+        flat[f"lm.ttft_p50_ms_at_{level}"] = round(row["ttft_p50_s"] * 1000, 1)
+    return flat
 
 
 def device_name() -> str:

@@ -8,10 +8,11 @@ import click
 
 from assistant.cli.app import App, pass_app
 from assistant.cli.ask import ask
+from assistant.cli.bench import bench
 from assistant.cli.chat import chat
 from assistant.cli.ingest import ingest
-from assistant.cli.model import model
 from assistant.cli.kb import kb
+from assistant.cli.model import model
 from assistant.cli.serve import serve
 
 
@@ -32,5 +33,6 @@ main.add_command(chat)
 main.add_command(model)
 main.add_command(serve)
 main.add_command(kb)
+main.add_command(bench)
 
 __all__ = ["App", "main", "pass_app"]
