@@ -22,17 +22,23 @@ def builtin_commands() -> CommandRegistry:
     """A registry holding the built-ins; add your own with `registry.command(...)`."""
     registry = CommandRegistry()
     registry.command("help", "List commands and what the assistant can do")(_help)
-    registry.command("reset", "Start over: forget slots, forms and open questions (the log is kept)")(_reset)
-    registry.command("state", "Show what the assistant knows, and where each value came from")(_state)
+    registry.command(
+        "reset", "Start over: forget slots, forms and open questions (the log is kept)"
+    )(_reset)
+    registry.command("state", "Show what the assistant knows, and where each value came from")(
+        _state
+    )
     registry.command("sources", "Show the passages the last answer drew on")(_sources)
     registry.command("summarize", "Summarise the conversation so far")(_summarize)
-    registry.command("translate", "Translate the last answer, and answer in that language from now on", args=TranslateArgs)(
-        _translate
-    )
+    registry.command(
+        "translate",
+        "Translate the last answer, and answer in that language from now on",
+        args=TranslateArgs,
+    )(_translate)
     registry.command("handoff", "Talk to a person")(_handoff)
-    registry.command("forget", "Erase this conversation and everything derived from it", allowed_in_handoff=True)(
-        _forget
-    )
+    registry.command(
+        "forget", "Erase this conversation and everything derived from it", allowed_in_handoff=True
+    )(_forget)
     return registry
 
 
@@ -73,7 +79,10 @@ def _sources(ctx: CommandContext, args: NoArgs) -> Outcome:
     if not sources:
         return Outcome("The last answer did not use any passages.")
     lines = ["The last answer drew on:"]
-    lines += [f"  [{i}] {s.get('source', '?')} (passage {s.get('chunk_id')})" for i, s in enumerate(sources, 1)]
+    lines += [
+        f"  [{i}] {s.get('source', '?')} (passage {s.get('chunk_id')})"
+        for i, s in enumerate(sources, 1)
+    ]
     return Outcome("\n".join(lines))
 
 
@@ -88,17 +97,26 @@ def _summarize(ctx: CommandContext, args: NoArgs) -> Outcome:
 def _translate(ctx: CommandContext, args: TranslateArgs) -> Outcome:
     language = args.language.strip().title()
     ctx.add(LanguageSet(language))
-    last = next((e.text for e in reversed(ctx.work.history) if isinstance(e, BotUttered) and e.text), "")
+    last = next(
+        (e.text for e in reversed(ctx.work.history) if isinstance(e, BotUttered) and e.text), ""
+    )
     if not last:
         return Outcome(f"From now on I will answer in {language}.")
     messages = [
-        {"role": "system", "content": f"Translate the user's text into {language}. Write only the translation."},
+        {
+            "role": "system",
+            "content": f"Translate the user's text into {language}. Write only the translation.",
+        },
         {"role": "user", "content": last},
     ]
     try:
-        text = ctx.assistant.model.complete(messages, max_tokens=ctx.assistant.options.max_new_tokens).text.strip()
+        text = ctx.assistant.model.complete(
+            messages, max_tokens=ctx.assistant.options.max_new_tokens
+        ).text.strip()
     except LLMError as err:
-        return Outcome(f"I could not translate that just now ({err}). I will answer in {language} from now on.")
+        return Outcome(
+            f"I could not translate that just now ({err}). I will answer in {language} from now on."
+        )
     return Outcome(text or f"From now on I will answer in {language}.")
 
 

@@ -71,7 +71,10 @@ class Command:
 
     @property
     def usage(self) -> str:
-        names = " ".join(f"{n.upper()}" if f.is_required() else f"[{n.upper()}]" for n, f in self.args.model_fields.items())
+        names = " ".join(
+            f"{n.upper()}" if f.is_required() else f"[{n.upper()}]"
+            for n, f in self.args.model_fields.items()
+        )
         return f"/{self.name} {names}".rstrip()
 
     def parse(self, rest: str) -> BaseModel:
@@ -83,7 +86,9 @@ class Command:
         try:
             return self.args.model_validate(dict(zip(names, words, strict=False)))
         except ValidationError as err:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+            )
             raise CommandError(f"{problems}. Usage: {self.usage}") from err
 
 
@@ -94,7 +99,12 @@ class CommandRegistry:
         self._commands: dict[str, Command] = {}
 
     def command(
-        self, name: str, help: str, *, args: type[BaseModel] = NoArgs, allowed_in_handoff: bool = False
+        self,
+        name: str,
+        help: str,
+        *,
+        args: type[BaseModel] = NoArgs,
+        allowed_in_handoff: bool = False,
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             self.register(Command(name, help, args, handler, allowed_in_handoff))

@@ -99,9 +99,11 @@ class Domain(_Strict):
                 raise ValueError(f"form {name!r} uses undeclared slots {unknown}")
             if name in self.tools:
                 raise ValueError(f"{name!r} is both a form and a tool")
-        for pattern in [t for f in self.forms.values() for t in f.triggers] + self.handoff_triggers + [
-            t for h in self.tools.values() for t in h.triggers
-        ]:
+        for pattern in (
+            [t for f in self.forms.values() for t in f.triggers]
+            + self.handoff_triggers
+            + [t for h in self.tools.values() for t in h.triggers]
+        ):
             re.compile(pattern)
         return self
 

@@ -40,16 +40,31 @@ _ORDER_BARE = re.compile(r"^\s*#?(\d{3,8})\s*$")
 _PHONE = re.compile(r"(?<![\w+])(\+?\d[\d\s().-]{6,}\d)(?!\w)")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _DMY_DATE = re.compile(r"\b(\d{1,2})[./](\d{1,2})[./](\d{4})\b")
-_MONTHS = "january february march april may june july august september october november december".split()
+_MONTHS = (
+    "january february march april may june july august september october november december".split()
+)
 _WORD_DATE = re.compile(
-    r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(" + "|".join(m[:3] + r"[a-z]*" for m in _MONTHS) + r")\.?,?\s+(\d{4})\b", re.I
+    r"\b(\d{1,2})(?:st|nd|rd|th)?\s+("
+    + "|".join(m[:3] + r"[a-z]*" for m in _MONTHS)
+    + r")\.?,?\s+(\d{4})\b",
+    re.I,
 )
 _AMOUNT = re.compile(
     r"(?:(?P<cur1>[€$£])\s?(?P<num1>\d+(?:[.,]\d{1,2})?))|(?:(?P<num2>\d+(?:[.,]\d{1,2})?)\s?(?P<cur2>€|euros?|eur|usd|dollars?|gbp|£))",
     re.I,
 )
-_CURRENCY = {"€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR", "$": "USD", "usd": "USD", "dollar": "USD",
-             "dollars": "USD", "£": "GBP", "gbp": "GBP"}
+_CURRENCY = {
+    "€": "EUR",
+    "eur": "EUR",
+    "euro": "EUR",
+    "euros": "EUR",
+    "$": "USD",
+    "usd": "USD",
+    "dollar": "USD",
+    "dollars": "USD",
+    "£": "GBP",
+    "gbp": "GBP",
+}
 
 
 def order_id(text: str, *, requested: bool = False) -> list[tuple[str, str, float]]:
@@ -82,7 +97,9 @@ def date_value(text: str, *, requested: bool = False) -> list[tuple[str, str, fl
     for m in _DMY_DATE.finditer(text):
         out += _date(m.group(0), int(m.group(3)), int(m.group(2)), int(m.group(1)))
     for m in _WORD_DATE.finditer(text):
-        month = next(i for i, name in enumerate(_MONTHS, 1) if name.startswith(m.group(2)[:3].lower()))
+        month = next(
+            i for i, name in enumerate(_MONTHS, 1) if name.startswith(m.group(2)[:3].lower())
+        )
         out += _date(m.group(0), int(m.group(3)), month, int(m.group(1)))
     return out
 
@@ -118,7 +135,9 @@ RULES: dict[str, RuleExtractor] = {
 """Slot types that rules handle; other types (free text, numbers, choices) go to the LM."""
 
 
-def extract_rules(text: str, slot_types: Mapping[str, str], *, requested: str | None = None) -> list[Extraction]:
+def extract_rules(
+    text: str, slot_types: Mapping[str, str], *, requested: str | None = None
+) -> list[Extraction]:
     """Values for every slot whose type has a rule; the first match of each wins."""
     found = []
     for slot, kind in slot_types.items():
@@ -176,19 +195,31 @@ def extract_with_model(
     fields = "\n".join(f"- {name}: {desc}" for name, desc in slots.items())
     messages = [
         {"role": "system", "content": SYSTEM_EXTRACT},
-        {"role": "user", "content": f"Fields:\n- colour: the colour asked for\n\nMessage: {_EXAMPLE}"},
+        {
+            "role": "user",
+            "content": f"Fields:\n- colour: the colour asked for\n\nMessage: {_EXAMPLE}",
+        },
         {"role": "assistant", "content": '{"colour": "dark green"}'},
         {"role": "user", "content": f"Fields:\n{fields}\n\nMessage: {text}"},
     ]
-    response_format = {"type": "json_schema", "json_schema": {"name": "slots", "schema": schema, "strict": True}}
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "slots", "schema": schema, "strict": True},
+    }
     try:
-        completion = model.complete(messages, max_tokens=max_tokens, response_format=response_format)
+        completion = model.complete(
+            messages, max_tokens=max_tokens, response_format=response_format
+        )
         data = _loads_cut(completion.text)
     except (LLMError, ValueError):
         return []
     if not isinstance(data, dict):
         return []
-    return [_provenance(name, value, text) for name, value in data.items() if name in slots and _usable(value)]
+    return [
+        _provenance(name, value, text)
+        for name, value in data.items()
+        if name in slots and _usable(value)
+    ]
 
 
 def _loads_cut(text: str) -> Any:
@@ -205,7 +236,11 @@ def _loads_cut(text: str) -> Any:
 
 
 def _usable(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip()) and value.strip().lower() not in {"none", "null", "n/a"}
+    return (
+        isinstance(value, str)
+        and bool(value.strip())
+        and value.strip().lower() not in {"none", "null", "n/a"}
+    )
 
 
 def _provenance(slot: str, value: str, text: str) -> Extraction:

@@ -92,7 +92,9 @@ class PostgresTurnLocks:
             conn.execute(text("SET lock_timeout = 0"))
         except OperationalError as err:
             conn.close()
-            raise TurnLockTimeout(f"conversation {conversation_id} is busy (waited {timeout:g} s)") from err
+            raise TurnLockTimeout(
+                f"conversation {conversation_id} is busy (waited {timeout:g} s)"
+            ) from err
         except BaseException:
             conn.close()
             raise
@@ -126,13 +128,18 @@ class SqliteTurnLocks:
             while True:
                 head = self._head(conversation_id)
                 if head is None or head[0] == ticket:
-                    self._write("UPDATE conversation_turn_tickets SET taken_at = ? WHERE id = ?", (_now(), ticket))
+                    self._write(
+                        "UPDATE conversation_turn_tickets SET taken_at = ? WHERE id = ?",
+                        (_now(), ticket),
+                    )
                     return Held(conversation_id, lambda: self._drop(ticket))
                 if self._stale(head[1], head[2]):
                     self._drop(head[0])
                     continue
                 if time.monotonic() > deadline:
-                    raise TurnLockTimeout(f"conversation {conversation_id} is busy (waited {timeout:g} s)")
+                    raise TurnLockTimeout(
+                        f"conversation {conversation_id} is busy (waited {timeout:g} s)"
+                    )
                 time.sleep(pause)
                 pause = min(pause * 1.5, 0.1)
         except BaseException:

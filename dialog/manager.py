@@ -26,21 +26,31 @@ from dialog.commands import CommandContext, CommandError, CommandRegistry, Outco
 from dialog.domain import Domain, SlotSpec
 from dialog.errors import DialogError
 from dialog.extract import RULES, extract_rules, extract_with_model
+from dialog.fallback import fallback_answer
 from dialog.guard import check_message
 from dialog.locking import Held, TurnLocks, locks_for
 from dialog.messages import Message, Reply, Source
-from dialog.fallback import fallback_answer
 from dialog.prompt import NO_ANSWER, SYSTEM_PROMPT, build_messages
 from dialog.safety import OutputScrubber
 from dialog.sentiment import label_turn
 from dialog.state import ConversationState
 from dialog.store import ConversationStore
 from dialog.summary import agent_brief, summarize, transcript
-from dialog.tools import Tool, ToolContext, ToolError, ToolRegistry, describe_validation, parse_arguments
+from dialog.tools import (
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolRegistry,
+    describe_validation,
+    parse_arguments,
+)
 from dialog.turnwork import TurnWork
 from knowledge.base import Hit, KnowledgeBase
 
-_YES = re.compile(r"^\s*(yes|y|yeah|yep|yup|sure|ok|okay|please do|go ahead|do it|confirm\w*|correct|right|that's right)\b", re.I)
+_YES = re.compile(
+    r"^\s*(yes|y|yeah|yep|yup|sure|ok|okay|please do|go ahead|do it|confirm\w*|correct|right|that's right)\b",
+    re.I,
+)
 _NO = re.compile(r"^\s*(no|n|nope|nah|cancel|don't|do not|stop|wrong|not right|incorrect)\b", re.I)
 _CANCEL = re.compile(r"^\s*(cancel|stop|never ?mind|forget it|quit)\b", re.I)
 _HUMAN = re.compile(
@@ -49,8 +59,12 @@ _HUMAN = re.compile(
     re.I,
 )
 
-HANDOFF_TEXT = "I'm passing you to a colleague now. They can see our conversation and will reply here."
-OFFER_TEXT = "I'm sorry this has been frustrating. Would you like me to connect you with a person? (yes/no)"
+HANDOFF_TEXT = (
+    "I'm passing you to a colleague now. They can see our conversation and will reply here."
+)
+OFFER_TEXT = (
+    "I'm sorry this has been frustrating. Would you like me to connect you with a person? (yes/no)"
+)
 ROUTER_PROMPT = (
     "You are the router of a customer-support assistant. If the customer asks for one of the "
     "tools, call it with the arguments from the message. Otherwise do not call a tool."
@@ -243,15 +257,23 @@ class Assistant:
         for name, form in self.domain.forms.items():
             tool = self.tools.get(form.submit)
             if tool is None:
-                raise DialogError(f"form {name!r} submits to {form.submit!r}, which is not a registered tool")
-            actions[name] = Action(name, form.description, list(form.slots), tool, form.triggers, form.done)
+                raise DialogError(
+                    f"form {name!r} submits to {form.submit!r}, which is not a registered tool"
+                )
+            actions[name] = Action(
+                name, form.description, list(form.slots), tool, form.triggers, form.done
+            )
         submits = {form.submit for form in self.domain.forms.values()}
         for tool in self.tools:
-            if tool.name in submits:  # reached through its form, which collects and checks its arguments
+            if (
+                tool.name in submits
+            ):  # reached through its form, which collects and checks its arguments
                 continue
             hints = self.domain.tools.get(tool.name)
             triggers = hints.triggers if hints else []
-            actions.setdefault(tool.name, Action(tool.name, tool.description, tool.required(), tool, triggers))
+            actions.setdefault(
+                tool.name, Action(tool.name, tool.description, tool.required(), tool, triggers)
+            )
         return actions
 
     # ---- public interface -------------------------------------------------------------------
@@ -317,7 +339,11 @@ class Assistant:
         history = self.store.events(cid, last=12 * max(self.options.history_turns, 1) + 24)
         label = label_turn(text)
         work = TurnWork(message, text, state, label, history)
-        work.add(ev.UserUttered(text, message.channel, message.delivery_id, label.sentiment, label.urgency))
+        work.add(
+            ev.UserUttered(
+                text, message.channel, message.delivery_id, label.sentiment, label.urgency
+            )
+        )
         if state.handoff and not self._handoff_command(text):
             self.store.append(cid, work.events, channel=message.channel)
             held.release()
@@ -340,7 +366,12 @@ class Assistant:
                 self._erase(cid)
                 return Turn(cid, [], iter([outcome.text]))
             text = outcome.text
-            if work.offer_handoff and not outcome.asks and not work.state.handoff and work.state.pending is None:
+            if (
+                work.offer_handoff
+                and not outcome.asks
+                and not work.state.handoff
+                and work.state.pending is None
+            ):
                 text = f"{text}\n\n{OFFER_TEXT}" if text else OFFER_TEXT
                 work.add(ev.ConfirmationRequested("handoff"))
             refs = _refs(outcome.sources)
@@ -357,13 +388,21 @@ class Assistant:
         closing: list[ev.Event] = []
         if work.offer_handoff and not suffix:
             suffix, closing = OFFER_TEXT, [ev.ConfirmationRequested("handoff")]
-        deltas = self.model.stream(plan.messages, max_tokens=self.options.max_new_tokens, temperature=self.options.temperature)
-        deltas = OutputScrubber(allowed_hosts=self.options.allowed_link_hosts, secret_text=SYSTEM_PROMPT).scrub(deltas)
+        deltas = self.model.stream(
+            plan.messages,
+            max_tokens=self.options.max_new_tokens,
+            temperature=self.options.temperature,
+        )
+        deltas = OutputScrubber(
+            allowed_hosts=self.options.allowed_link_hosts, secret_text=SYSTEM_PROMPT
+        ).scrub(deltas)
         if suffix:
             deltas = _with_suffix(deltas, "\n\n" + suffix)
 
         def finish(answer: str) -> None:
-            self.store.append(cid, [ev.BotUttered(answer, _refs(plan.sources)), *closing], channel=channel)
+            self.store.append(
+                cid, [ev.BotUttered(answer, _refs(plan.sources)), *closing], channel=channel
+            )
 
         def fail(reason: str, partial: str) -> None:
             self.store.append(cid, [ev.AnswerFailed(reason, partial)], channel=channel)
@@ -382,7 +421,9 @@ class Assistant:
                 return resolved
         requested = work.state.requested_slot
         found = self._extract(work, requested)
-        if _HUMAN.search(work.text) or any(re.search(t, work.text, re.I) for t in self.domain.handoff_triggers):
+        if _HUMAN.search(work.text) or any(
+            re.search(t, work.text, re.I) for t in self.domain.handoff_triggers
+        ):
             return self.start_handoff(work, "the customer asked for a person")
         if work.label.sentiment == "angry":
             work.offer_handoff = True
@@ -422,11 +463,22 @@ class Assistant:
             if yes:
                 return self.start_handoff(work, "the customer accepted the offer of a person")
             return Outcome("Alright, I'm here if you need anything else.") if no else None
-        action = self.actions.get(pending.name if pending.kind == "tool" else work.state.active_form or "")
+        action = self.actions.get(
+            pending.name if pending.kind == "tool" else work.state.active_form or ""
+        )
         if pending.kind == "slot":
             slot = work.state.slots.get(pending.name)
             if yes and slot is not None:
-                work.add(ev.SlotSet(pending.name, slot.value, slot.turn, slot.span, f"{slot.extractor}+confirmed", 1.0))
+                work.add(
+                    ev.SlotSet(
+                        pending.name,
+                        slot.value,
+                        slot.turn,
+                        slot.span,
+                        f"{slot.extractor}+confirmed",
+                        1.0,
+                    )
+                )
                 return self._next_step(work, action) if action else Outcome("Thanks, noted.")
             if no:
                 work.add(ev.SlotCleared(pending.name), ev.SlotRequested(pending.name))
@@ -444,7 +496,9 @@ class Assistant:
     # ---- extraction and forms --------------------------------------------------------------------
 
     def _slot_spec(self, name: str) -> SlotSpec:
-        return self.domain.slots.get(name) or SlotSpec(prompt=f"What is the {name.replace('_', ' ')}?")
+        return self.domain.slots.get(name) or SlotSpec(
+            prompt=f"What is the {name.replace('_', ' ')}?"
+        )
 
     def _extract(self, work: TurnWork, requested: str | None) -> list[str]:
         """Rule extraction over every rule-typed slot; a new value replaces the old (a correction)."""
@@ -453,7 +507,11 @@ class Assistant:
             value = self._slot_spec(found.slot).validate_value(found.value)
             if value is None:
                 continue
-            work.add(ev.SlotSet(found.slot, value, work.turn, found.span, found.extractor, found.confidence))
+            work.add(
+                ev.SlotSet(
+                    found.slot, value, work.turn, found.span, found.extractor, found.confidence
+                )
+            )
             filled.append(found.slot)
         return filled
 
@@ -470,11 +528,17 @@ class Assistant:
         for found in extract_with_model(self.model, work.text, missing):
             value = self._slot_spec(found.slot).validate_value(found.value)
             if value is not None:
-                work.add(ev.SlotSet(found.slot, value, work.turn, found.span, found.extractor, found.confidence))
+                work.add(
+                    ev.SlotSet(
+                        found.slot, value, work.turn, found.span, found.extractor, found.confidence
+                    )
+                )
                 filled.append(found.slot)
         return filled
 
-    def _continue_form(self, work: TurnWork, requested: str | None, found: list[str]) -> Outcome | _AnswerPlan:
+    def _continue_form(
+        self, work: TurnWork, requested: str | None, found: list[str]
+    ) -> Outcome | _AnswerPlan:
         form = work.state.active_form
         action = self.actions.get(form or "")
         if action is None:
@@ -508,7 +572,9 @@ class Assistant:
             if value is None:
                 continue
             quoted = str(raw) if str(raw).lower() in work.text.lower() else ""
-            work.add(ev.SlotSet(name, value, work.turn, quoted, route.chosen_by, 0.85 if quoted else 0.5))
+            work.add(
+                ev.SlotSet(name, value, work.turn, quoted, route.chosen_by, 0.85 if quoted else 0.5)
+            )
         if len(work.text.split()) >= 8:
             self._fill_with_model(work, action)
         return self._next_step(work, action, route.chosen_by)
@@ -525,8 +591,12 @@ class Assistant:
                 self._activate(work, action)
                 work.add(ev.ConfirmationRequested("slot", name, {"value": slot.value}))
                 label = name.replace("_", " ")
-                return Outcome(f'Just to check: is your {label} "{slot.value}"? (yes/no)', asks=True)
-        arguments = {n: work.state.slot(n) for n in action.tool.fields() if work.state.slot(n) is not None}
+                return Outcome(
+                    f'Just to check: is your {label} "{slot.value}"? (yes/no)', asks=True
+                )
+        arguments = {
+            n: work.state.slot(n) for n in action.tool.fields() if work.state.slot(n) is not None
+        }
         try:
             action.tool.validate(arguments)
         except ValidationError as err:
@@ -541,7 +611,11 @@ class Assistant:
         if action.tool.side_effects:
             self._activate(work, action)
             work.add(ev.ConfirmationRequested("tool", action.name, arguments))
-            summary = action.tool.confirm.format_map(_Blank(arguments)) if action.tool.confirm else action.description
+            summary = (
+                action.tool.confirm.format_map(_Blank(arguments))
+                if action.tool.confirm
+                else action.description
+            )
             return Outcome(f"{summary} Shall I go ahead? (yes/no)", asks=True)
         return self._run_tool(work, action, arguments, chosen_by)
 
@@ -549,7 +623,9 @@ class Assistant:
         if work.state.active_form != action.name:
             work.add(ev.FormStarted(action.name))
 
-    def _run_tool(self, work: TurnWork, action: Action, arguments: dict[str, Any], chosen_by: str) -> Outcome:
+    def _run_tool(
+        self, work: TurnWork, action: Action, arguments: dict[str, Any], chosen_by: str
+    ) -> Outcome:
         call_id = uuid.uuid4().hex[:12]
         tool = action.tool
         work.add(ev.ToolCalled(call_id, tool.name, arguments, chosen_by))
@@ -584,12 +660,17 @@ class Assistant:
                 return Route(action.name, {}, "rule:trigger")
         if not self.actions or not self.options.route_with_model:
             return None
-        if self.options.route_requires_slot and not any(set(a.slots) & set(found) for a in self.actions.values()):
+        if self.options.route_requires_slot and not any(
+            set(a.slots) & set(found) for a in self.actions.values()
+        ):
             return None
         if self._native_tools is not False:
             try:
                 completion = self.model.complete(
-                    [{"role": "system", "content": ROUTER_PROMPT}, {"role": "user", "content": work.text}],
+                    [
+                        {"role": "system", "content": ROUTER_PROMPT},
+                        {"role": "user", "content": work.text},
+                    ],
                     max_tokens=128,
                     tools=[a.spec() for a in self.actions.values()],
                 )
@@ -629,12 +710,20 @@ class Assistant:
             "additionalProperties": False,
         }
         messages = [
-            {"role": "system", "content": f"Pick the action that fits the customer's message.\n{listing}\n- answer_question: anything else"},
+            {
+                "role": "system",
+                "content": f"Pick the action that fits the customer's message.\n{listing}\n- answer_question: anything else",
+            },
             {"role": "user", "content": work.text},
         ]
         try:
             completion = self.model.complete(
-                messages, max_tokens=24, response_format={"type": "json_schema", "json_schema": {"name": "route", "schema": schema}}
+                messages,
+                max_tokens=24,
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "route", "schema": schema},
+                },
             )
             import json
 
@@ -698,7 +787,9 @@ def _refs(sources: list[Source]) -> list[dict[str, Any]]:
 
 
 def _source(hit: Hit) -> Source:
-    return Source(source=hit.source, chunk_id=hit.chunk_id, score=hit.score, text=hit.text, title=hit.title)
+    return Source(
+        source=hit.source, chunk_id=hit.chunk_id, score=hit.score, text=hit.text, title=hit.title
+    )
 
 
 __all__ = ["Action", "Assistant", "AssistantError", "Turn", "TurnOptions"]

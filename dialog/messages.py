@@ -33,7 +33,12 @@ class Source:
     title: str = ""
 
     def as_json(self) -> dict[str, object]:
-        return {"source": self.source, "chunk_id": self.chunk_id, "score": round(self.score, 4), "text": self.text}
+        return {
+            "source": self.source,
+            "chunk_id": self.chunk_id,
+            "score": round(self.score, 4),
+            "text": self.text,
+        }
 
 
 @dataclass(frozen=True)

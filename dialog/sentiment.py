@@ -19,7 +19,9 @@ _NEGATIVE = re.compile(
     r"not happy|problem|complain\w*)\b",
     re.I,
 )
-_POSITIVE = re.compile(r"\b(thanks?|thank you|great|perfect|love|awesome|excellent|helpful|brilliant)\b", re.I)
+_POSITIVE = re.compile(
+    r"\b(thanks?|thank you|great|perfect|love|awesome|excellent|helpful|brilliant)\b", re.I
+)
 _URGENT = re.compile(r"\b(urgent\w*|asap|immediately|right now|right away|emergency)\b", re.I)
 
 

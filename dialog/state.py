@@ -105,7 +105,9 @@ def _bot(state: ConversationState, event: ev.BotUttered) -> None:
 
 
 def _slot(state: ConversationState, event: ev.SlotSet) -> None:
-    state.slots[event.name] = SlotValue(event.value, event.turn, event.span, event.extractor, event.confidence)
+    state.slots[event.name] = SlotValue(
+        event.value, event.turn, event.span, event.extractor, event.confidence
+    )
     if state.requested_slot == event.name:
         state.requested_slot = None
 
@@ -153,12 +155,18 @@ def _language(state: ConversationState, event: ev.LanguageSet) -> None:
 
 def _restart(state: ConversationState, event: ev.ConversationRestarted) -> None:
     keep = {"conversation_id": state.conversation_id, "turns": state.turns, "seq": state.seq}
-    keep.update(handoff=state.handoff, handoff_reason=state.handoff_reason, handoff_summary=state.handoff_summary)
+    keep.update(
+        handoff=state.handoff,
+        handoff_reason=state.handoff_reason,
+        handoff_summary=state.handoff_summary,
+    )
     state.__dict__.update(ConversationState(**keep).__dict__)
 
 
 def _erased(state: ConversationState, event: ev.ConversationErased) -> None:
-    state.__dict__.update(ConversationState(state.conversation_id, erased=True, seq=state.seq).__dict__)
+    state.__dict__.update(
+        ConversationState(state.conversation_id, erased=True, seq=state.seq).__dict__
+    )
 
 
 _HANDLERS: dict[type[ev.Event], Any] = {

@@ -30,7 +30,9 @@ class ConversationStore:
     1
     """
 
-    def __init__(self, sessions: sessionmaker[Session], *, snapshot_every: int = SNAPSHOT_EVERY) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], *, snapshot_every: int = SNAPSHOT_EVERY
+    ) -> None:
         self._sessions = sessions
         self.snapshot_every = snapshot_every
         self.replayed = 0
@@ -46,7 +48,9 @@ class ConversationStore:
         with self._sessions.begin() as session:
             conversation = session.get(ConversationRow, conversation_id)
             if conversation is None:
-                conversation = ConversationRow(id=conversation_id, channel=channel, created_at=now, updated_at=now)
+                conversation = ConversationRow(
+                    id=conversation_id, channel=channel, created_at=now, updated_at=now
+                )
                 session.add(conversation)
                 session.flush()
             conversation.updated_at = now
@@ -66,10 +70,14 @@ class ConversationStore:
 
     @staticmethod
     def _last_seq(session: Session, conversation_id: str) -> int:
-        last = session.scalar(select(func.max(EventRow.seq)).where(EventRow.conversation_id == conversation_id))
+        last = session.scalar(
+            select(func.max(EventRow.seq)).where(EventRow.conversation_id == conversation_id)
+        )
         return last or 0
 
-    def events(self, conversation_id: str, *, last: int | None = None, after: int = 0) -> list[Event]:
+    def events(
+        self, conversation_id: str, *, last: int | None = None, after: int = 0
+    ) -> list[Event]:
         """The conversation's events in order; `last` keeps only the newest N, `after` those past a seq."""
         return [event for _, event in self.numbered_events(conversation_id, last=last, after=after)]
 
@@ -78,7 +86,9 @@ class ConversationStore:
     ) -> list[tuple[int, Event]]:
         """Like `events`, each with its seq (what feedback refers to)."""
         with self._sessions() as session:
-            query = select(EventRow).where(EventRow.conversation_id == conversation_id, EventRow.seq > after)
+            query = select(EventRow).where(
+                EventRow.conversation_id == conversation_id, EventRow.seq > after
+            )
             if last is not None:
                 query = query.order_by(EventRow.seq.desc()).limit(last)
                 rows = list(reversed(session.scalars(query).all()))
@@ -90,7 +100,11 @@ class ConversationStore:
         """The newest snapshot plus the events after it; writes a new snapshot when many have piled up."""
         with self._sessions() as session:
             snapshot = session.get(SnapshotRow, conversation_id)
-            state = ConversationState.from_json(snapshot.state) if snapshot else ConversationState(conversation_id)
+            state = (
+                ConversationState.from_json(snapshot.state)
+                if snapshot
+                else ConversationState(conversation_id)
+            )
         tail = self.numbered_events(conversation_id, after=state.seq)
         self.replayed = len(tail)
         for seq, event in tail:
@@ -107,11 +121,18 @@ class ConversationStore:
             with self._sessions.begin() as session:
                 if session.get(ConversationRow, state.conversation_id) is None:
                     return
+                if (
+                    self._last_seq(session, state.conversation_id) < state.seq
+                ):  # erased meanwhile: stale state
+                    return
                 row = session.get(SnapshotRow, state.conversation_id)
                 if row is None:
                     session.add(
                         SnapshotRow(
-                            conversation_id=state.conversation_id, seq=state.seq, state=state.to_json(), created_at=now
+                            conversation_id=state.conversation_id,
+                            seq=state.seq,
+                            state=state.to_json(),
+                            created_at=now,
                         )
                     )
                 elif row.seq < state.seq:
@@ -122,10 +143,17 @@ class ConversationStore:
     def erase(self, conversation_id: str) -> int:
         """Delete every event and snapshot of the conversation, leaving one `erased` marker; returns the count."""
         with self._sessions.begin() as session:
-            count = session.scalar(
-                select(func.count()).select_from(EventRow).where(EventRow.conversation_id == conversation_id)
-            ) or 0
-            session.execute(delete(SnapshotRow).where(SnapshotRow.conversation_id == conversation_id))
+            count = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(EventRow)
+                    .where(EventRow.conversation_id == conversation_id)
+                )
+                or 0
+            )
+            session.execute(
+                delete(SnapshotRow).where(SnapshotRow.conversation_id == conversation_id)
+            )
             session.execute(delete(EventRow).where(EventRow.conversation_id == conversation_id))
         self.append(conversation_id, [ConversationErased(count)])
         return count

@@ -29,12 +29,16 @@ def transcript(events: Sequence[Event], *, limit: int = 200) -> list[str]:
 
 def extractive_summary(previous: str, lines: Sequence[str]) -> str:
     """The fallback when the model fails: the earlier summary plus what the customer said."""
-    said = "; ".join(line.removeprefix("customer: ") for line in lines if line.startswith("customer: "))
+    said = "; ".join(
+        line.removeprefix("customer: ") for line in lines if line.startswith("customer: ")
+    )
     text = f"{previous} The customer said: {said}." if previous else f"The customer said: {said}."
     return text.strip()[-MAX_SUMMARY_CHARS:]
 
 
-def summarize(model: ChatModel, previous: str, lines: Sequence[str], *, max_tokens: int = 96) -> str:
+def summarize(
+    model: ChatModel, previous: str, lines: Sequence[str], *, max_tokens: int = 96
+) -> str:
     """A short summary from the model, or the extractive one if it fails or says nothing."""
     if not lines:
         return previous
@@ -54,11 +58,15 @@ def agent_brief(state: ConversationState, reason: str, recent: Sequence[Event]) 
     """What a human agent reads when the conversation is handed over: no model call, nothing invented."""
     parts = [f"Reason: {reason}."]
     if state.last_sentiment or state.last_urgency:
-        parts.append(f"Customer mood: {state.last_sentiment or 'neutral'}, urgency {state.last_urgency or 'normal'}.")
+        parts.append(
+            f"Customer mood: {state.last_sentiment or 'neutral'}, urgency {state.last_urgency or 'normal'}."
+        )
     if state.active_form:
         parts.append(f"In progress: {state.active_form.replace('_', ' ')}.")
     if state.slots:
-        known = ", ".join(f"{name}={slot.value} ({slot.extractor or 'set'})" for name, slot in state.slots.items())
+        known = ", ".join(
+            f"{name}={slot.value} ({slot.extractor or 'set'})" for name, slot in state.slots.items()
+        )
         parts.append(f"Known details: {known}.")
     if state.summary:
         parts.append(f"Earlier: {state.summary}")

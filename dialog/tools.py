@@ -54,7 +54,10 @@ class Tool:
         """The OpenAI `tools[]` entry."""
         schema = self.args.model_json_schema()
         schema.pop("title", None)
-        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": schema}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": schema},
+        }
 
     def required(self) -> list[str]:
         """Argument names without a default: the slots that must be filled before it runs."""
@@ -97,9 +100,13 @@ class ToolRegistry:
         def decorate(function: ToolFunction) -> ToolFunction:
             model = args or _first_annotation(function)
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
-                raise DialogError(f"tool {function.__name__}: first parameter must be a pydantic model")
+                raise DialogError(
+                    f"tool {function.__name__}: first parameter must be a pydantic model"
+                )
             doc = description or (inspect.getdoc(function) or "").split("\n")[0]
-            self.register(Tool(name or function.__name__, doc, model, function, side_effects, confirm))
+            self.register(
+                Tool(name or function.__name__, doc, model, function, side_effects, confirm)
+            )
             return function
 
         return decorate
@@ -127,7 +134,9 @@ def _first_annotation(function: ToolFunction) -> object:
     try:
         return get_type_hints(function).get(parameters[0])
     except NameError as err:  # a model defined where the annotation cannot be resolved: pass args=
-        raise DialogError(f"tool {function.__name__}: cannot resolve its argument model ({err}); pass args=") from err
+        raise DialogError(
+            f"tool {function.__name__}: cannot resolve its argument model ({err}); pass args="
+        ) from err
 
 
 def parse_arguments(raw: str) -> dict[str, Any]:
@@ -156,5 +165,7 @@ def load_tools(reference: str) -> ToolRegistry:
         raise DialogError(f"ASSISTANT_TOOLS: cannot load {reference!r}: {err}") from err
     registry = factory()
     if not isinstance(registry, ToolRegistry):
-        raise DialogError(f"ASSISTANT_TOOLS: {reference!r} returned {type(registry).__name__}, not a ToolRegistry")
+        raise DialogError(
+            f"ASSISTANT_TOOLS: {reference!r} returned {type(registry).__name__}, not a ToolRegistry"
+        )
     return registry

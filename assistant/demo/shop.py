@@ -57,7 +57,9 @@ class ReturnRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-def seed_orders(sessions: sessionmaker[Session], path: Path = ORDERS_FILE, *, today: date | None = None) -> int:
+def seed_orders(
+    sessions: sessionmaker[Session], path: Path = ORDERS_FILE, *, today: date | None = None
+) -> int:
     """Insert the demo orders once (dates relative to today); returns how many were added."""
     today = today or date.today()
     rows = json.loads(path.read_text(encoding="utf-8"))
@@ -92,7 +94,9 @@ class EmailArgs(BaseModel):
     """Arguments of `update_contact_email`."""
 
     order_id: str = Field(description="The order number, like NW-1042", pattern=r"^NW-\d{3,8}$")
-    email: str = Field(description="The new contact email address", pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+    email: str = Field(
+        description="The new contact email address", pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
+    )
 
 
 class ReturnArgs(BaseModel):
@@ -100,7 +104,9 @@ class ReturnArgs(BaseModel):
 
     order_id: str = Field(description="The order number, like NW-1042", pattern=r"^NW-\d{3,8}$")
     reason: str = Field(description="Why the customer returns it", min_length=3, max_length=500)
-    email: str = Field(description="The email address on the order", pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+    email: str = Field(
+        description="The email address on the order", pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
+    )
 
 
 def _sessions(ctx: ToolContext) -> sessionmaker[Session]:
@@ -112,7 +118,9 @@ def _sessions(ctx: ToolContext) -> sessionmaker[Session]:
 def _order(session: Session, order_id: str) -> OrderRow:
     order = session.get(OrderRow, order_id)
     if order is None:
-        raise ToolError(f"I couldn't find order {order_id}. Order numbers look like NW-1042 — could you check it?")
+        raise ToolError(
+            f"I couldn't find order {order_id}. Order numbers look like NW-1042 — could you check it?"
+        )
     return order
 
 
@@ -123,7 +131,9 @@ def order_status(args: OrderArgs, ctx: ToolContext) -> dict[str, Any]:
         sentence = {
             "processing": "is being prepared and has not shipped yet",
             "shipped": f"has shipped with {order.carrier} (tracking number {order.tracking})",
-            "delivered": f"was delivered on {order.delivered_on:%d %B %Y}" if order.delivered_on else "was delivered",
+            "delivered": f"was delivered on {order.delivered_on:%d %B %Y}"
+            if order.delivered_on
+            else "was delivered",
             "cancelled": "was cancelled",
         }.get(order.status, f"is {order.status}")
         return {
@@ -140,8 +150,12 @@ def update_contact_email(args: EmailArgs, ctx: ToolContext) -> dict[str, Any]:
     with _sessions(ctx).begin() as session:
         order = _order(session, args.order_id)
         old, order.email = order.email, args.email.lower()
-    return {"order_id": args.order_id, "email": args.email.lower(), "previous": _mask(old),
-            "message": f"Done: order {args.order_id} will use {args.email.lower()} from now on."}
+    return {
+        "order_id": args.order_id,
+        "email": args.email.lower(),
+        "previous": _mask(old),
+        "message": f"Done: order {args.order_id} will use {args.email.lower()} from now on.",
+    }
 
 
 def create_return(args: ReturnArgs, ctx: ToolContext) -> dict[str, Any]:
@@ -150,21 +164,33 @@ def create_return(args: ReturnArgs, ctx: ToolContext) -> dict[str, Any]:
     with _sessions(ctx).begin() as session:
         order = _order(session, args.order_id)
         if order.email.lower() != args.email.lower():
-            raise ToolError(f"That email address doesn't match the one on order {order.id}, so I can't start the return.")
+            raise ToolError(
+                f"That email address doesn't match the one on order {order.id}, so I can't start the return."
+            )
         if order.status != "delivered" or order.delivered_on is None:
-            raise ToolError(f"Order {order.id} {('was cancelled' if order.status == 'cancelled' else 'has not been delivered yet')}, so it can't be returned.")
+            raise ToolError(
+                f"Order {order.id} {('was cancelled' if order.status == 'cancelled' else 'has not been delivered yet')}, so it can't be returned."
+            )
         if (today - order.delivered_on).days > RETURN_WINDOW_DAYS:
             raise ToolError(
                 f"Order {order.id} was delivered more than {RETURN_WINDOW_DAYS} days ago, outside the return window."
             )
-        row = ReturnRow(order_id=order.id, email=args.email.lower(), reason=args.reason,
-                        conversation_id=ctx.conversation_id, created_at=datetime.now(UTC))
+        row = ReturnRow(
+            order_id=order.id,
+            email=args.email.lower(),
+            reason=args.reason,
+            conversation_id=ctx.conversation_id,
+            created_at=datetime.now(UTC),
+        )
         session.add(row)
         session.flush()
         number = f"R-{row.id:05d}"
-    return {"return_id": number, "order_id": args.order_id,
-            "message": f"Your return {number} for order {args.order_id} is registered. "
-                       f"We've emailed the return label to {args.email.lower()}."}
+    return {
+        "return_id": number,
+        "order_id": args.order_id,
+        "message": f"Your return {number} for order {args.order_id} is registered. "
+        f"We've emailed the return label to {args.email.lower()}.",
+    }
 
 
 def _mask(email: str) -> str:
@@ -176,12 +202,13 @@ def shop_tools() -> ToolRegistry:
     """The demo shop's tools; the ones that change data ask the customer to confirm first."""
     tools = ToolRegistry()
     tools.tool()(order_status)
-    tools.tool(side_effects=True, confirm="I'll change the contact email of order {order_id} to {email}.")(
-        update_contact_email
-    )
-    tools.tool(side_effects=True, confirm="I'll start a return for order {order_id} ({reason}), confirming to {email}.")(
-        create_return
-    )
+    tools.tool(
+        side_effects=True, confirm="I'll change the contact email of order {order_id} to {email}."
+    )(update_contact_email)
+    tools.tool(
+        side_effects=True,
+        confirm="I'll start a return for order {order_id} ({reason}), confirming to {email}.",
+    )(create_return)
     return tools
 
 
@@ -191,13 +218,17 @@ def detach_returns(sessions: sessionmaker[Session]) -> Callable[[str], None]:
     def hook(conversation_id: str) -> None:
         with sessions.begin() as session:
             session.execute(
-                update(ReturnRow).where(ReturnRow.conversation_id == conversation_id).values(conversation_id=None)
+                update(ReturnRow)
+                .where(ReturnRow.conversation_id == conversation_id)
+                .values(conversation_id=None)
             )
 
     return hook
 
 
-def demo_setup(sessions: sessionmaker[Session]) -> tuple[Any, ToolRegistry, list[Callable[[str], None]]]:
+def demo_setup(
+    sessions: sessionmaker[Session],
+) -> tuple[Any, ToolRegistry, list[Callable[[str], None]]]:
     """The demo domain, its tools and erasure hook, with the orders seeded: what wiring needs."""
     from dialog.domain import Domain
 

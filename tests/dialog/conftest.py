@@ -29,6 +29,7 @@ def sqlite_db(data_dir: Path) -> Iterator[Database]:
 
 ShopFactory = Callable[..., Assistant]
 
+
 @pytest.fixture
 def shop(data_dir: Path) -> ShopFactory:
     """Builds the demo shop assistant on a database (help centre ingested, orders seeded)."""

@@ -8,8 +8,33 @@ from pathlib import Path
 
 from knowledge.base import Hit
 
-_STOP = {"what", "which", "does", "that", "this", "with", "have", "from", "your", "about", "there", "when", "where",
-         "how", "many", "much", "long", "take", "item", "items", "order", "tell", "please", "would", "like"}
+_STOP = {
+    "what",
+    "which",
+    "does",
+    "that",
+    "this",
+    "with",
+    "have",
+    "from",
+    "your",
+    "about",
+    "there",
+    "when",
+    "where",
+    "how",
+    "many",
+    "much",
+    "long",
+    "take",
+    "item",
+    "items",
+    "order",
+    "tell",
+    "please",
+    "would",
+    "like",
+}
 
 
 class KeywordKnowledge:

@@ -9,7 +9,9 @@ from assistant.db import make_engine
 from dialog.locking import TurnLockTimeout, locks_for
 
 
-def main(url: str, conversation_id: str, hold_s: float, log_path: str, name: str, timeout: float) -> None:
+def main(
+    url: str, conversation_id: str, hold_s: float, log_path: str, name: str, timeout: float
+) -> None:
     engine = make_engine(url)
     locks = locks_for(engine)
     with open(log_path, "a") as log:

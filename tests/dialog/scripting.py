@@ -47,7 +47,11 @@ def model_reply(spec: Any) -> str | Completion | BaseException:
         return spec
     if "tool_calls" in spec:
         calls = [
-            ToolCall(f"call_{i}", c["name"], c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]))
+            ToolCall(
+                f"call_{i}",
+                c["name"],
+                c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]),
+            )
             for i, c in enumerate(spec["tool_calls"])
         ]
         return Completion(text="", tool_calls=calls, finish_reason="tool_calls")
@@ -58,14 +62,18 @@ def model_reply(spec: Any) -> str | Completion | BaseException:
     raise ValueError(f"unknown model reply {spec!r}")
 
 
-def run_script(assistant: Assistant, model: FakeChatModel, script: dict[str, Any], conversation_id: str = "c1") -> None:
+def run_script(
+    assistant: Assistant, model: FakeChatModel, script: dict[str, Any], conversation_id: str = "c1"
+) -> None:
     for number, step in enumerate(script["steps"], 1):
         where = f"{script['file']}: {script['name']}: step {number}"
         model.enqueue(*[model_reply(r) for r in step.get("model", [])])
         before = len(assistant.history(conversation_id))
         reply = None
         if "user" in step:
-            reply = assistant.handle(Message(step["user"], conversation_id, channel=step.get("channel", "web")))
+            reply = assistant.handle(
+                Message(step["user"], conversation_id, channel=step.get("channel", "web"))
+            )
         elif "hand_back" in step:
             assert assistant.hand_back(conversation_id) is step["hand_back"], where
         elif "feedback" in step:
@@ -73,15 +81,24 @@ def run_script(assistant: Assistant, model: FakeChatModel, script: dict[str, Any
         check_step(assistant, model, step, reply, before, conversation_id, where)
 
 
-def check_step(assistant: Assistant, model: FakeChatModel, step: dict[str, Any], reply: Any, before: int,
-               conversation_id: str, where: str) -> None:
+def check_step(
+    assistant: Assistant,
+    model: FakeChatModel,
+    step: dict[str, Any],
+    reply: Any,
+    before: int,
+    conversation_id: str,
+    where: str,
+) -> None:
     assert not model.replies, f"{where}: scripted model replies left unused: {list(model.replies)}"
     history = assistant.history(conversation_id)
     new = history[before:] if "events_all" not in step else history
     if "events" in step:
         assert [e.type for e in new] == step["events"], f"{where}: events {[e.type for e in new]}"
     if "events_all" in step:
-        assert [e.type for e in history] == step["events_all"], f"{where}: events {[e.type for e in history]}"
+        assert [e.type for e in history] == step["events_all"], (
+            f"{where}: events {[e.type for e in history]}"
+        )
     if "tool_calls" in step:
         called = [e.name for e in new if e.type == "tool_call"]
         assert called == step["tool_calls"], f"{where}: tool calls {called}"
@@ -115,7 +132,9 @@ def check_step(assistant: Assistant, model: FakeChatModel, step: dict[str, Any],
             assert text in prompt, f"{where}: {text!r} not in the last prompt"
     if "label" in step:
         user = next(e for e in reversed(new) if e.type == "user")
-        assert (user.sentiment, user.urgency) == tuple(step["label"]), f"{where}: label {user.sentiment, user.urgency}"
+        assert (user.sentiment, user.urgency) == tuple(step["label"]), (
+            f"{where}: label {user.sentiment, user.urgency}"
+        )
 
 
 def _as_list(value: Any) -> list[str]:

@@ -15,7 +15,14 @@ from tests.fakes import FakeChatModel
 
 pytestmark = pytest.mark.unit
 
-TYPES = {"order_id": "order_id", "email": "email", "phone": "phone", "date": "date", "amount": "amount", "note": "text"}
+TYPES = {
+    "order_id": "order_id",
+    "email": "email",
+    "phone": "phone",
+    "date": "date",
+    "amount": "amount",
+    "note": "text",
+}
 
 
 @pytest.mark.parametrize(
@@ -24,7 +31,12 @@ TYPES = {"order_id": "order_id", "email": "email", "phone": "phone", "date": "da
         ("where is my order 1042?", "order_id", "NW-1042", "order 1042"),
         ("it's nw 1043 I think", "order_id", "NW-1043", "nw 1043"),
         ("Order #1044 please", "order_id", "NW-1044", "Order #1044"),
-        ("mail me at Ann.Lee+shop@Example.co.uk.", "email", "ann.lee+shop@example.co.uk", "Ann.Lee+shop@Example.co.uk"),
+        (
+            "mail me at Ann.Lee+shop@Example.co.uk.",
+            "email",
+            "ann.lee+shop@example.co.uk",
+            "Ann.Lee+shop@Example.co.uk",
+        ),
         ("call +44 20 7946 0958 after six", "phone", "+442079460958", "+44 20 7946 0958"),
         ("it arrived on 2026-03-12", "date", "2026-03-12", "2026-03-12"),
         ("delivered 12/03/2026", "date", "2026-03-12", "12/03/2026"),
@@ -35,11 +47,17 @@ TYPES = {"order_id": "order_id", "email": "email", "phone": "phone", "date": "da
 )
 def test_rules_find_values_with_their_span(text: str, slot: str, value: str, span: str) -> None:
     found = {e.slot: e for e in extract_rules(text, TYPES)}
-    assert found[slot].value == value and found[slot].span == span and found[slot].extractor == f"rule:{slot}"
+    assert (
+        found[slot].value == value
+        and found[slot].span == span
+        and found[slot].extractor == f"rule:{slot}"
+    )
 
 
 def test_rules_leave_free_text_and_non_matches_alone() -> None:
-    found = {e.slot for e in extract_rules("the 1042 mugs were lovely, 2026-02-30 is no date", TYPES)}
+    found = {
+        e.slot for e in extract_rules("the 1042 mugs were lovely, 2026-02-30 is no date", TYPES)
+    }
     assert found == set()
 
 
@@ -58,8 +76,15 @@ def test_slot_specs_validate_type_pattern_choices_and_length() -> None:
 
 
 def test_lm_extraction_uses_a_json_schema_and_rates_paraphrases_low() -> None:
-    model = FakeChatModel().enqueue(Completion(text='{"reason": "stained", "size": "the large one"}'))
-    found = {e.slot: e for e in extract_with_model(model, "I want the large one, it is stained", {"reason": "why", "size": "which"})}
+    model = FakeChatModel().enqueue(
+        Completion(text='{"reason": "stained", "size": "the large one"}')
+    )
+    found = {
+        e.slot: e
+        for e in extract_with_model(
+            model, "I want the large one, it is stained", {"reason": "why", "size": "which"}
+        )
+    }
     assert found["reason"].confidence == 0.85 and found["reason"].span == "stained"
     assert found["size"].span == "the large one"
     schema = model.requests[0]["response_format"]["json_schema"]["schema"]
@@ -69,14 +94,18 @@ def test_lm_extraction_uses_a_json_schema_and_rates_paraphrases_low() -> None:
     assert only.confidence == 0.5 and only.span == ""
 
 
-@pytest.mark.parametrize("reply", [LLMError("down"), Completion(text="not json"), Completion(text="[1]")])
+@pytest.mark.parametrize(
+    "reply", [LLMError("down"), Completion(text="not json"), Completion(text="[1]")]
+)
 def test_lm_extraction_failures_give_nothing(reply: object) -> None:
     assert extract_with_model(FakeChatModel().enqueue(reply), "text", {"reason": "why"}) == []  # type: ignore[arg-type]
 
 
 def test_domain_errors_name_the_problem(tmp_path: Path) -> None:
     bad = tmp_path / "domain.yaml"
-    bad.write_text("slots: {a: {prompt: x}}\nforms: {f: {description: d, slots: [a, b], submit: t}}\n")
+    bad.write_text(
+        "slots: {a: {prompt: x}}\nforms: {f: {description: d, slots: [a, b], submit: t}}\n"
+    )
     with pytest.raises(DomainError, match="undeclared slots"):
         Domain.load(bad)
     bad.write_text("slots: {a: {prompt: x, typo: 1}}\n")
@@ -105,6 +134,8 @@ def test_turn_labels(text: str, sentiment: str, urgency: str) -> None:
 
 
 def test_lm_output_cut_at_max_tokens_still_counts() -> None:
-    model = FakeChatModel().enqueue(Completion(text='{"reason": "the throw arrived with a big st', finish_reason="length"))
+    model = FakeChatModel().enqueue(
+        Completion(text='{"reason": "the throw arrived with a big st', finish_reason="length")
+    )
     (found,) = extract_with_model(model, "the throw arrived with a big stain", {"reason": "why"})
     assert found.value == "the throw arrived with a big st" and found.confidence == 0.85

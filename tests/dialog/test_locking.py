@@ -23,8 +23,20 @@ def _url(database: Database) -> str:
     return database.engine.url.render_as_string(hide_password=False)
 
 
-def _spawn(database: Database, conversation: str, hold: float, log: Path, name: str, timeout: float = 20) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "tests.dialog.lock_worker", _url(database), conversation, str(hold), str(log), name, str(timeout)]
+def _spawn(
+    database: Database, conversation: str, hold: float, log: Path, name: str, timeout: float = 20
+) -> subprocess.Popen[bytes]:
+    args = [
+        sys.executable,
+        "-m",
+        "tests.dialog.lock_worker",
+        _url(database),
+        conversation,
+        str(hold),
+        str(log),
+        name,
+        str(timeout),
+    ]
     return subprocess.Popen(args, cwd=REPO)
 
 
@@ -52,50 +64,54 @@ def _finish(*procs: subprocess.Popen[bytes]) -> None:
         assert proc.wait(timeout=30) == 0
 
 
+def _asked_and_queued(log: Path, name: str) -> None:
+    _wait_for(log, f"{name} asked")
+    time.sleep(0.5)  # the ticket (SQLite) or the lock wait (PostgreSQL) follows "asked" at once
+
+
 def test_one_turn_at_a_time_per_conversation(database: Database, tmp_path: Path) -> None:
     log = tmp_path / "log"
-    a = _spawn(database, "c1", 0.6, log, "A")
-    _wait_for(log, "A got")
+    held = locks_for(database.engine).acquire("c1", timeout=5)
     b = _spawn(database, "c1", 0.0, log, "B")
-    _finish(a, b)
-    lines = _lines(log)
-    assert lines["B got"] >= lines["A done"]
+    _asked_and_queued(log, "B")
+    assert "B got" not in _lines(log)
+    held.release()
+    _wait_for(log, "B got")
+    _finish(b)
 
 
 def test_other_conversations_are_not_blocked(database: Database, tmp_path: Path) -> None:
     log = tmp_path / "log"
-    a = _spawn(database, "c1", 2.0, log, "A")
-    _wait_for(log, "A got")
+    held = locks_for(database.engine).acquire("c1", timeout=5)
     b = _spawn(database, "c2", 0.0, log, "B")
     _wait_for(log, "B got")
-    assert "A done" not in _lines(log)
-    _finish(a, b)
+    assert held.held
+    held.release()
+    _finish(b)
 
 
 def test_waiting_turns_run_in_arrival_order(database: Database, tmp_path: Path) -> None:
     log = tmp_path / "log"
-    a = _spawn(database, "c1", 1.2, log, "A")
-    _wait_for(log, "A got")
+    held = locks_for(database.engine).acquire("c1", timeout=5)
     b = _spawn(database, "c1", 0.05, log, "B")
-    _wait_for(log, "B asked")
-    time.sleep(0.2)
+    _asked_and_queued(log, "B")
     c = _spawn(database, "c1", 0.05, log, "C")
-    _wait_for(log, "C asked")
-    _finish(a, b, c)
+    _asked_and_queued(log, "C")
+    assert "B got" not in _lines(log) and "C got" not in _lines(log)
+    held.release()
+    _finish(b, c)
     lines = _lines(log)
-    assert lines["A done"] <= lines["B got"] <= lines["B done"] <= lines["C got"]
+    assert lines["B got"] <= lines["B done"] <= lines["C got"]
 
 
-def test_waiting_is_bounded(database: Database, tmp_path: Path) -> None:
-    log = tmp_path / "log"
-    a = _spawn(database, "c1", 1.5, log, "A")
-    _wait_for(log, "A got")
+def test_waiting_is_bounded(database: Database) -> None:
     locks = locks_for(database.engine)
+    held = locks.acquire("c1", timeout=5)
     started = time.monotonic()
     with pytest.raises(TurnLockTimeout):
         locks.acquire("c1", timeout=0.3)
-    assert time.monotonic() - started < 1.4
-    _finish(a)
+    assert 0.3 <= time.monotonic() - started < 5
+    held.release()
     with locks.acquire("c1", timeout=2):
         pass
 

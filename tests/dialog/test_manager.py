@@ -28,7 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 QUESTION = "How much does standard shipping cost?"
 
 
-def test_the_lock_is_held_while_an_answer_streams_and_released_after(sqlite_db: Database, shop: ShopFactory) -> None:
+def test_the_lock_is_held_while_an_answer_streams_and_released_after(
+    sqlite_db: Database, shop: ShopFactory
+) -> None:
     assistant = shop(sqlite_db, FakeChatModel().enqueue("It costs 4.95 EUR."))
     turn = assistant.start(Message(QUESTION, "c1"))
     with pytest.raises(TurnLockTimeout):
@@ -52,7 +54,9 @@ def test_an_abandoned_turn_releases_the_lock(sqlite_db: Database, shop: ShopFact
 def test_threads_on_one_conversation_take_turns(sqlite_db: Database, shop: ShopFactory) -> None:
     model = FakeChatModel().enqueue(*[f"answer {i}" for i in range(8)])
     assistant = shop(sqlite_db, model, summarize_after=100)
-    threads = [threading.Thread(target=assistant.handle, args=(Message(QUESTION, "c1"),)) for _ in range(8)]
+    threads = [
+        threading.Thread(target=assistant.handle, args=(Message(QUESTION, "c1"),)) for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -60,10 +64,14 @@ def test_threads_on_one_conversation_take_turns(sqlite_db: Database, shop: ShopF
     assert [e.type for e in assistant.history("c1")] == ["user", "bot"] * 8
 
 
-def test_two_processes_on_one_conversation_never_interleave(database: Database, tmp_path: Path) -> None:
+def test_two_processes_on_one_conversation_never_interleave(
+    database: Database, tmp_path: Path
+) -> None:
     url = database.engine.url.render_as_string(hide_password=False)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "tests.dialog.turn_worker", url, "shared", name, "4"], cwd=REPO)
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.dialog.turn_worker", url, "shared", name, "4"], cwd=REPO
+        )
         for name in ("a", "b")
     ]
     for proc in procs:
@@ -89,7 +97,9 @@ def test_feedback_and_hand_back_are_events(sqlite_db: Database, shop: ShopFactor
     assert assistant.hand_back("c1") is False
 
 
-def test_handoff_brief_tells_the_agent_what_is_known(sqlite_db: Database, shop: ShopFactory) -> None:
+def test_handoff_brief_tells_the_agent_what_is_known(
+    sqlite_db: Database, shop: ShopFactory
+) -> None:
     assistant = shop(sqlite_db, FakeChatModel())
     assistant.handle(Message("I want to return order NW-1044", "c1"))
     reply = assistant.handle(Message("This is useless, get me a real person", "c1"))
@@ -97,11 +107,17 @@ def test_handoff_brief_tells_the_agent_what_is_known(sqlite_db: Database, shop: 
     state = assistant.state("c1")
     assert state.handoff and "asked for a person" in state.handoff_reason
     brief = state.handoff_summary
-    assert "order_id=NW-1044 (rule:order_id)" in brief and "angry" in brief and "return request" in brief
+    assert (
+        "order_id=NW-1044 (rule:order_id)" in brief
+        and "angry" in brief
+        and "return request" in brief
+    )
     assert "customer: I want to return order NW-1044" in brief
 
 
-def test_forget_erases_the_conversation_and_detaches_business_records(sqlite_db: Database, shop: ShopFactory) -> None:
+def test_forget_erases_the_conversation_and_detaches_business_records(
+    sqlite_db: Database, shop: ShopFactory
+) -> None:
     assistant = shop(sqlite_db, FakeChatModel())
     for text in ["I want to return order NW-1044", "itchy", "carla@example.com", "yes"]:
         assistant.handle(Message(text, "c1"))
@@ -157,8 +173,17 @@ def test_a_form_needs_its_submit_tool(sqlite_db: Database, shop: ShopFactory) ->
     assistant = shop(sqlite_db, FakeChatModel())
     assert "create_return" not in assistant.actions and "return_request" in assistant.actions
     with pytest.raises(DialogError, match="not a registered tool"):
-        Assistant(assistant.store, assistant.knowledge, assistant.model, domain=assistant.domain, tools=ToolRegistry())
-    assert Assistant(assistant.store, assistant.knowledge, assistant.model, domain=Domain()).actions == {}
+        Assistant(
+            assistant.store,
+            assistant.knowledge,
+            assistant.model,
+            domain=assistant.domain,
+            tools=ToolRegistry(),
+        )
+    assert (
+        Assistant(assistant.store, assistant.knowledge, assistant.model, domain=Domain()).actions
+        == {}
+    )
 
 
 def test_wiring_builds_the_demo_shop_or_a_plain_assistant(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,10 +191,16 @@ def test_wiring_builds_the_demo_shop_or_a_plain_assistant(monkeypatch: pytest.Mo
     from assistant.wiring import Components
     from tests.fakes import HashingEmbedder
 
-    parts = Components(load_settings(), {"chat_model": FakeChatModel(), "embedder": HashingEmbedder()})
-    assert parts.assistant.handle(Message("where is my order NW-1043?", "c1")).answer.startswith("Order NW-1043")
+    parts = Components(
+        load_settings(), {"chat_model": FakeChatModel(), "embedder": HashingEmbedder()}
+    )
+    assert parts.assistant.handle(Message("where is my order NW-1043?", "c1")).answer.startswith(
+        "Order NW-1043"
+    )
     parts.close()
     monkeypatch.setenv("ASSISTANT_DOMAIN", "none")
-    plain = Components(load_settings(), {"chat_model": FakeChatModel(), "embedder": HashingEmbedder()})
+    plain = Components(
+        load_settings(), {"chat_model": FakeChatModel(), "embedder": HashingEmbedder()}
+    )
     assert plain.assistant.actions == {}
     plain.close()

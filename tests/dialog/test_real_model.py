@@ -47,12 +47,18 @@ def assistant(sqlite_db: Database, real_model: Any) -> Assistant:
 
 
 def test_a_return_form_with_lm_extraction_reaches_the_next_question(assistant: Assistant) -> None:
-    reply = assistant.handle(Message("I would like to return order NW-1044 because the throw arrived with a big stain", "c1"))
+    reply = assistant.handle(
+        Message(
+            "I would like to return order NW-1044 because the throw arrived with a big stain", "c1"
+        )
+    )
     state = assistant.state("c1")
     assert state.active_form == "return_request" and state.slot("order_id") == "NW-1044"
     if "reason" in state.slots:  # schema-valid JSON from the constrained decoder, with provenance
         reason = state.slots["reason"]
-        assert reason.extractor == "lm" and reason.value.strip() and reason.confidence in (0.85, 0.5)
+        assert (
+            reason.extractor == "lm" and reason.value.strip() and reason.confidence in (0.85, 0.5)
+        )
         assert "Which email address" in reply.answer or "Just to check" in reply.answer
     else:
         assert reply.answer == "What's the reason for the return?"
@@ -62,7 +68,9 @@ def test_a_grounded_answer_is_stored_with_its_sources(assistant: Assistant) -> N
     reply = assistant.handle(Message("How much does standard shipping cost?", "c1"))
     assert reply.answer.strip() and reply.sources
     bot = assistant.history("c1")[-1]
-    assert isinstance(bot, ev.BotUttered) and bot.sources[0]["chunk_id"] == reply.sources[0].chunk_id
+    assert (
+        isinstance(bot, ev.BotUttered) and bot.sources[0]["chunk_id"] == reply.sources[0].chunk_id
+    )
 
 
 def test_without_tool_support_routing_uses_constrained_json(assistant: Assistant) -> None:
@@ -76,4 +84,6 @@ def test_without_tool_support_routing_uses_constrained_json(assistant: Assistant
 def test_order_status_in_plain_words_runs_the_tool(assistant: Assistant) -> None:
     reply = assistant.handle(Message("where is my order 1042?", "c1"))
     assert "has shipped with DHL" in reply.answer
-    assert [e.name for e in assistant.history("c1") if isinstance(e, ev.ToolCalled)] == ["order_status"]
+    assert [e.name for e in assistant.history("c1") if isinstance(e, ev.ToolCalled)] == [
+        "order_status"
+    ]

@@ -43,18 +43,30 @@ def test_state_replays_slots_forms_and_handoff(database: Database) -> None:
         [
             UserUttered("return NW-1042 please"),
             ev.FormStarted("return_request"),
-            ev.SlotSet("order_id", "NW-1042", turn=1, span="NW-1042", extractor="rule:order_id", confidence=0.99),
+            ev.SlotSet(
+                "order_id",
+                "NW-1042",
+                turn=1,
+                span="NW-1042",
+                extractor="rule:order_id",
+                confidence=0.99,
+            ),
             ev.SlotRequested("reason"),
             ev.HandoffStarted("asked for a human", "summary"),
         ],
     )
     state = store.load_state("c1")
     assert state.active_form == "return_request" and state.requested_slot == "reason"
-    assert state.slots["order_id"].span == "NW-1042" and state.slots["order_id"].extractor == "rule:order_id"
+    assert (
+        state.slots["order_id"].span == "NW-1042"
+        and state.slots["order_id"].extractor == "rule:order_id"
+    )
     assert state.handoff and state.seq == 5
     store.append("c1", [ev.HandedBack("ann"), ev.ConversationRestarted()])
     state = store.load_state("c1")
-    assert not state.handoff and state.slots == {} and state.active_form is None and state.turns == 1
+    assert (
+        not state.handoff and state.slots == {} and state.active_form is None and state.turns == 1
+    )
 
 
 def test_snapshots_bound_the_replay_of_long_conversations(database: Database) -> None:
@@ -65,7 +77,9 @@ def test_snapshots_bound_the_replay_of_long_conversations(database: Database) ->
     store.append("c1", batch + [ev.SlotSet("email", "a@b.co")])
     first = store.load_state("c1")
     assert store.replayed == 1001 and first.turns == 500
-    store.append("c1", [UserUttered("again"), ev.SlotSet("email", "c@d.co", extractor="rule:email")])
+    store.append(
+        "c1", [UserUttered("again"), ev.SlotSet("email", "c@d.co", extractor="rule:email")]
+    )
     second = store.load_state("c1")
     assert store.replayed == 2
     assert second.turns == 501 and second.slot("email") == "c@d.co" and second.seq == 1003
@@ -81,7 +95,9 @@ def test_erase_leaves_only_a_marker_and_no_snapshot(database: Database) -> None:
     from dialog.records import SnapshotRow
 
     store = ConversationStore(database.session, snapshot_every=2)
-    store.append("c1", [UserUttered("my email is a@b.co"), ev.SlotSet("email", "a@b.co"), BotUttered("ok")])
+    store.append(
+        "c1", [UserUttered("my email is a@b.co"), ev.SlotSet("email", "a@b.co"), BotUttered("ok")]
+    )
     store.load_state("c1")
     store.append("c2", [UserUttered("other")])
     assert store.erase("c1") == 3
@@ -89,7 +105,14 @@ def test_erase_leaves_only_a_marker_and_no_snapshot(database: Database) -> None:
     state = store.load_state("c1")
     assert state.erased and state.slots == {} and state.turns == 0
     with database.session() as session:
-        assert session.scalar(select(func.count()).select_from(SnapshotRow).where(SnapshotRow.conversation_id == "c1")) == 0
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(SnapshotRow)
+                .where(SnapshotRow.conversation_id == "c1")
+            )
+            == 0
+        )
     assert store.events("c2") == [UserUttered("other")]
 
 
@@ -97,3 +120,12 @@ def test_events_written_by_newer_code_still_load(database: Database) -> None:
     from dialog.events import event_from_row
 
     assert event_from_row("user", {"text": "hi", "future_field": 1}) == UserUttered("hi")
+
+
+def test_a_snapshot_of_state_from_before_an_erasure_is_not_written(database: Database) -> None:
+    store = ConversationStore(database.session, snapshot_every=1000)
+    store.append("c1", [UserUttered("my email is a@b.co")] * 3)
+    before = store.load_state("c1")
+    store.erase("c1")
+    store.save_snapshot(before)
+    assert store.load_state("c1").erased and store.load_state("c1").turns == 0

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.unit
 def kb(database: Database, data_dir: Path, tmp_path: Path) -> KnowledgeBase:
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "shipping.md").write_text("# Shipping\n\nStandard shipping takes three business days.\n")
+    (docs / "shipping.md").write_text(
+        "# Shipping\n\nStandard shipping takes three business days.\n"
+    )
     (docs / "returns.md").write_text("# Returns\n\nReturns are accepted within thirty days.\n")
     base = KnowledgeBase(database.session, HashingEmbedder(), data_dir / "index")
     base.ingest([docs])
@@ -26,7 +28,9 @@ def kb(database: Database, data_dir: Path, tmp_path: Path) -> KnowledgeBase:
 
 
 def _assistant(database: Database, kb: KnowledgeBase, model: FakeChatModel) -> Assistant:
-    return Assistant(ConversationStore(database.session), kb, model, TurnOptions(min_score=0.1, top_k=2))
+    return Assistant(
+        ConversationStore(database.session), kb, model, TurnOptions(min_score=0.1, top_k=2)
+    )
 
 
 def test_answer_streams_cites_and_is_stored(database: Database, kb: KnowledgeBase) -> None:
@@ -37,8 +41,13 @@ def test_answer_streams_cites_and_is_stored(database: Database, kb: KnowledgeBas
     deltas = list(turn)
     assert len(deltas) > 1 and "".join(deltas).strip() == turn.reply.answer
     events = assistant.history("c1")
-    assert events[0] == UserUttered("How many days does standard shipping take?", "cli", None, "neutral", "normal")
-    assert isinstance(events[1], BotUttered) and events[1].sources[0]["chunk_id"] == turn.sources[0].chunk_id
+    assert events[0] == UserUttered(
+        "How many days does standard shipping take?", "cli", None, "neutral", "normal"
+    )
+    assert (
+        isinstance(events[1], BotUttered)
+        and events[1].sources[0]["chunk_id"] == turn.sources[0].chunk_id
+    )
 
 
 def test_prompt_marks_passages_as_reference_data(database: Database, kb: KnowledgeBase) -> None:
@@ -67,7 +76,9 @@ def test_nothing_relevant_means_no_invention(database: Database, kb: KnowledgeBa
     assert model.requests == []
 
 
-def test_failure_mid_stream_is_recorded_not_stored_as_answer(database: Database, kb: KnowledgeBase) -> None:
+def test_failure_mid_stream_is_recorded_not_stored_as_answer(
+    database: Database, kb: KnowledgeBase
+) -> None:
     assistant = _assistant(database, kb, FailingMidStream())
     turn = assistant.start(Message("standard shipping days?", "c1"))
     with pytest.raises(ConnectionError):
@@ -78,7 +89,9 @@ def test_failure_mid_stream_is_recorded_not_stored_as_answer(database: Database,
     assert not any(isinstance(e, BotUttered) for e in events)
 
 
-def test_oversized_message_is_refused_and_nothing_is_stored(database: Database, kb: KnowledgeBase) -> None:
+def test_oversized_message_is_refused_and_nothing_is_stored(
+    database: Database, kb: KnowledgeBase
+) -> None:
     assistant = _assistant(database, kb, FakeChatModel())
     assistant.options = TurnOptions(max_message_chars=20)
     reply = assistant.handle(Message("x" * 50, "c1"))
@@ -96,7 +109,10 @@ def test_control_characters_never_reach_the_store(database: Database, kb: Knowle
 def test_terminal_output_keeps_spaces_but_drops_escapes() -> None:
     from ui.terminal import safe_for_terminal
 
-    assert safe_for_terminal(" to assemble\x1b]0;pwned\x07 it\n\x1b[2J next") == " to assemble it\n next"
+    assert (
+        safe_for_terminal(" to assemble\x1b]0;pwned\x07 it\n\x1b[2J next")
+        == " to assemble it\n next"
+    )
 
 
 def test_state_is_replayed_from_events(database: Database, kb: KnowledgeBase) -> None:

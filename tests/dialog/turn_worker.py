@@ -19,7 +19,9 @@ from tests.dialog.keyword_kb import KeywordKnowledge
 class EchoModel:
     """Answers "echo: QUESTION", slowly, so two processes' turns would interleave without the lock."""
 
-    def stream(self, messages: Any, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(
+        self, messages: Any, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
         question = messages[-1]["content"].rsplit("Question: ", 1)[-1]
         for word in f"echo: {question}".split(" "):
             time.sleep(0.01)
@@ -31,9 +33,16 @@ class EchoModel:
 
 def main(url: str, conversation_id: str, name: str, count: int) -> None:
     database = Database(url)
-    assistant = Assistant(ConversationStore(database.session), KeywordKnowledge(HELP_CENTRE), EchoModel(), TurnOptions(summarize_after=100))  # type: ignore[arg-type]
+    assistant = Assistant(
+        ConversationStore(database.session),
+        KeywordKnowledge(HELP_CENTRE),
+        EchoModel(),
+        TurnOptions(summarize_after=100),
+    )  # type: ignore[arg-type]
     for i in range(count):
-        assistant.handle(Message(f"{name}{i} how much does standard shipping cost", conversation_id))
+        assistant.handle(
+            Message(f"{name}{i} how much does standard shipping cost", conversation_id)
+        )
     database.close()
 
 
