@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from assistant.errors import AssistantError, LLMError
+from assistant.errors import AssistantError, LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
 from assistant.llm.protocol import ChatModel
 from dialog import events as ev
 from dialog.builtins import builtin_commands
@@ -674,8 +674,10 @@ class Assistant:
                     max_tokens=128,
                     tools=[a.spec() for a in self.actions.values()],
                 )
+            except (LLMUnavailable, LLMTimeout, LLMOverloaded):
+                return None  # the server is in trouble: answer (the answer path reports it)
             except LLMError:
-                self._native_tools = False
+                self._native_tools = False  # it answered, but cannot call tools
             else:
                 self._native_tools = True
                 return self._route_from_call(work, completion.tool_calls)

@@ -13,7 +13,8 @@ A script:
         handoff: false
         state: {active_form: null, pending: null}
       - hand_back: true                # or feedback: true/false, instead of `user`
-Model replies: a string (text), {tool_calls: [{name, arguments}]}, {json: {...}}, {error: "..."} (LLMError).
+Model replies: a string (text), {tool_calls: [{name, arguments}]}, {json: {...}}, {error: "..."} (LLMError),
+{error_unavailable: "..."} (LLMUnavailable).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from assistant.errors import LLMError
+from assistant.errors import LLMError, LLMUnavailable
 from assistant.llm.protocol import Completion, ToolCall
 from dialog.manager import Assistant
 from dialog.messages import Message
@@ -59,6 +60,8 @@ def model_reply(spec: Any) -> str | Completion | BaseException:
         return Completion(text=json.dumps(spec["json"]))
     if "error" in spec:
         return LLMError(spec["error"])
+    if "error_unavailable" in spec:
+        return LLMUnavailable(spec["error_unavailable"])
     raise ValueError(f"unknown model reply {spec!r}")
 
 
