@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import psycopg
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import OperationalError
 
@@ -83,6 +84,8 @@ def create_app(
                 status_code=429,
                 headers={"Retry-After": str(verdict.retry_after_s)},
             )
+        if request.url.path.startswith("/api/") and _declared_length(request) > s.max_body_bytes:
+            return JSONResponse({"detail": f"body larger than {s.max_body_bytes} bytes"}, status_code=413)
         response: Response = await call_next(request)
         runtime.metrics.inc(
             "assistant_http_requests_total", method=request.method, code=str(response.status_code)
@@ -100,6 +103,12 @@ def create_app(
 
     for kind in DATABASE_UNAVAILABLE:
         app.add_exception_handler(kind, database_unavailable)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
+        """422 without echoing the input: it may hold lone surrogates (unencodable) or secrets."""
+        problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in err.errors()]
+        return JSONResponse({"detail": problems}, status_code=422)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and what the assistant holds")
     async def healthz() -> JSONResponse:
@@ -128,3 +137,11 @@ def create_app(
 
         mount_web_chat(app, runtime)
     return app
+
+
+def _declared_length(request: Request) -> int:
+    """The Content-Length a client declared (0 if none or unreadable)."""
+    try:
+        return int(request.headers.get("content-length") or 0)
+    except ValueError:
+        return 0
