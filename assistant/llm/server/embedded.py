@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import uvicorn
 
@@ -22,6 +24,22 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _stop_before_thread_joins(stop: Callable[[], None]) -> None:
+    """The batching loop is a non-daemon thread: stop it at exit before Python waits for it, or exit hangs.
+
+    `threading._register_atexit` (what concurrent.futures uses) runs before non-daemon threads are joined;
+    plain `atexit` runs after, which is too late.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(stop)
+            return
+    except RuntimeError:  # already shutting down
+        pass
+    atexit.register(stop)
 
 
 class BackgroundServer:
@@ -51,7 +69,7 @@ class BackgroundServer:
         """Load the model, then listen; returns once requests are served."""
         self.engine.start()
         self._thread.start()
-        threading.Thread(target=self._stop_with_main_thread, daemon=True).start()
+        _stop_before_thread_joins(self.stop)
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
@@ -60,11 +78,6 @@ class BackgroundServer:
             time.sleep(0.02)
         log.info("embedded model server on %s", self.base_url)
         return self
-
-    def _stop_with_main_thread(self) -> None:
-        """The batching loop is a non-daemon thread: stop it when the program ends, or exit would hang."""
-        threading.main_thread().join()
-        self.stop()
 
     def stop(self) -> None:
         """Stop serving and free the model's batching loop; safe to call twice."""
