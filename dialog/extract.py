@@ -138,17 +138,28 @@ RULES: dict[str, RuleExtractor] = {
 def extract_rules(
     text: str, slot_types: Mapping[str, str], *, requested: str | None = None
 ) -> list[Extraction]:
-    """Values for every slot whose type has a rule; the first match of each wins."""
+    """Values for every slot whose type has a rule; the first match of each wins.
+
+    Where several slots share a type (a new and a current email), a value goes to the slot just
+    asked for, else to the first one declared: one email in a message never fills both.
+    """
     found = []
     for slot, kind in slot_types.items():
         rule = RULES.get(kind)
-        if rule is None:
+        if rule is None or slot != _owner(kind, slot_types, requested):
             continue
         matches = rule(text, requested=slot == requested)
         if matches:
             value, span, confidence = matches[0]
             found.append(Extraction(slot, value, span, f"rule:{kind}", confidence))
     return found
+
+
+def _owner(kind: str, slot_types: Mapping[str, str], requested: str | None) -> str:
+    """The slot of this type that a value found in the message belongs to."""
+    if requested is not None and slot_types.get(requested) == kind:
+        return requested
+    return next(name for name, other in slot_types.items() if other == kind)
 
 
 def normalise(kind: str, raw: Any) -> Any | None:

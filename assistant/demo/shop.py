@@ -97,6 +97,10 @@ class EmailArgs(BaseModel):
     email: str = Field(
         description="The new contact email address", pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
     )
+    current_email: str = Field(
+        description="The email address on the order now (proves it is the customer's order)",
+        pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$",
+    )
 
 
 class ReturnArgs(BaseModel):
@@ -149,6 +153,11 @@ def update_contact_email(args: EmailArgs, ctx: ToolContext) -> dict[str, Any]:
     """Change the contact email address of an order"""
     with _sessions(ctx).begin() as session:
         order = _order(session, args.order_id)
+        if order.email.lower() != args.current_email.lower():
+            raise ToolError(
+                f"That isn't the email address on order {order.id}, so I can't change it. "
+                "A colleague can help if you no longer have access to it."
+            )
         old, order.email = order.email, args.email.lower()
     return {
         "order_id": args.order_id,

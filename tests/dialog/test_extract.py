@@ -139,3 +139,10 @@ def test_lm_output_cut_at_max_tokens_still_counts() -> None:
     )
     (found,) = extract_with_model(model, "the throw arrived with a big stain", {"reason": "why"})
     assert found.value == "the throw arrived with a big st" and found.confidence == 0.85
+
+
+def test_one_email_fills_one_slot_the_asked_for_one_first() -> None:
+    types = {"email": "email", "current_email": "email"}
+    assert [e.slot for e in extract_rules("to new@example.com", types)] == ["email"]
+    found = extract_rules("it is old@example.com", types, requested="current_email")
+    assert [(e.slot, e.value) for e in found] == [("current_email", "old@example.com")]
