@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from dialog.errors import DialogError
@@ -78,10 +78,16 @@ def _lock_key(conversation_id: str) -> int:
 
 
 class PostgresTurnLocks:
-    """`pg_advisory_lock` on a connection held for the turn; `lock_timeout` bounds the wait."""
+    """`pg_advisory_lock` on a connection held for the turn; `lock_timeout` bounds the wait.
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    The lock connections come from their own pool: were they taken from the application's pool,
+    enough concurrent turns would hold every connection and wait forever for one to store events.
+    """
+
+    def __init__(self, engine: Engine, *, max_turns: int = 200) -> None:
+        self.engine = create_engine(
+            engine.url, pool_size=8, max_overflow=max_turns, pool_pre_ping=True
+        )
 
     def acquire(self, conversation_id: str, *, timeout: float = 60.0) -> Held:
         key = _lock_key(conversation_id)

@@ -204,3 +204,14 @@ def test_wiring_builds_the_demo_shop_or_a_plain_assistant(monkeypatch: pytest.Mo
     )
     assert plain.assistant.actions == {}
     plain.close()
+
+
+def test_many_concurrent_turns_do_not_starve_the_connection_pool(
+    database: Database, shop: ShopFactory
+) -> None:
+    model = FakeChatModel().enqueue(*["ok"] * 24)
+    assistant = shop(database, model, summarize_after=100)
+    turns = [
+        assistant.start(Message(QUESTION, f"c{i}")) for i in range(24)
+    ]  # 24 locks held at once
+    assert [t.reply.answer for t in turns] == ["ok"] * 24
