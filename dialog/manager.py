@@ -84,6 +84,8 @@ class TurnOptions:
     lock_timeout_s: float = 60.0
     summarize_after: int = 4
     """Summarise once this many turns lie beyond the history window."""
+    max_prompt_chars: int = 12_000
+    """About 3,000 tokens: older history is dropped beyond it (the summary keeps its gist)."""
     route_with_model: bool = True
     route_requires_slot: bool = True
     """Ask the LM to route only when the message carries a value some action needs (an order id, an
@@ -756,6 +758,7 @@ class Assistant:
             history_turns=opts.history_turns,
             summary=state.summary,
             language=state.language,
+            max_chars=opts.max_prompt_chars,
         )
         return _AnswerPlan(messages, [_source(h) for h in hits], suffix)
 

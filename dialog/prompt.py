@@ -49,15 +49,25 @@ def build_messages(
     history_turns: int = 2,
     summary: str = "",
     language: str = "",
+    max_chars: int = 0,
 ) -> list[dict[str, Any]]:
-    """System instructions (+ summary of older turns, answer language), history, then passages and question."""
+    """System instructions (+ summary of older turns, answer language), history, then passages and question.
+
+    With `max_chars`, the oldest history messages are dropped until the prompt fits (the summary
+    keeps their gist); the instructions, passages and question are never cut.
+    """
     system = SYSTEM_PROMPT
     if summary:
         system += f"\n\nEarlier in this conversation (summary): {summary}"
     if language:
         system += f"\n\nAnswer in {language}."
-    return [
-        {"role": "system", "content": system},
-        *history_messages(history, history_turns),
-        {"role": "user", "content": f"{reference_block(hits)}\n\nQuestion: {question}"},
-    ]
+    head = {"role": "system", "content": system}
+    tail = {"role": "user", "content": f"{reference_block(hits)}\n\nQuestion: {question}"}
+    middle = history_messages(history, history_turns)
+    while max_chars and middle and _size([head, *middle, tail]) > max_chars:
+        middle = middle[2:] if len(middle) > 1 else []
+    return [head, *middle, tail]
+
+
+def _size(messages: Sequence[dict[str, Any]]) -> int:
+    return sum(len(m["content"]) for m in messages)

@@ -122,3 +122,23 @@ def test_state_is_replayed_from_events(database: Database, kb: KnowledgeBase) ->
     state = assistant.state("c1")
     assert state.turns == 1 and not state.handoff
     assert [s["chunk_id"] for s in state.last_sources] == [s.chunk_id for s in reply.sources]
+
+
+def test_history_is_dropped_oldest_first_to_fit_the_prompt_budget() -> None:
+    from dialog.prompt import build_messages
+    from knowledge.base import Hit
+
+    hits = [Hit(1, 0.9, "Returns are accepted within thirty days.", "r.md", "Returns", "")]
+    history = [
+        UserUttered("first question " * 20),
+        BotUttered("first answer " * 20),
+        UserUttered("second"),
+        BotUttered("ok"),
+    ]
+    roomy = build_messages("q?", hits, history, history_turns=2)
+    assert len(roomy) == 6
+    tight = build_messages(
+        "q?", hits, history, history_turns=2, max_chars=sum(len(m["content"]) for m in roomy) - 10
+    )
+    assert [m["content"] for m in tight[1:-1]] == ["second", "ok"]
+    assert tight[-1] == roomy[-1] and tight[0] == roomy[0]
