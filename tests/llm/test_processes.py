@@ -37,7 +37,7 @@ def test_model_serve_answers_then_stops_on_ctrl_c() -> None:
             except httpx.TransportError:
                 assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             time.sleep(0.5)
-        body = {"messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 8}
+        body = {"messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 8, "temperature": 0}
         reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=120).json()
         assert "Paris" in reply["choices"][0]["message"]["content"]
     finally:
