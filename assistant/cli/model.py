@@ -26,16 +26,35 @@ def is_loopback(host: str) -> bool:
 
 
 @model.command()
-@click.option("--model", "model_path", type=click.Path(path_type=Path), help="HF model folder or .gguf (default: packaged SmolLM2).")
-@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), help="auto: the GPU when there is one.")
-@click.option("--dtype", type=click.Choice(["auto", "bfloat16", "float16", "float32"]), help="auto: bf16 on GPU, fp32 on CPU.")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    help="HF model folder or .gguf (default: packaged SmolLM2).",
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cuda", "cpu"]), help="auto: the GPU when there is one."
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
+    help="auto: bf16 on GPU, fp32 on CPU.",
+)
 @click.option("--host", help="Bind address (default 127.0.0.1; others need ASSISTANT_LLM_API_KEY).")
 @click.option("--port", type=int, help="Port (default 8000).")
 @click.option("--max-batch", type=int, help="Requests generated together.")
 @click.option("--max-queue", type=int, help="Requests waiting beyond the batch; past it, 429.")
 @pass_app
-def serve(app: App, model_path: Path | None, device: str | None, dtype: str | None, host: str | None,
-          port: int | None, max_batch: int | None, max_queue: int | None) -> None:
+def serve(
+    app: App,
+    model_path: Path | None,
+    device: str | None,
+    dtype: str | None,
+    host: str | None,
+    port: int | None,
+    max_batch: int | None,
+    max_queue: int | None,
+) -> None:
     """Serve the chat model at /v1/chat/completions (streaming, tools, JSON schema), /health, /metrics."""
     import uvicorn
 
@@ -49,18 +68,30 @@ def serve(app: App, model_path: Path | None, device: str | None, dtype: str | No
         settings = app.components.settings
         host = host or settings.llm_host
         if not settings.llm_api_key and not is_loopback(host):
-            raise click.UsageError(f"refusing to bind {host} without ASSISTANT_LLM_API_KEY; set a key or use 127.0.0.1")
+            raise click.UsageError(
+                f"refusing to bind {host} without ASSISTANT_LLM_API_KEY; set a key or use 127.0.0.1"
+            )
         quiet_model_libraries()
         path = None
         if model_path is not None:
             path = chat_model_path(settings.model_copy(update={"chat_model": str(model_path)}))
-        config = server_config(settings, path, device=device, dtype=dtype, max_batch=max_batch, max_queue=max_queue)
+        config = server_config(
+            settings, path, device=device, dtype=dtype, max_batch=max_batch, max_queue=max_queue
+        )
         engine = Engine(config)
         click.echo(f"loading {config.model_path} ...", err=True)
         engine.start()
-        click.echo(f"serving {config.model_name} on http://{host}:{port or settings.llm_port}/v1 "
-                   f"(device {engine.device}, continuous batching {'on' if engine.batching else 'off'})", err=True)
+        click.echo(
+            f"serving {config.model_name} on http://{host}:{port or settings.llm_port}/v1 "
+            f"(device {engine.device}, continuous batching {'on' if engine.batching else 'off'})",
+            err=True,
+        )
         try:
-            uvicorn.run(create_app(engine, config), host=host, port=port or settings.llm_port, log_level="warning")
+            uvicorn.run(
+                create_app(engine, config),
+                host=host,
+                port=port or settings.llm_port,
+                log_level="warning",
+            )
         finally:
             engine.close()

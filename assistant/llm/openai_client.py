@@ -23,11 +23,15 @@ def translate_error(err: BaseException, base_url: str) -> LLMError:
     if isinstance(err, openai.APITimeoutError | httpx.TimeoutException) or status == 504:
         return LLMTimeout(f"the language model at {base_url} did not answer in time")
     if isinstance(err, openai.APIConnectionError | httpx.TransportError):
-        return LLMUnavailable(f"cannot reach the language model at {base_url} (is the server running?)")
+        return LLMUnavailable(
+            f"cannot reach the language model at {base_url} (is the server running?)"
+        )
     if isinstance(err, openai.RateLimitError) or status == 503:
         return LLMOverloaded(f"the language model at {base_url} is overloaded; try again shortly")
     if isinstance(err, openai.AuthenticationError):
-        return LLMError(f"the language model at {base_url} refused the API key (ASSISTANT_LLM_API_KEY)")
+        return LLMError(
+            f"the language model at {base_url} refused the API key (ASSISTANT_LLM_API_KEY)"
+        )
     message = getattr(err, "message", None) or str(err)
     return LLMError(f"the language model at {base_url} failed: {message}")
 
@@ -110,7 +114,9 @@ class OpenAIChatModel:
                 return
             except (openai.OpenAIError, httpx.HTTPError) as err:
                 if yielded:
-                    raise LLMUnavailable(f"the stream from {self.base_url} broke off: {err}") from err
+                    raise LLMUnavailable(
+                        f"the stream from {self.base_url} broke off: {err}"
+                    ) from err
                 failure = translate_error(err, self.base_url)
                 if not isinstance(failure, RETRYABLE) or tries == self.max_retries:
                     raise failure from err
@@ -149,7 +155,11 @@ class OpenAIChatModel:
             for c in (choice.message.tool_calls or [])
             if c.type == "function"
         ]
-        usage = Usage(reply.usage.prompt_tokens, reply.usage.completion_tokens) if reply.usage else Usage()
+        usage = (
+            Usage(reply.usage.prompt_tokens, reply.usage.completion_tokens)
+            if reply.usage
+            else Usage()
+        )
         return Completion(
             text=choice.message.content or "",
             tool_calls=calls,

@@ -16,7 +16,13 @@ def lm() -> Iterator[EmbeddedChatModel]:
     """The embedded server exactly as `assistant chat` starts it (build_chat_model, no base URL)."""
     from assistant.wiring import build_chat_model
 
-    settings = Settings(model_dir=MODEL_CACHE, data_dir=MODEL_CACHE.parent, device="cpu", llm_max_batch=16, llm_max_queue=8)
+    settings = Settings(
+        model_dir=MODEL_CACHE,
+        data_dir=MODEL_CACHE.parent,
+        device="cpu",
+        llm_max_batch=16,
+        llm_max_queue=8,
+    )
     model = build_chat_model(settings)
     assert isinstance(model, EmbeddedChatModel)
     yield model

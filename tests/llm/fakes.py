@@ -54,7 +54,9 @@ class FakeEngine:
     def alive(self) -> bool:
         return True
 
-    def generate_serial(self, ids: list[int], sampling: Sampling, schema: Any = None, cancelled: Any = None) -> list[int]:
+    def generate_serial(
+        self, ids: list[int], sampling: Sampling, schema: Any = None, cancelled: Any = None
+    ) -> list[int]:
         self.calls.append({"ids": ids, "sampling": sampling, "schema": schema})
         end = time.monotonic() + self.delay_s
         while time.monotonic() < end and not (cancelled and cancelled.is_set()):

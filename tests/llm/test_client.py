@@ -17,21 +17,37 @@ HI = [{"role": "user", "content": "Hi"}]
 
 
 def _chunk(text: str) -> str:
-    body = {"id": "1", "object": "chat.completion.chunk", "created": 0, "model": "m",
-            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+    body = {
+        "id": "1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+    }
     return f"data: {json.dumps(body)}\n\n"
 
 
 def _model(handler: object, retries: int = 2) -> OpenAIChatModel:
     transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
-    return OpenAIChatModel("http://llm.test/v1", max_retries=retries, retry_backoff_s=0.0,
-                           http_client=httpx.Client(transport=transport))
+    return OpenAIChatModel(
+        "http://llm.test/v1",
+        max_retries=retries,
+        retry_backoff_s=0.0,
+        http_client=httpx.Client(transport=transport),
+    )
 
 
 def test_overload_before_the_first_token_is_retried() -> None:
-    answers = iter([httpx.Response(429, json={"error": {"message": "busy"}}),
-                    httpx.Response(200, text=_chunk("ok") + "data: [DONE]\n\n",
-                                   headers={"content-type": "text/event-stream"})])
+    answers = iter(
+        [
+            httpx.Response(429, json={"error": {"message": "busy"}}),
+            httpx.Response(
+                200,
+                text=_chunk("ok") + "data: [DONE]\n\n",
+                headers={"content-type": "text/event-stream"},
+            ),
+        ]
+    )
     calls: list[int] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -67,7 +83,9 @@ def test_server_down_is_retried_then_named() -> None:
         calls.append(1)
         raise httpx.ConnectError("refused", request=request)
 
-    with pytest.raises(LLMUnavailable, match="cannot reach the language model at http://llm.test/v1"):
+    with pytest.raises(
+        LLMUnavailable, match="cannot reach the language model at http://llm.test/v1"
+    ):
         _model(refuse, retries=2).complete(HI)
     assert len(calls) == 3
 
@@ -84,7 +102,9 @@ def test_timeouts_say_timed_out() -> None:
 
 def test_overload_after_retries_says_overloaded() -> None:
     with pytest.raises(LLMOverloaded, match="overloaded"):
-        _model(lambda r: httpx.Response(429, json={"error": {"message": "busy"}}), retries=1).complete(HI)
+        _model(
+            lambda r: httpx.Response(429, json={"error": {"message": "busy"}}), retries=1
+        ).complete(HI)
 
 
 def test_bad_request_is_not_retried_and_keeps_the_servers_reason() -> None:
@@ -101,9 +121,16 @@ def test_bad_request_is_not_retried_and_keeps_the_servers_reason() -> None:
 
 def test_complete_sends_tools_tool_choice_and_schema() -> None:
     seen: list[dict[str, object]] = []
-    reply = {"id": "1", "object": "chat.completion", "created": 0, "model": "m",
-             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "{}"}}],
-             "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+    reply = {
+        "id": "1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "{}"}}
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
@@ -112,4 +139,8 @@ def test_complete_sends_tools_tool_choice_and_schema() -> None:
     tools = [{"type": "function", "function": {"name": "f"}}]
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
     _model(handle).complete(HI, tools=tools, tool_choice="required", response_format=fmt)
-    assert seen[0]["tools"] == tools and seen[0]["tool_choice"] == "required" and seen[0]["response_format"] == fmt
+    assert (
+        seen[0]["tools"] == tools
+        and seen[0]["tool_choice"] == "required"
+        and seen[0]["response_format"] == fmt
+    )

@@ -19,15 +19,25 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
-    env.update(ASSISTANT_MODEL_DIR=str(MODEL_CACHE), ASSISTANT_DEVICE="cpu", HF_HUB_OFFLINE="1",
-               ASSISTANT_DATA_DIR=os.environ["ASSISTANT_DATA_DIR"], ASSISTANT_CONFIG=os.environ["ASSISTANT_CONFIG"])
+    env.update(
+        ASSISTANT_MODEL_DIR=str(MODEL_CACHE),
+        ASSISTANT_DEVICE="cpu",
+        HF_HUB_OFFLINE="1",
+        ASSISTANT_DATA_DIR=os.environ["ASSISTANT_DATA_DIR"],
+        ASSISTANT_CONFIG=os.environ["ASSISTANT_CONFIG"],
+    )
     return env
 
 
 def test_model_serve_answers_then_stops_on_ctrl_c() -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "assistant", "model", "serve", "--port", str(port)],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "model", "serve", "--port", str(port)],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
@@ -37,8 +47,14 @@ def test_model_serve_answers_then_stops_on_ctrl_c() -> None:
             except httpx.TransportError:
                 assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             time.sleep(0.5)
-        body = {"messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 8, "temperature": 0}
-        reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=120).json()
+        body = {
+            "messages": [{"role": "user", "content": "What is the capital of France?"}],
+            "max_tokens": 8,
+            "temperature": 0,
+        }
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=120
+        ).json()
         assert "Paris" in reply["choices"][0]["message"]["content"]
     finally:
         proc.send_signal(signal.SIGINT)
@@ -55,7 +71,9 @@ def test_embedded_server_does_not_hold_the_process_at_exit() -> None:
         "print('ANSWER', model.complete([{'role': 'user', 'content': 'Hi'}], max_tokens=3).text)\n"
     )
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ANSWER" in done.stdout and "terminate called" not in done.stderr
     assert time.monotonic() - started < 170

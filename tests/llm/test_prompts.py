@@ -18,15 +18,26 @@ TOOLS = [
 
 
 def test_tools_go_into_the_system_message_for_templates_without_tools() -> None:
-    out = plain_messages([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], TOOLS)
+    out = plain_messages(
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], TOOLS
+    )
     assert out[0]["role"] == "system" and out[0]["content"].startswith("Be brief.")
     assert '"order_status"' in out[0]["content"] and "<tool_call>" in out[0]["content"]
 
 
 def test_earlier_calls_and_results_are_flattened_to_text() -> None:
     history = [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "refund", "arguments": '{"id": 7}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "refund", "arguments": '{"id": 7}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "done"},
     ]
     out = plain_messages(history, None)

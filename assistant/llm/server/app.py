@@ -21,7 +21,9 @@ from assistant.llm.server.prompts import forced_tool_schema, parse_tool_calls, p
 from assistant.llm.server.schemas import BadRequest, ChatRequest
 
 
-def error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error(
+    status: int, message: str, kind: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """OpenAI's error shape, so every client library shows the message."""
     body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -59,7 +61,9 @@ def create_app(engine: Engine, config: ServerConfig) -> FastAPI:
     app.state.engine, app.state.metrics, app.state.admission = engine, metrics, admission
 
     @app.middleware("http")
-    async def bearer(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def bearer(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         if config.api_key and request.url.path.startswith("/v1/"):
             if request.headers.get("authorization") != f"Bearer {config.api_key}":
                 return error(401, "missing or wrong bearer key", "authentication_error")
@@ -91,7 +95,9 @@ def create_app(engine: Engine, config: ServerConfig) -> FastAPI:
     return app
 
 
-async def _chat(request: Request, engine: Engine, config: ServerConfig, admission: Admission, metrics: Metrics) -> Response:
+async def _chat(
+    request: Request, engine: Engine, config: ServerConfig, admission: Admission, metrics: Metrics
+) -> Response:
     try:
         body = await request.json()
         chat = ChatRequest.model_validate(body)
@@ -107,7 +113,12 @@ async def _chat(request: Request, engine: Engine, config: ServerConfig, admissio
     if not engine.ready.is_set():
         return error(503, "the model is still loading", "unavailable", {"Retry-After": "5"})
     if not admission.try_enter():
-        return error(429, f"server busy: {admission.limit} requests in flight", "overloaded", {"Retry-After": "1"})
+        return error(
+            429,
+            f"server busy: {admission.limit} requests in flight",
+            "overloaded",
+            {"Retry-After": "1"},
+        )
     run = Run(chat, job, admission, metrics, config.model_name)
     if chat.stream:
         return StreamingResponse(run.sse(), media_type="text/event-stream")
@@ -123,15 +134,32 @@ def _job(chat: ChatRequest, engine: Engine, config: ServerConfig) -> Job:
     if engine.ready.is_set() and schema is not None:
         engine.grammars.processor(schema)  # compile now: a bad schema is a 400, not a 500 later
     ids = prompt_ids(engine.tokenizer, chat.messages, tools) if engine.ready.is_set() else []
-    sampling = Sampling(chat.token_budget(config.max_tokens_limit), chat.temperature, chat.top_p, chat.seed)
-    return Job(engine, ids, sampling, stop=chat.stop_list(), deadline_s=config.request_timeout_s, schema=schema)
+    sampling = Sampling(
+        chat.token_budget(config.max_tokens_limit), chat.temperature, chat.top_p, chat.seed
+    )
+    return Job(
+        engine,
+        ids,
+        sampling,
+        stop=chat.stop_list(),
+        deadline_s=config.request_timeout_s,
+        schema=schema,
+    )
 
 
 class Run:
     """One admitted request turned into a whole reply or an SSE stream, and accounted for."""
 
-    def __init__(self, chat: ChatRequest, job: Job, admission: Admission, metrics: Metrics, model: str) -> None:
-        self.chat, self.job, self.admission, self.metrics, self.model = chat, job, admission, metrics, model
+    def __init__(
+        self, chat: ChatRequest, job: Job, admission: Admission, metrics: Metrics, model: str
+    ) -> None:
+        self.chat, self.job, self.admission, self.metrics, self.model = (
+            chat,
+            job,
+            admission,
+            metrics,
+            model,
+        )
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.tools = chat.tools if chat.tool_choice != "none" else None
@@ -168,7 +196,11 @@ class Run:
 
     def usage(self) -> dict[str, int]:
         prompt, completion = len(self.job.ids), self.job.completion_tokens
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
 
     def message(self) -> tuple[dict[str, Any], str]:
         """The assistant message and finish reason; tool calls when the text is one."""
@@ -195,8 +227,14 @@ class Run:
             return error(500, f"generation failed: {err}", "server_error")
         message, reason = self.message()
         choice = {"index": 0, "message": message, "finish_reason": reason, "logprobs": None}
-        body = {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
-                "choices": [choice], "usage": self.usage()}
+        body = {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice],
+            "usage": self.usage(),
+        }
         return JSONResponse(body)
 
     async def _collect(self) -> None:
@@ -204,9 +242,13 @@ class Run:
             pass
 
     def _chunk(self, delta: dict[str, Any], reason: str | None, usage: bool = False) -> str:
-        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                                 "model": self.model,
-                                 "choices": [{"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}]}
+        chunk: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}],
+        }
         if usage:
             chunk["usage"] = self.usage()
         return f"data: {json.dumps(chunk)}\n\n"
@@ -225,8 +267,11 @@ class Run:
             return
         message, reason = self.message()
         if self.tools:
-            delta = {"tool_calls": [dict(c, index=i) for i, c in enumerate(message["tool_calls"])]} \
-                if message.get("tool_calls") else {"content": message["content"]}
+            delta = (
+                {"tool_calls": [dict(c, index=i) for i, c in enumerate(message["tool_calls"])]}
+                if message.get("tool_calls")
+                else {"content": message["content"]}
+            )
             yield self._chunk(delta, None)
         yield self._chunk({}, reason, usage=True)
         yield "data: [DONE]\n\n"

@@ -60,7 +60,9 @@ def pick_dtype(requested: str, device: str) -> Any:
 
     if requested == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[requested]
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[
+        requested
+    ]
 
 
 def _accepted(cls: Any, options: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +101,9 @@ class Engine:
                 self.config.model_path, dtype=dtype, attn_implementation="sdpa"
             ).to(self.device)
         except (OSError, ValueError) as err:
-            raise ModelError(f"cannot load chat model from {self.config.model_path}: {err}") from err
+            raise ModelError(
+                f"cannot load chat model from {self.config.model_path}: {err}"
+            ) from err
         self.model.eval()
         torch.set_grad_enabled(False)
         self.eos_ids = self._eos_ids()
@@ -129,19 +133,28 @@ class Engine:
                 "q_padding_interval_size": 1 if self.device == "cpu" else 0,
                 "kv_padding_interval_size": self.config.page_size if self.device == "cpu" else 0,
             }
-            if "per_request_processors" not in inspect.signature(ContinuousBatchingConfig).parameters:
+            if (
+                "per_request_processors"
+                not in inspect.signature(ContinuousBatchingConfig).parameters
+            ):
                 raise TypeError("no per-request sampling in this transformers")
             cb_config = ContinuousBatchingConfig(**_accepted(ContinuousBatchingConfig, options))
             generation = GenerationConfig(
-                do_sample=True, temperature=0.7, top_p=0.95, eos_token_id=self.eos_ids,
-                pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0], max_new_tokens=256,
+                do_sample=True,
+                temperature=0.7,
+                top_p=0.95,
+                eos_token_id=self.eos_ids,
+                pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0],
+                max_new_tokens=256,
             )
             self._manager = self.model.init_continuous_batching(
                 generation_config=generation, continuous_batching_config=cb_config
             )
             self._manager.start()
         except (ImportError, TypeError, AttributeError, ValueError) as err:
-            log.warning("continuous batching unavailable (%s); requests will run one at a time", err)
+            log.warning(
+                "continuous batching unavailable (%s); requests will run one at a time", err
+            )
             self._manager = None
             return
         self.batching = True
@@ -167,17 +180,27 @@ class Engine:
         """False once the batching loop died (fatal error), so /health can say so."""
         if self._manager is None:
             return self.ready.is_set()
-        return self._manager.is_running() and self._manager.background_thread_status.fatal_error is None
+        return (
+            self._manager.is_running()
+            and self._manager.background_thread_status.fatal_error is None
+        )
 
     def submit(self, ids: list[int], sampling: Sampling) -> Generation:
         """Add a request to the running batch; call from the event loop."""
-        generation = Generation(request_id=f"req-{uuid.uuid4().hex}", loop=asyncio.get_running_loop())
+        generation = Generation(
+            request_id=f"req-{uuid.uuid4().hex}", loop=asyncio.get_running_loop()
+        )
         with self._routes_lock:
             self._routes[generation.request_id] = generation
         temperature = sampling.temperature if sampling.temperature > 0 else GREEDY_TEMPERATURE
         self._manager.add_request(
-            ids, request_id=generation.request_id, max_new_tokens=sampling.max_tokens, streaming=True,
-            eos_token_id=self.eos_ids, temperature=float(temperature), top_p=float(sampling.top_p),
+            ids,
+            request_id=generation.request_id,
+            max_new_tokens=sampling.max_tokens,
+            streaming=True,
+            eos_token_id=self.eos_ids,
+            temperature=float(temperature),
+            top_p=float(sampling.top_p),
         )
         return generation
 
@@ -189,7 +212,10 @@ class Engine:
             self._manager.cancel_request(generation.request_id)
 
     def generate_serial(
-        self, ids: list[int], sampling: Sampling, schema: dict[str, Any] | None = None,
+        self,
+        ids: list[int],
+        sampling: Sampling,
+        schema: dict[str, Any] | None = None,
         cancelled: threading.Event | None = None,
     ) -> list[int]:
         """`model.generate` under a lock: for grammar-constrained, seeded, or non-batching requests."""
@@ -199,10 +225,13 @@ class Engine:
         class _Cancelled(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 stop = cancelled is not None and cancelled.is_set()
-                return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+                return torch.full(
+                    (input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device
+                )
 
         options: dict[str, Any] = {
-            "max_new_tokens": sampling.max_tokens, "eos_token_id": self.eos_ids,
+            "max_new_tokens": sampling.max_tokens,
+            "eos_token_id": self.eos_ids,
             "pad_token_id": self.tokenizer.pad_token_id or self.eos_ids[0],
             "stopping_criteria": StoppingCriteriaList([_Cancelled()]),
         }
@@ -216,8 +245,10 @@ class Engine:
         with self._serial_lock:
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
-            output = self.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), **options)
-        return [int(t) for t in output[0, len(ids):]]
+            output = self.model.generate(
+                input_ids=inputs, attention_mask=torch.ones_like(inputs), **options
+            )
+        return [int(t) for t in output[0, len(ids) :]]
 
     def close(self) -> None:
         """Stop the batching loop; safe to call twice."""

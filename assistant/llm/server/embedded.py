@@ -49,7 +49,9 @@ class BackgroundServer:
     ...     OpenAIChatModel(server.base_url).complete([{"role": "user", "content": "Hi"}])
     """
 
-    def __init__(self, config: ServerConfig, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, *, host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
         self.config = config
         self.host, self.port = host, port or free_port(host)
         self.engine = Engine(config)
@@ -74,7 +76,9 @@ class BackgroundServer:
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise ModelError(f"the embedded model server did not start on {self.host}:{self.port}")
+                raise ModelError(
+                    f"the embedded model server did not start on {self.host}:{self.port}"
+                )
             time.sleep(0.02)
         log.info("embedded model server on %s", self.base_url)
         return self

@@ -28,7 +28,9 @@ class GrammarCache:
 
         with self._lock:
             if self._compiler is None:
-                info = xgr.TokenizerInfo.from_huggingface(self._tokenizer, vocab_size=self._vocab_size)
+                info = xgr.TokenizerInfo.from_huggingface(
+                    self._tokenizer, vocab_size=self._vocab_size
+                )
                 self._compiler = xgr.GrammarCompiler(info)
             return self._compiler
 

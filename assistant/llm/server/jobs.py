@@ -103,7 +103,9 @@ class Job:
             full = full[: len(full) - hold] if hold else full
             full = full.rstrip("\ufffd")
         else:
-            self.finish_reason = "stop" if ended_on_eos or len(kept) < self.sampling.max_tokens else "length"
-        delta = full[len(self.text):] if full.startswith(self.text) else ""
+            self.finish_reason = (
+                "stop" if ended_on_eos or len(kept) < self.sampling.max_tokens else "length"
+            )
+        delta = full[len(self.text) :] if full.startswith(self.text) else ""
         self.text = full if full.startswith(self.text) else self.text
         return delta, finished

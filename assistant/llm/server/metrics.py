@@ -17,12 +17,33 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("assistant_lm_requests", "Chat completion requests by HTTP status", ["status"], registry=r)
+        self.requests = Counter(
+            "assistant_lm_requests",
+            "Chat completion requests by HTTP status",
+            ["status"],
+            registry=r,
+        )
         self.tokens = Counter("assistant_lm_tokens", "Tokens processed", ["kind"], registry=r)
-        self.queue_depth = Gauge("assistant_lm_queue_depth", "Admitted requests still waiting for their first token", registry=r)
-        self.in_flight = Gauge("assistant_lm_in_flight", "Admitted requests not yet finished", registry=r)
-        self.ttft = Histogram("assistant_lm_time_to_first_token_seconds", "Time to first token", buckets=LATENCY_BUCKETS, registry=r)
-        self.rate = Histogram("assistant_lm_tokens_per_second", "Decode speed of one request", buckets=RATE_BUCKETS, registry=r)
+        self.queue_depth = Gauge(
+            "assistant_lm_queue_depth",
+            "Admitted requests still waiting for their first token",
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "assistant_lm_in_flight", "Admitted requests not yet finished", registry=r
+        )
+        self.ttft = Histogram(
+            "assistant_lm_time_to_first_token_seconds",
+            "Time to first token",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rate = Histogram(
+            "assistant_lm_tokens_per_second",
+            "Decode speed of one request",
+            buckets=RATE_BUCKETS,
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -38,7 +38,9 @@ def template_knows_tools(tokenizer: Any) -> bool:
     return "tools" in str(getattr(tokenizer, "chat_template", "") or "")
 
 
-def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+def plain_messages(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+) -> list[dict[str, str]]:
     """Flatten tool calls and tool results into text for templates that only know role + content."""
     out: list[dict[str, str]] = []
     for message in messages:
@@ -46,7 +48,10 @@ def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]] |
         role = "system" if role == "developer" else role
         for call in message.get("tool_calls") or []:
             function = call.get("function", {})
-            payload = {"name": function.get("name"), "arguments": _arguments(function.get("arguments"))}
+            payload = {
+                "name": function.get("name"),
+                "arguments": _arguments(function.get("arguments")),
+            }
             text += f"<tool_call>{json.dumps(payload)}</tool_call>"
         if role == "tool":
             role, text = "user", f"<tool_response>{text}</tool_response>"
@@ -69,10 +74,14 @@ def _arguments(raw: Any) -> Any:
     return raw
 
 
-def prompt_ids(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[int]:
+def prompt_ids(
+    tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+) -> list[int]:
     """Token ids of the chat prompt, generation prompt included."""
     if tools and template_knows_tools(tokenizer):
-        rendered = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
+        rendered = tokenizer.apply_chat_template(
+            messages, tools=tools, add_generation_prompt=True, tokenize=False
+        )
     else:
         rendered = tokenizer.apply_chat_template(
             plain_messages(messages, tools), add_generation_prompt=True, tokenize=False
@@ -84,7 +93,9 @@ def tool_names(tools: list[dict[str, Any]]) -> list[str]:
     return [t.get("function", {}).get("name", "") for t in tools if t.get("type") == "function"]
 
 
-def forced_tool_schema(tools: list[dict[str, Any]], tool_choice: str | dict[str, Any]) -> dict[str, Any]:
+def forced_tool_schema(
+    tools: list[dict[str, Any]], tool_choice: str | dict[str, Any]
+) -> dict[str, Any]:
     """The JSON schema of a call to one of the allowed tools, for grammar-constrained `required` calls."""
     wanted = None
     if isinstance(tool_choice, dict):

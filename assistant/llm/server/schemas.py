@@ -8,8 +8,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SUPPORTED_FIELDS = frozenset(
     {
-        "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed",
-        "stop", "stream", "stream_options", "tools", "tool_choice", "response_format", "n", "user",
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "seed",
+        "stop",
+        "stream",
+        "stream_options",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "n",
+        "user",
         "parallel_tool_calls",
     }
 )
