@@ -31,7 +31,17 @@ class Runtime:
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
     assistant_override: Any = None
+    turn_threads: int = 8
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _turn_limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def turn_limiter(self) -> anyio.CapacityLimiter:
+        """Turns get their own worker threads, so a burst of them never queues the quick calls
+        (signature checks, delivery claims, health) that acknowledge a webhook."""
+        if self._turn_limiter is None:
+            self._turn_limiter = anyio.CapacityLimiter(self.turn_threads)
+        return self._turn_limiter
 
     @property
     def settings(self) -> Any:
@@ -54,7 +64,7 @@ class Runtime:
     async def run_turn(self, message: Message) -> Reply:
         started = time.perf_counter()
         try:
-            return await anyio.to_thread.run_sync(self.assistant.handle, message)
+            return await anyio.to_thread.run_sync(self.assistant.handle, message, limiter=self.turn_limiter)
         finally:
             self.metrics.inc("assistant_turns_total", channel=message.channel)
             self.metrics.inc(
