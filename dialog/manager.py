@@ -551,13 +551,13 @@ class Assistant:
             return Outcome(f"OK, I've stopped: {action.description.lower()}.")
         if requested and requested not in found:
             spec = self._slot_spec(requested)
+            if "?" in work.text:  # a question in the middle of the form: answer it, then ask again
+                return self._answer(work, suffix=spec.prompt)
+            if found:  # the message corrected another slot; the next step asks again
+                return self._next_step(work, action)
             if spec.type in RULES:
-                if "?" in work.text and not found:
-                    return self._answer(work, suffix=spec.prompt)
                 work.add(ev.SlotRequested(requested))
                 return Outcome(f"{spec.invalid} {spec.prompt}", asks=True)
-            if "?" in work.text and not found:
-                return self._answer(work, suffix=spec.prompt)
             value = spec.validate_value(work.text)
             if value is None:
                 work.add(ev.SlotRequested(requested))
