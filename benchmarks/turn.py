@@ -5,8 +5,6 @@ Run: `python -m benchmarks.turn [--quick]` (or `assistant bench turn`).
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import tempfile
 import threading
@@ -22,6 +20,7 @@ from numpy.typing import NDArray
 from assistant.llm.protocol import ChatMessages, ChatModel, Completion
 from assistant.settings import Settings, load_settings
 from assistant.wiring import Components
+from benchmarks.serving import run_suite_main
 from dialog.messages import Message
 from knowledge.embeddings import Embedder
 
@@ -215,16 +214,5 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> dict[st
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=Path("docs/bench"))
-    args = parser.parse_args()
-    results = run(args.quick)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "turn.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    run_suite_main("turn", run, __doc__)

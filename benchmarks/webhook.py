@@ -7,7 +7,6 @@ The baseline is `GET /healthz` at the same concurrency on the same server.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -21,7 +20,7 @@ from fastapi import FastAPI, Request
 
 from assistant.settings import Settings, load_settings
 from assistant.wiring import Components
-from benchmarks.serving import serving
+from benchmarks.serving import run_suite_main, serving
 from benchmarks.turn import InstantModel, percentiles
 from ui.server import create_app
 from ui.signing import signed_headers
@@ -112,16 +111,5 @@ def run(quick: bool = False, progress: Any = print) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=Path("docs/bench"))
-    args = parser.parse_args()
-    results = run(args.quick)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "webhook.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    run_suite_main("webhook", run, __doc__)
