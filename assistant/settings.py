@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     llm_max_batch: int = Field(default=32, ge=1, le=1024)
     llm_max_queue: int = Field(default=64, ge=0, le=100000)
     llm_request_timeout_s: float = Field(default=120.0, gt=0)
+    llm_cpu_threads: int = Field(default=0, ge=0, le=1024)
     # knowledge base
     retrieval: Literal["hybrid", "vector"] = "hybrid"
     index_backend: Literal["auto", "cpu", "gpu"] = "auto"

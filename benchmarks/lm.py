@@ -126,7 +126,8 @@ def machine() -> str:
     )
 
 
-def run(max_tokens: int, levels: list[int], baseline_requests: int) -> dict[str, Any]:
+def run(max_tokens: int, levels: list[int], baseline_requests: int, threads: int) -> dict[str, Any]:
+    import torch
     import transformers
 
     from assistant.llm.server.config import server_config
@@ -135,7 +136,7 @@ def run(max_tokens: int, levels: list[int], baseline_requests: int) -> dict[str,
     from assistant.wiring import quiet_model_libraries
 
     quiet_model_libraries()
-    config = server_config(load_settings(), max_batch=max(levels), max_queue=max(levels))
+    config = server_config(load_settings(), max_batch=max(levels), max_queue=max(levels), cpu_threads=threads)
     with BackgroundServer(config) as server:
         one_stream(server.base_url, 0, 4)  # warm-up
         rows, baselines = [], []
@@ -165,6 +166,7 @@ def run(max_tokens: int, levels: list[int], baseline_requests: int) -> dict[str,
             "model": config.model_path.name,
             "device": server.engine.device,
             "batching": server.engine.batching,
+            "torch_threads": torch.get_num_threads(),
             "max_tokens": max_tokens,
             "baseline": baseline,
             "levels": rows,
@@ -176,8 +178,9 @@ def section(r: dict[str, Any]) -> str:
         SECTION_START,
         "## LM server",
         "",
-        f"`python -m benchmarks.lm --max-tokens {r['max_tokens']}`, {r['date']}, {r['machine']}, transformers "
-        f"{r['transformers']}, {r['model']} on {r['device']} (fp32). **There is no GPU on this machine**: these are "
+        f"`python -m benchmarks.lm --max-tokens {r['max_tokens']} --threads {r['torch_threads']}`, {r['date']}, {r['machine']}, transformers "
+        f"{r['transformers']}, {r['model']} on {r['device']} (fp32), {r['torch_threads']} torch thread(s) for both "
+        "sides. **There is no GPU on this machine**: these are "
         "CPU figures on a machine shared with other jobs; the GPU path (bf16, flash attention when installed) is "
         "untested here.",
         "",
@@ -219,11 +222,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--levels", default="1,4,16,64")
-    parser.add_argument("--baseline-requests", type=int, default=8)
+    parser.add_argument("--baseline-requests", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--out", type=Path, default=Path("docs/bench"))
     parser.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"))
     args = parser.parse_args(argv)
-    result = run(args.max_tokens, [int(x) for x in args.levels.split(",")], args.baseline_requests)
+    result = run(args.max_tokens, [int(x) for x in args.levels.split(",")], args.baseline_requests, args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lm.json").write_text(json.dumps(result, indent=2) + "\n")
     write_section(args.doc, section(result))

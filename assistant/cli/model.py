@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import signal
+import threading
 from pathlib import Path
 
 import click
 
 from assistant.cli.app import App, friendly_errors, pass_app
+from assistant.errors import AssistantError
+from assistant.llm.server.batching import Engine
 
 
 @click.group()
@@ -23,6 +28,18 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _load(engine: Engine, name: str, url: str) -> None:
+    """Load in the background so /health can say "loading"; a failed load stops the server."""
+    try:
+        engine.start()
+    except AssistantError as err:
+        click.echo(f"Error: {err}", err=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    batching = "on" if engine.batching else "off"
+    click.echo(f"serving {name} on {url} (device {engine.device}, continuous batching {batching})", err=True)
 
 
 @model.command()
@@ -59,7 +76,6 @@ def serve(
     import uvicorn
 
     from assistant.llm.server.app import create_app
-    from assistant.llm.server.batching import Engine
     from assistant.llm.server.config import server_config
     from assistant.models import chat_model_path
     from assistant.wiring import quiet_model_libraries
@@ -79,13 +95,9 @@ def serve(
             settings, path, device=device, dtype=dtype, max_batch=max_batch, max_queue=max_queue
         )
         engine = Engine(config)
-        click.echo(f"loading {config.model_path} ...", err=True)
-        engine.start()
-        click.echo(
-            f"serving {config.model_name} on http://{host}:{port or settings.llm_port}/v1 "
-            f"(device {engine.device}, continuous batching {'on' if engine.batching else 'off'})",
-            err=True,
-        )
+        url = f"http://{host}:{port or settings.llm_port}/v1"
+        click.echo(f"loading {config.model_path}; {url} answers 503 until it is ready ...", err=True)
+        threading.Thread(target=_load, args=(engine, config.model_name, url), daemon=True).start()
         try:
             uvicorn.run(
                 create_app(engine, config),

@@ -1,4 +1,4 @@
-"""A transformers chat model run in this process: the engine behind the embedded mode and the model server."""
+"""A transformers chat model run in this process, without a server: for scripts and tests (the assistant itself uses the model server)."""
 
 from __future__ import annotations
 

@@ -95,6 +95,8 @@ class Engine:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         dtype = pick_dtype(self.config.dtype, self.device)
+        if self.device == "cpu" and self.config.cpu_threads:
+            torch.set_num_threads(self.config.cpu_threads)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.config.model_path)
             self.model = AutoModelForCausalLM.from_pretrained(
@@ -108,8 +110,9 @@ class Engine:
         torch.set_grad_enabled(False)
         self.eos_ids = self._eos_ids()
         self.grammars = GrammarCache(self.tokenizer, self.model.config.vocab_size)
-        self._start_batching()
-        self.ready.set()
+        if not self._stopping.is_set():  # closed while loading: start no loop that would block exit
+            self._start_batching()
+            self.ready.set()
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id

@@ -25,6 +25,7 @@ class ServerConfig:
     kv_blocks: int = 512
     page_size: int = 32
     api_key: str | None = None
+    cpu_threads: int = 0
 
     @property
     def max_pending(self) -> int:
@@ -46,6 +47,7 @@ def server_config(settings: Any, model_path: Path | None = None, **overrides: An
         "max_queue": settings.llm_max_queue,
         "request_timeout_s": settings.llm_request_timeout_s,
         "api_key": key,
+        "cpu_threads": settings.llm_cpu_threads,
     }
     options.update({k: v for k, v in overrides.items() if v is not None})
     return ServerConfig(**options)
