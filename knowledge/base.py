@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.chunking import Chunker, Passage
 from knowledge.embeddings import Embedder
-from knowledge.errors import UnreadableDocument
+from knowledge.errors import IndexWriteFailed, UnreadableDocument
 from knowledge.index import (
     FLAT_LIMIT,
     META_FILE,
@@ -203,7 +203,10 @@ class KnowledgeBase:
         index.kb_version = version
         index = index.resized(flat_limit=self._flat_limit)
         if len(extra) or len(missing) or not (self._index_dir / META_FILE).exists():
-            index.save(self._index_dir)
+            try:
+                index.save(self._index_dir)
+            except IndexWriteFailed as err:  # serve the caught-up index from memory; the next load retries
+                log.warning("%s", err)
         return index
 
     def _texts(self, ids: list[int] | None) -> Iterator[tuple[list[int], list[str]]]:

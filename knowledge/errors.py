@@ -17,3 +17,7 @@ class IndexCorrupted(KnowledgeError):
 
 class IndexMismatch(KnowledgeError):
     """The index was built with another embedding model or dimension."""
+
+
+class IndexWriteFailed(KnowledgeError):
+    """The index could not be written (disk full, read-only); the previous one stays in use."""

@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from knowledge.errors import IndexCorrupted, IndexMismatch
+from knowledge.errors import IndexCorrupted, IndexMismatch, IndexWriteFailed
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +294,13 @@ class VectorIndex:
                 os.fsync(handle.fileno())
             name = f"vectors-{digest[:16]}.faiss"
             os.replace(tmp, folder / name)
+        except (OSError, RuntimeError) as err:  # faiss reports a full disk as RuntimeError
+            Path(tmp).unlink(missing_ok=True)
+            reason = "no space left on the device" if "No space left" in str(err) else str(err).splitlines()[-1]
+            raise IndexWriteFailed(
+                f"cannot write the index to {folder} ({reason}); the previous index is unchanged and "
+                "still in use, and the next ingest or `assistant kb rebuild` catches up"
+            ) from err
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
