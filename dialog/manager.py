@@ -10,6 +10,7 @@ Every step returns events (never mutates stored state); they are appended with t
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from dialog.fallback import fallback_answer
 from dialog.guard import check_message
 from dialog.locking import Held, TurnLocks, locks_for
 from dialog.messages import Message, Reply, Source
-from dialog.prompt import NO_ANSWER, SYSTEM_PROMPT, build_messages
+from dialog.prompt import KB_UNAVAILABLE, NO_ANSWER, SYSTEM_PROMPT, build_messages
 from dialog.safety import OutputScrubber
 from dialog.sentiment import label_turn
 from dialog.state import ConversationState
@@ -46,7 +47,9 @@ from dialog.tools import (
 )
 from dialog.turnwork import TurnWork
 from knowledge.base import Hit, KnowledgeBase
+from knowledge.errors import KnowledgeError
 
+log = logging.getLogger(__name__)
 _YES = re.compile(
     r"^\s*(yes|y|yeah|yep|yup|sure|ok|okay|please do|go ahead|do it|confirm\w*|correct|right|that's right)\b",
     re.I,
@@ -743,7 +746,12 @@ class Assistant:
 
     def _answer(self, work: TurnWork, *, suffix: str = "") -> Outcome | _AnswerPlan:
         opts = self.options
-        hits = self.knowledge.search(work.text, k=opts.top_k, min_score=opts.min_score)
+        try:
+            hits = self.knowledge.search(work.text, k=opts.top_k, min_score=opts.min_score)
+        except KnowledgeError as err:  # a corrupted or mismatched index: keep talking, say so, log why
+            log.warning("answering without the knowledge base: %s", err)
+            work.add(ev.ConfirmationRequested("handoff"))
+            return Outcome(self.domain.response("kb_unavailable", KB_UNAVAILABLE), asks=True)
         if not hits:
             if suffix:
                 return Outcome(f"{NO_ANSWER}\n\n{suffix}", asks=True)
