@@ -200,10 +200,28 @@ def section(r: dict[str, Any]) -> str:
         "",
         "Goal: >= 5x the naive loop at 16 concurrent requests. Server figures go through HTTP + SSE "
         "(streamed requests, greedy, up to the token budget or EOS).",
+        "",
+        verdict(r),
+        "",
+        "Notes: torch's default of 2 OpenMP threads spins against the other jobs on this shared 2-core machine "
+        "and made batched steps several times slower than with 1 thread (a batch-16 forward: ~3 s with 2 "
+        "threads, ~0.24 s with 1), so `--threads 1` is the figure of record; an earlier run with the default "
+        "is kept in docs/bench/lm-2threads.json. transformers' per-request top-p warper sorts the vocabulary "
+        "for every row of every step: about 16% of a batched CPU step in a py-spy profile. JSON-schema and "
+        "forced-tool requests are not in these figures: they run one at a time beside the batch.",
         SECTION_END,
         "",
     ]
     return "\n".join(lines)
+
+
+def verdict(r: dict[str, Any]) -> str:
+    """Say plainly whether the 16-concurrent goal was met in this run."""
+    at16 = next((row for row in r["levels"] if row["concurrency"] == 16), None)
+    if at16 is None:
+        return "The 16-concurrent level was not run."
+    met = "met" if at16["speedup_vs_naive"] >= 5 else "**not met**"
+    return f"Goal at 16 concurrent: {met} in this run ({at16['speedup_vs_naive']}x)."
 
 
 def write_section(path: Path, text_section: str) -> None:
