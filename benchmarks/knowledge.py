@@ -419,6 +419,10 @@ def render_section(results: dict[str, Any]) -> str:
             f"| {n:,}: exact (Flat) batch queries/s for comparison | {r[f'{key}.exact_qps_batch']} | |",
             f"| {n:,}: bytes per vector on disk | {r[f'{key}.bytes_per_vector']} | |",
         ]
+        sweep = r.get(f"{key}.nprobe_sweep") or {}
+        if sweep:
+            pairs = ", ".join(f"{p}: {v['recall_at_10']} @ {v['batch_qps']} q/s" for p, v in sweep.items())
+            lines.append(f"| {n:,}: nprobe -> recall@10 @ batch queries/s | {pairs} | |")
     lines += [
         "",
         "How to read it: ingest time covers reading, parsing, chunking, embedding, SQL and the FAISS save; "
