@@ -54,6 +54,9 @@ class FakeEngine:
     def alive(self) -> bool:
         return True
 
+    def batches(self, sampling: Sampling) -> bool:
+        return False
+
     def generate_serial(
         self, ids: list[int], sampling: Sampling, schema: Any = None, cancelled: Any = None
     ) -> list[int]:

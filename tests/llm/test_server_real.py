@@ -207,3 +207,19 @@ def test_health_models_and_metrics(base_url: str) -> None:
         "assistant_lm_tokens_per_second",
     ):
         assert name in text
+
+
+def test_sampled_and_greedy_requests_run_side_by_side(client: openai.OpenAI) -> None:
+    def one(i: int) -> tuple[str, str | None]:
+        reply = client.chat.completions.create(
+            model="default",
+            messages=ask(WORDS[i]),
+            max_tokens=6,
+            temperature=0.8 if i % 2 else 0,
+            top_p=0.9 if i % 2 else 1.0,
+        )
+        return reply.choices[0].message.content or "", reply.choices[0].finish_reason
+
+    with futures.ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(one, range(6)))
+    assert all(text and reason in {"stop", "length"} for text, reason in replies)

@@ -22,9 +22,6 @@ from assistant.llm.server.grammar import GrammarCache
 
 log = logging.getLogger(__name__)
 
-GREEDY_TEMPERATURE = 1e-4
-"""The batch samples for everyone; a near-zero temperature makes one request's sampling greedy."""
-
 
 @dataclass(frozen=True)
 class Sampling:
@@ -42,6 +39,7 @@ class Generation:
 
     request_id: str
     loop: asyncio.AbstractEventLoop
+    batch: str = "greedy"
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
 
 
@@ -83,7 +81,7 @@ class Engine:
         self.device = pick_device(config.device)
         self.ready = threading.Event()
         self.batching = False
-        self._manager: Any = None
+        self._managers: dict[str, Any] = {}
         self._routes: dict[str, Generation] = {}
         self._routes_lock = threading.Lock()
         self._serial_lock = threading.Lock()
@@ -122,50 +120,62 @@ class Engine:
         return ids
 
     def _start_batching(self) -> None:
-        """Continuous batching when this transformers has per-request sampling; else everything runs serially."""
+        """Two continuous batches on one model: greedy (no logits processors, the fast common case) and
+        sampled (per-request temperature/top-p); without per-request sampling, sampled requests go serial."""
         try:
-            from transformers import GenerationConfig
-            from transformers.generation import ContinuousBatchingConfig
-
-            options = {
-                "per_request_processors": True,
-                "page_size": self.config.page_size,
-                "num_blocks": self.config.kv_blocks if self.device == "cpu" else None,
-                "max_batch_tokens": 512 if self.device == "cpu" else None,
-                "max_requests_per_batch": self.config.max_batch,
-                "q_padding_interval_size": 1 if self.device == "cpu" else 0,
-                "kv_padding_interval_size": self.config.page_size if self.device == "cpu" else 0,
-            }
-            if (
-                "per_request_processors"
-                not in inspect.signature(ContinuousBatchingConfig).parameters
-            ):
-                raise TypeError("no per-request sampling in this transformers")
-            cb_config = ContinuousBatchingConfig(**_accepted(ContinuousBatchingConfig, options))
-            generation = GenerationConfig(
-                do_sample=True,
-                temperature=0.7,
-                top_p=0.95,
-                eos_token_id=self.eos_ids,
-                pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0],
-                max_new_tokens=256,
-            )
-            self._manager = self.model.init_continuous_batching(
-                generation_config=generation, continuous_batching_config=cb_config
-            )
-            self._manager.start()
+            self._managers["greedy"] = self._manager_for(sampled=False)
+            self._managers["sampled"] = self._manager_for(sampled=True)
         except (ImportError, TypeError, AttributeError, ValueError) as err:
-            log.warning(
-                "continuous batching unavailable (%s); requests will run one at a time", err
-            )
-            self._manager = None
-            return
-        self.batching = True
-        threading.Thread(target=self._pump, name="cb-output-pump", daemon=True).start()
+            log.warning("continuous batching: %s; the rest runs one request at a time", err)
+        for manager in self._managers.values():
+            manager.start()
+            threading.Thread(
+                target=self._pump, args=(manager,), name="cb-pump", daemon=True
+            ).start()
+        self.batching = "greedy" in self._managers
 
-    def _pump(self) -> None:
-        """Route the manager's outputs to their request's asyncio queue."""
-        manager = self._manager
+    def _manager_for(self, *, sampled: bool) -> Any:
+        """A ContinuousBatchingManager with CPU-sized paging, or half the GPU memory each."""
+        from transformers import GenerationConfig
+        from transformers.generation import ContinuousBatchingConfig
+
+        cpu = self.device == "cpu"
+        options = {
+            "per_request_processors": sampled,
+            "page_size": self.config.page_size,
+            "num_blocks": self.config.kv_blocks if cpu else None,
+            "max_batch_tokens": 512 if cpu else None,
+            "max_memory_percent": None if cpu else 0.4,
+            "max_requests_per_batch": self.config.max_batch,
+            "q_padding_interval_size": 1 if cpu else 0,
+            "kv_padding_interval_size": self.config.page_size if cpu else 0,
+        }
+        if (
+            sampled
+            and "per_request_processors"
+            not in inspect.signature(ContinuousBatchingConfig).parameters
+        ):
+            raise TypeError("this transformers has no per-request sampling in continuous batching")
+        sampling = (
+            {"do_sample": True, "temperature": 0.7, "top_p": 0.95}
+            if sampled
+            else {"do_sample": False}
+        )
+        generation = GenerationConfig(
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0],
+            max_new_tokens=256,
+            **sampling,
+        )
+        return self.model.init_continuous_batching(
+            generation_config=generation,
+            continuous_batching_config=ContinuousBatchingConfig(
+                **_accepted(ContinuousBatchingConfig, options)
+            ),
+        )
+
+    def _pump(self, manager: Any) -> None:
+        """Route one manager's outputs to their request's asyncio queue."""
         while not self._stopping.is_set():
             output = manager.get_result(timeout=0.1)
             if output is None:
@@ -180,30 +190,32 @@ class Engine:
                 route.loop.call_soon_threadsafe(route.queue.put_nowait, output)
 
     def alive(self) -> bool:
-        """False once the batching loop died (fatal error), so /health can say so."""
-        if self._manager is None:
-            return self.ready.is_set()
-        return (
-            self._manager.is_running()
-            and self._manager.background_thread_status.fatal_error is None
+        """False once a batching loop died (fatal error), so /health can say so."""
+        return self.ready.is_set() and all(
+            m.is_running() and m.background_thread_status.fatal_error is None
+            for m in self._managers.values()
         )
 
+    def batches(self, sampling: Sampling) -> bool:
+        """Whether this request can join a continuous batch (else: the serial path)."""
+        return ("sampled" if sampling.temperature > 0 else "greedy") in self._managers
+
     def submit(self, ids: list[int], sampling: Sampling) -> Generation:
-        """Add a request to the running batch; call from the event loop."""
+        """Add a request to its running batch; call from the event loop."""
+        kind = "sampled" if sampling.temperature > 0 else "greedy"
         generation = Generation(
-            request_id=f"req-{uuid.uuid4().hex}", loop=asyncio.get_running_loop()
+            request_id=f"req-{uuid.uuid4().hex}", loop=asyncio.get_running_loop(), batch=kind
         )
         with self._routes_lock:
             self._routes[generation.request_id] = generation
-        temperature = sampling.temperature if sampling.temperature > 0 else GREEDY_TEMPERATURE
-        self._manager.add_request(
+        extra = {"temperature": float(sampling.temperature), "top_p": float(sampling.top_p)}
+        self._managers[kind].add_request(
             ids,
             request_id=generation.request_id,
             max_new_tokens=sampling.max_tokens,
             streaming=True,
             eos_token_id=self.eos_ids,
-            temperature=float(temperature),
-            top_p=float(sampling.top_p),
+            **(extra if kind == "sampled" else {}),
         )
         return generation
 
@@ -211,8 +223,9 @@ class Engine:
         """Free the request's slot and KV blocks now (client gone, deadline passed, stop string seen)."""
         with self._routes_lock:
             known = self._routes.pop(generation.request_id, None)
-        if known is not None and self._manager is not None:
-            self._manager.cancel_request(generation.request_id)
+        manager = self._managers.get(generation.batch)
+        if known is not None and manager is not None:
+            manager.cancel_request(generation.request_id)
 
     def generate_serial(
         self,
@@ -254,11 +267,11 @@ class Engine:
         return [int(t) for t in output[0, len(ids) :]]
 
     def close(self) -> None:
-        """Stop the batching loop; safe to call twice."""
+        """Stop the batching loops; safe to call twice."""
         self._stopping.set()
-        if self._manager is not None:
-            manager, self._manager = self._manager, None
+        managers, self._managers = list(self._managers.values()), {}
+        for manager in managers:
             try:
                 manager.stop(block=True, timeout=10)
             except RuntimeError as err:  # pragma: no cover - stop while paused
-                log.warning("stopping the batching loop: %s", err)
+                log.warning("stopping a batching loop: %s", err)

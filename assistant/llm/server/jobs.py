@@ -44,7 +44,7 @@ class Job:
     def serial(self) -> bool:
         """Grammar, seeded sampling, or no batching: the serial path."""
         seeded = self.sampling.seed is not None and self.sampling.temperature > 0
-        return self.schema is not None or seeded or not self.engine.batching
+        return self.schema is not None or seeded or not self.engine.batches(self.sampling)
 
     async def deltas(self) -> AsyncIterator[str]:
         """Text as it is generated, stop strings removed."""
