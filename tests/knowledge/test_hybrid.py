@@ -83,3 +83,28 @@ def test_nothing_relevant_gives_nothing(kb: KnowledgeBase) -> None:
     assert retriever.invoke("recipe for a chocolate cake with cherries") == []
     found = retriever.invoke("what does E2216 mean")
     assert found and "E2216" in found[0].page_content and found[0].metadata["kb_version"] >= 1
+
+
+def test_every_format_answers_a_natural_question_with_the_real_model(
+    data_dir: Path, tmp_path: Path, real_embedder: SentenceTransformerEmbedder
+) -> None:
+    import dialog.records  # noqa: F401
+    import knowledge.records  # noqa: F401
+    from tests.knowledge import files
+
+    database = Database(f"sqlite:///{data_dir / 'formats.db'}")
+    kb = KnowledgeBase(database.session, real_embedder, data_dir / "formats-index")
+    assert kb.ingest([files.write_all(tmp_path / "docs")]).failed == []
+    questions = {
+        "Does the espresso machine warranty cover the boiler?": "warranty.html",
+        "When do my loyalty points expire?": "loyalty.pdf",
+        "Which spanner do I need to attach the pedals?": "bicycle.docx",
+        "Can you deliver to Norway?": "faq.csv",
+        "Do students get a discount?": "more-faq.jsonl",
+        "How much is gift wrapping?": "gift-wrapping.txt",
+        "How long until my refund arrives?": "returns.md",
+    }
+    for question, name in questions.items():
+        hits = kb.search(question, k=1, min_score=0.2)
+        assert hits and Path(hits[0].source).name == name, (question, hits)
+    database.close()
