@@ -801,7 +801,12 @@ def _refs(sources: list[Source]) -> list[dict[str, Any]]:
 
 def _source(hit: Hit) -> Source:
     return Source(
-        source=hit.source, chunk_id=hit.chunk_id, score=hit.score, text=hit.text, title=hit.title
+        source=hit.source,
+        chunk_id=hit.chunk_id,
+        score=hit.score,
+        text=hit.text,
+        title=hit.title,
+        kb_version=hit.kb_version,
     )
 
 

@@ -31,6 +31,8 @@ class Source:
     score: float
     text: str
     title: str = ""
+    kb_version: int = 0
+    """The knowledge base's version when the passage was retrieved."""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -38,6 +40,7 @@ class Source:
             "chunk_id": self.chunk_id,
             "score": round(self.score, 4),
             "text": self.text,
+            "kb_version": self.kb_version,
         }
 
 
