@@ -22,7 +22,7 @@ class ServerConfig:
     max_queue: int = 64
     request_timeout_s: float = 120.0
     max_tokens_limit: int = 2048
-    kv_blocks: int = 512
+    kv_blocks: int = 256
     page_size: int = 32
     api_key: str | None = None
     cpu_threads: int = 0
