@@ -191,9 +191,13 @@ class Engine:
 
     def alive(self) -> bool:
         """False once a batching loop died (fatal error), so /health can say so."""
-        return self.ready.is_set() and all(
-            m.is_running() and m.background_thread_status.fatal_error is None
-            for m in self._managers.values()
+        return (
+            self.ready.is_set()
+            and not self._stopping.is_set()
+            and all(
+                m.is_running() and m.background_thread_status.fatal_error is None
+                for m in self._managers.values()
+            )
         )
 
     def batches(self, sampling: Sampling) -> bool:
