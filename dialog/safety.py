@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 _IMAGE = re.compile(r"!\[[^\]\n]{0,200}\]\([^)\s]{0,2000}(?:\s+\"[^\"]*\")?\)")
 _LINK = re.compile(r"\[([^\]\n]{0,200})\]\(([^)\s]{0,2000})(?:\s+\"[^\"]*\")?\)")
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\[\]]+", re.I)
-_MAYBE_START = re.compile(r"!?\[|\b(?:https?:|www\.)|\bh(?:t(?:t(?:p(?:s)?)?)?)?$|\bw(?:w(?:w)?)?$", re.I)
+_MAYBE_START = re.compile(
+    r"!?\[|!$|\b(?:https?:|www\.)|\bh(?:t(?:t(?:p(?:s)?)?)?)?$|\bw(?:w(?:w)?)?$", re.I
+)
 _HOLD_LIMIT = 600
 REMOVED = "[link removed]"
 
@@ -26,7 +28,9 @@ class OutputScrubber:
     'see '
     """
 
-    def __init__(self, *, allowed_hosts: Iterable[str] = (), secret_text: str = "", leak_span: int = 48) -> None:
+    def __init__(
+        self, *, allowed_hosts: Iterable[str] = (), secret_text: str = "", leak_span: int = 48
+    ) -> None:
         self.allowed = {h.lower() for h in allowed_hosts}
         self.secret = _normalise(secret_text)
         self.leak_span = leak_span
@@ -95,7 +99,9 @@ class OutputScrubber:
     def _leaks(self, text: str) -> bool:
         said = _normalise(text)
         span = self.leak_span
-        return any(said[i : i + span] in self.secret for i in range(0, max(0, len(said) - span + 1), 8))
+        return any(
+            said[i : i + span] in self.secret for i in range(0, max(0, len(said) - span + 1), 8)
+        )
 
 
 def _normalise(text: str) -> str:
