@@ -21,8 +21,7 @@ from fastapi.responses import JSONResponse
 
 from dialog.messages import Message, Reply
 from ui.runtime import Runtime
-from ui.signing import SignatureError, verify
-from ui.webhooks.common import read_body, secrets_of
+from ui.webhooks.common import claim_delivery, count, read_body, secrets_of, verify_delivery
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -160,19 +159,7 @@ async def chatwoot_webhook(request: Request) -> JSONResponse:
         )
     secrets = secrets_of(settings.chatwoot_webhook_secret)
     if secrets:
-        try:
-            verify(
-                body,
-                request.headers.get("x-chatwoot-timestamp"),
-                request.headers.get("x-chatwoot-signature"),
-                secrets,
-                tolerance_s=settings.webhook_tolerance_s,
-            )
-        except SignatureError as err:
-            runtime.metrics.inc(
-                "assistant_webhook_deliveries_total", source=SOURCE, outcome="unauthorized"
-            )
-            raise HTTPException(401, f"bad signature: {err}") from err
+        verify_delivery(request, body, secrets, source=SOURCE, header_prefix="x-chatwoot")
     try:
         event = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -181,19 +168,13 @@ async def chatwoot_webhook(request: Request) -> JSONResponse:
         return JSONResponse(await _status_changed(runtime, event))
     found = contact_message(event) if isinstance(event, dict) else "not a JSON object"
     if isinstance(found, str):
-        runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="ignored")
+        count(runtime, SOURCE, "ignored")
         return JSONResponse({"status": "ignored", "reason": found})
     delivery_id = f"{found.account_id}:{found.message_id}"
-    claimed = await runtime.blocking(
-        runtime.ledger.claim, SOURCE, delivery_id, found.internal_conversation_id
-    )
-    if not claimed:
-        runtime.metrics.inc(
-            "assistant_webhook_deliveries_total", source=SOURCE, outcome="duplicate"
-        )
+    if not await claim_delivery(runtime, SOURCE, delivery_id, found.internal_conversation_id):
         return JSONResponse({"status": "duplicate"})
     runtime.spawn(_answer(runtime, found, delivery_id), f"chatwoot {delivery_id}")
-    runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="accepted")
+    count(runtime, SOURCE, "accepted")
     return JSONResponse({"status": "accepted"})
 
 

@@ -1,9 +1,12 @@
-"""What both webhooks need: a size-limited body and the configured secrets."""
+"""What both webhooks need: a size-limited body, the secrets, signature checks, a delivery ledger."""
 
 from __future__ import annotations
 
 from fastapi import HTTPException, Request
 from pydantic import SecretStr
+
+from ui.runtime import Runtime
+from ui.signing import SignatureError, verify
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -22,3 +25,36 @@ async def read_body(request: Request, limit: int) -> bytes:
 def secrets_of(*values: SecretStr | None) -> list[str]:
     """The non-empty secrets, current first (a previous one is kept while senders rotate)."""
     return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+def verify_delivery(
+    request: Request, body: bytes, secrets: list[str], *, source: str, header_prefix: str
+) -> None:
+    """Check the `<prefix>-timestamp`/`<prefix>-signature` HMAC; a bad one is counted and refused (401)."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        verify(
+            body,
+            request.headers.get(f"{header_prefix}-timestamp"),
+            request.headers.get(f"{header_prefix}-signature"),
+            secrets,
+            tolerance_s=runtime.settings.webhook_tolerance_s,
+        )
+    except SignatureError as err:
+        count(runtime, source, "unauthorized")
+        raise HTTPException(401, f"bad signature: {err}") from err
+
+
+async def claim_delivery(
+    runtime: Runtime, source: str, delivery_id: str, conversation_id: str
+) -> bool:
+    """Record the delivery once; False (and counted) when it was seen before, even concurrently."""
+    claimed = await runtime.blocking(runtime.ledger.claim, source, delivery_id, conversation_id)
+    if not claimed:
+        count(runtime, source, "duplicate")
+    return claimed
+
+
+def count(runtime: Runtime, source: str, outcome: str) -> None:
+    """One delivery's outcome, for /metrics."""
+    runtime.metrics.inc("assistant_webhook_deliveries_total", source=source, outcome=outcome)

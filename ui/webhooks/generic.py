@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field, ValidationError
 from dialog.messages import Message, Reply
 from ui.api import CONVERSATION_ID
 from ui.runtime import Runtime
-from ui.signing import SignatureError, signed_headers, verify
-from ui.webhooks.common import read_body, secrets_of
+from ui.signing import signed_headers
+from ui.webhooks.common import claim_delivery, count, read_body, secrets_of, verify_delivery
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -93,27 +93,9 @@ async def generic_webhook(request: Request) -> JSONResponse:
     secrets = secrets_of(settings.webhook_secret, settings.webhook_secret_previous)
     if not secrets:
         raise HTTPException(503, "the generic webhook is off: set ASSISTANT_WEBHOOK_SECRET")
-    try:
-        verify(
-            body,
-            request.headers.get("x-assistant-timestamp"),
-            request.headers.get("x-assistant-signature"),
-            secrets,
-            tolerance_s=settings.webhook_tolerance_s,
-        )
-    except SignatureError as err:
-        runtime.metrics.inc(
-            "assistant_webhook_deliveries_total", source=SOURCE, outcome="unauthorized"
-        )
-        raise HTTPException(401, f"bad signature: {err}") from err
+    verify_delivery(request, body, secrets, source=SOURCE, header_prefix="x-assistant")
     delivery = _parse(body)
-    claimed = await runtime.blocking(
-        runtime.ledger.claim, SOURCE, delivery.delivery_id, delivery.conversation_id
-    )
-    if not claimed:
-        runtime.metrics.inc(
-            "assistant_webhook_deliveries_total", source=SOURCE, outcome="duplicate"
-        )
+    if not await claim_delivery(runtime, SOURCE, delivery.delivery_id, delivery.conversation_id):
         return JSONResponse({"status": "duplicate", "delivery_id": delivery.delivery_id})
     sender = delivery.sender or {}
     message = Message(
@@ -128,12 +110,12 @@ async def generic_webhook(request: Request) -> JSONResponse:
             _answer_to_callback(runtime, message, delivery.callback_url),
             f"callback {delivery.delivery_id}",
         )
-        runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="accepted")
+        count(runtime, SOURCE, "accepted")
         return JSONResponse(
             {"status": "accepted", "delivery_id": delivery.delivery_id}, status_code=202
         )
     reply = await _answer(runtime, message)
-    runtime.metrics.inc("assistant_webhook_deliveries_total", source=SOURCE, outcome="answered")
+    count(runtime, SOURCE, "answered")
     return JSONResponse(reply.as_json())
 
 
