@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from benchmarks.doc_sections import markers, write_section
+
 Progress = Callable[[str], None]
 DIM = 384
-SECTION_START, SECTION_END = "<!-- knowledge:start -->", "<!-- knowledge:end -->"
+SECTION_START, SECTION_END = markers("knowledge")
 
 _TOPICS = [
     "shipping",
@@ -421,7 +423,9 @@ def render_section(results: dict[str, Any]) -> str:
         ]
         sweep = r.get(f"{key}.nprobe_sweep") or {}
         if sweep:
-            pairs = ", ".join(f"{p}: {v['recall_at_10']} @ {v['batch_qps']} q/s" for p, v in sweep.items())
+            pairs = ", ".join(
+                f"{p}: {v['recall_at_10']} @ {v['batch_qps']} q/s" for p, v in sweep.items()
+            )
             lines.append(f"| {n:,}: nprobe -> recall@10 @ batch queries/s | {pairs} | |")
     lines += [
         "",
@@ -433,18 +437,6 @@ def render_section(results: dict[str, Any]) -> str:
         SECTION_END,
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md, leaving other sections alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + section.rstrip("\n") + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -469,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(json.dumps(results, indent=2))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "knowledge.json").write_text(json.dumps(results, indent=2))
-    write_section(args.report, render_section(results))
+    write_section(args.report, "knowledge", render_section(results))
     shutil.rmtree(_real_kb(args.quick)["work"], ignore_errors=True)
     return results
 

@@ -24,7 +24,9 @@ from typing import Any
 
 import httpx
 
-SECTION_START, SECTION_END = "<!-- lm:start -->", "<!-- lm:end -->"
+from benchmarks.doc_sections import markers, write_section
+
+SECTION_START, SECTION_END = markers("lm")
 QUESTIONS = [
     "How do I return a pair of shoes?",
     "What is the capital of France?",
@@ -143,9 +145,8 @@ def run(max_tokens: int, levels: list[int], baseline_requests: int, threads: int
     with BackgroundServer(config) as server:
         one_stream(server.base_url, 0, 4)  # warm-up
         rows, baselines = [], []
-        for (
-            level
-        ) in levels:  # a baseline before each level: the machine is shared, its speed drifts
+        # a baseline before each level: the machine is shared, its speed drifts
+        for level in levels:
             baselines.append(naive_loop(server, baseline_requests, max_tokens))
             with futures.ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn")
@@ -235,18 +236,6 @@ def verdict(r: dict[str, Any]) -> str:
     return f"Goal at 16 concurrent: {met} in this run ({at16['speedup_vs_naive']}x)."
 
 
-def write_section(path: Path, text_section: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md, leaving other sections alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + text_section.rstrip("\n") + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + text_section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-tokens", type=int, default=32)
@@ -266,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lm.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_section(args.doc, section(result))
+    write_section(args.doc, "lm", section(result))
     print(section(result))
     return result
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from benchmarks.doc_sections import markers, write_section
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,21 @@ GOALS = [
 REQUIRED = [g.key for g in GOALS] + ["lm.ttft_p50_ms"]
 
 
+LM_THREADS = 1  # the figure of record: one torch thread for server and baseline alike
+
+
 def run_lm(*, quick: bool = False, progress: Callable[[str], None] = print) -> dict[str, Any]:
     """The LM server against a sequential `model.generate` loop, flattened into results.json keys."""
     from benchmarks import lm
 
     levels = [1, 4, 16] if quick else [1, 4, 16, 64]
     progress(f"lm: server at {levels} concurrent requests vs a naive generate loop")
-    result = lm.run(max_tokens=24 if quick else 32, levels=levels, baseline_requests=4 if quick else 8)
+    result = lm.run(
+        max_tokens=24 if quick else 32,
+        levels=levels,
+        baseline_requests=4 if quick else 8,
+        threads=LM_THREADS,
+    )
     rows = {row["concurrency"]: row for row in result["levels"]}
     flat: dict[str, Any] = {
         "lm.sequential_generate_tokens_per_s": result["baseline"]["tokens_per_s"],
@@ -88,9 +99,21 @@ def load_suite(name: str) -> Callable[..., dict[str, Any]]:
     return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
 
 
-def run_suites(names: Sequence[str], *, quick: bool, out: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+def run_suites(
+    names: Sequence[str],
+    *,
+    quick: bool,
+    out: Path,
+    progress: Callable[[str], None],
+    doc: Path | None = None,
+) -> dict[str, Any]:
     """Run each suite in turn; a suite that fails is recorded with its error and the rest go on."""
-    results: dict[str, Any] = {"device": device_name(), "quick": quick, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    results: dict[str, Any] = {
+        "device": device_name(),
+        "quick": quick,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
     errors: dict[str, str] = {}
     for name in names:
         progress(f"[{name}] running")
@@ -107,30 +130,64 @@ def run_suites(names: Sequence[str], *, quick: bool, out: Path, progress: Callab
     (out / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
     (out / "report.md").write_text(render_report(results))
     plot(results, out / "plot.png")
+    if doc is not None:
+        write_section(doc, f"suite-{'quick' if quick else 'full'}", doc_section(results, out))
     return results
 
 
-def render_report(results: dict[str, Any]) -> str:
-    """A Markdown table of every goal, its figure and whether it was met."""
-    lines = [
-        f"# Benchmark report ({'quick' if results.get('quick') else 'full'})",
-        "",
-        f"Device: {results.get('device')}. Started {results.get('started')}. Ratios are measured side by side in one run.",
-        "",
-        "| figure | value | goal | met |",
-        "|---|---|---|---|",
-    ]
+def goal_table(results: dict[str, Any]) -> list[str]:
+    """Markdown rows: every goal, its figure and whether this run met it."""
+    lines = ["| figure | value | goal | met |", "|---|---|---|---|"]
     for goal in GOALS:
         value = results.get(goal.key)
         met = goal.met(value)
         mark = "n/a" if met is None else ("yes" if met else "**no**")
-        lines.append(f"| `{goal.key}` | {value if value is not None else '—'} | {goal.op} {goal.bound:g} | {mark} |")
+        shown = value if value is not None else "—"
+        lines.append(f"| `{goal.key}` | {shown} | {goal.op} {goal.bound:g} | {mark} |")
+    return lines
+
+
+def render_report(results: dict[str, Any]) -> str:
+    """The goals table, then every figure of the run."""
+    lines = [
+        f"# Benchmark report ({'quick' if results.get('quick') else 'full'})",
+        "",
+        f"Device: {results.get('device')}. Started {results.get('started')}. "
+        "Ratios are measured side by side in one run.",
+        "",
+        *goal_table(results),
+    ]
     lines += ["", "## All figures", "", "| key | value |", "|---|---|"]
     lines += [f"| `{k}` | {v} |" for k, v in sorted(results.items()) if k not in {"errors"}]
     for suite, error in results.get("errors", {}).items():
         lines.append(f"\n**{suite} failed**: `{error}`")
     lines.append("\n![throughput and latency](plot.png)")
     return "\n".join(lines) + "\n"
+
+
+def doc_section(results: dict[str, Any], out: Path) -> str:
+    """The run's goals for docs/benchmarks.md; a quick and a full run each keep their own section."""
+    kind = "quick" if results.get("quick") else "full"
+    start, end = markers(f"suite-{kind}")
+    suites = sorted({k.split(".")[0] for k in results if "." in k})
+    return "\n".join(
+        [
+            start,
+            f"## `assistant bench{' --quick' if kind == 'quick' else ''}` ({kind} run)",
+            "",
+            f"Started {results.get('started')} on {results.get('device')}, "
+            f"{os.cpu_count()} CPU cores, load average {results.get('load_average')} at start; "
+            f"suites: {', '.join(suites)}. Every figure in `{out / 'results.json'}`, "
+            f"the report and plot beside it.",
+            "",
+            *goal_table(results),
+            *(
+                f"\n**{name} failed**: `{error}`"
+                for name, error in results.get("errors", {}).items()
+            ),
+            end,
+        ]
+    )
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -143,9 +200,19 @@ def plot(results: dict[str, Any], path: Path) -> None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     levels = [c for c in (1, 4, 16, 64) if f"lm.tokens_per_s_at_{c}" in results]
     if levels:
-        left.plot(levels, [results[f"lm.tokens_per_s_at_{c}"] for c in levels], marker="o", label="model server")
+        left.plot(
+            levels,
+            [results[f"lm.tokens_per_s_at_{c}"] for c in levels],
+            marker="o",
+            label="model server",
+        )
         if "lm.sequential_generate_tokens_per_s" in results:
-            left.axhline(results["lm.sequential_generate_tokens_per_s"], color="grey", linestyle="--", label="sequential generate")
+            left.axhline(
+                results["lm.sequential_generate_tokens_per_s"],
+                color="grey",
+                linestyle="--",
+                label="sequential generate",
+            )
         left.set_xscale("log", base=2)
         left.legend()
     left.set(title="LM throughput", xlabel="concurrent requests", ylabel="tokens/s")

@@ -38,7 +38,9 @@ STUB_ANSWER = "Standard shipping costs 4.95 euros and is free over 50 euros."
 class InstantModel:
     """A stub LM that answers at once, so a turn's time is everything but generation."""
 
-    def stream(self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(
+        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
         yield STUB_ANSWER
 
     def complete(self, messages: ChatMessages, **_: Any) -> Completion:
@@ -71,7 +73,9 @@ def write_corpus(folder: Path, chunks: int, per_file: int = 50) -> None:
             + f" reference {f}-{s}."
             for s in range(per_file)
         ]
-        (folder / f"synthetic-{f:05d}.md").write_text(f"# Synthetic {f}\n\n" + "\n\n".join(sections))
+        (folder / f"synthetic-{f:05d}.md").write_text(
+            f"# Synthetic {f}\n\n" + "\n\n".join(sections)
+        )
 
 
 def percentiles(samples: Sequence[float]) -> dict[str, float]:
@@ -103,7 +107,9 @@ def measure_overhead(components: Components, turns: int) -> dict[str, float]:
     assistant = components.assistant
     samples = []
     for i in range(turns):
-        message = Message(QUESTIONS[i % len(QUESTIONS)], conversation_id=f"bench-{i % 20}", channel="bench")
+        message = Message(
+            QUESTIONS[i % len(QUESTIONS)], conversation_id=f"bench-{i % 20}", channel="bench"
+        )
         started = time.perf_counter()
         assistant.handle(message)
         samples.append((time.perf_counter() - started) * 1000)
@@ -118,7 +124,9 @@ def turns_per_second(components: Components, seconds: float, workers: int = 4) -
 
     def work(n: int) -> None:
         while time.perf_counter() < stop:
-            assistant.handle(Message(QUESTIONS[counts[n] % len(QUESTIONS)], f"rps-{n}-{counts[n] % 5}", "bench"))
+            assistant.handle(
+                Message(QUESTIONS[counts[n] % len(QUESTIONS)], f"rps-{n}-{counts[n] % 5}", "bench")
+            )
             counts[n] += 1
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
@@ -130,8 +138,11 @@ def turns_per_second(components: Components, seconds: float, workers: int = 4) -
     return sum(counts) / (time.perf_counter() - started)
 
 
-def lm_requests_per_second(model: ChatModel, messages: ChatMessages, *, requests: int, concurrency: int, max_tokens: int) -> float:
+def lm_requests_per_second(
+    model: ChatModel, messages: ChatMessages, *, requests: int, concurrency: int, max_tokens: int
+) -> float:
     """Completed requests/s of the real LM at a given concurrency."""
+
     def one(_: int) -> None:
         for _delta in model.stream(messages, max_tokens=max_tokens):
             pass
@@ -152,23 +163,38 @@ def first_token_ms(deltas: Iterator[str]) -> float:
     return first if first is not None else float("nan")
 
 
-def measure_ttft(components: Components, real: ChatModel, rounds: int, max_tokens: int) -> dict[str, float]:
+def measure_ttft(
+    components: Components, real: ChatModel, rounds: int, max_tokens: int
+) -> dict[str, float]:
     """Whole-turn TTFT against the LM's own TTFT for the same prompt, interleaved."""
     from dialog.manager import Assistant
     from dialog.prompt import build_messages
 
-    assistant = Assistant(components.store, components.knowledge, real, components.assistant.options)
-    assistant.options = type(assistant.options)(**{**assistant.options.__dict__, "max_new_tokens": max_tokens})
+    assistant = Assistant(
+        components.store, components.knowledge, real, components.assistant.options
+    )
+    assistant.options = type(assistant.options)(
+        **{**assistant.options.__dict__, "max_new_tokens": max_tokens}
+    )
     turn_ms, bare_ms = [], []
     for i in range(rounds):
         question = QUESTIONS[i % len(QUESTIONS)]
-        hits = components.knowledge.search(question, k=assistant.options.top_k, min_score=assistant.options.min_score)
-        bare_ms.append(first_token_ms(iter(real.stream(build_messages(question, hits, []), max_tokens=max_tokens))))
+        hits = components.knowledge.search(
+            question, k=assistant.options.top_k, min_score=assistant.options.min_score
+        )
+        bare_ms.append(
+            first_token_ms(
+                iter(real.stream(build_messages(question, hits, []), max_tokens=max_tokens))
+            )
+        )
         started = time.perf_counter()
         turn = assistant.start(Message(question, f"ttft-{i}", "bench"))
         setup_ms = (time.perf_counter() - started) * 1000
         turn_ms.append(setup_ms + first_token_ms(iter(turn)))
-    return {"turn_ttft_ms_p50": statistics.median(turn_ms), "lm_ttft_ms_p50": statistics.median(bare_ms)}
+    return {
+        "turn_ttft_ms_p50": statistics.median(turn_ms),
+        "lm_ttft_ms_p50": statistics.median(bare_ms),
+    }
 
 
 def run(quick: bool = False, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -176,10 +202,18 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> dict[st
     chunks, turns = (10_000, 60) if quick else (100_000, 300)
     with tempfile.TemporaryDirectory(prefix="assistant-bench-") as tmp:
         base = load_settings()
-        settings = Settings(**{**base.model_dump(exclude={"data_dir", "database_url"}), "data_dir": Path(tmp)})
+        settings = Settings(
+            **{**base.model_dump(exclude={"data_dir", "database_url"}), "data_dir": Path(tmp)}
+        )
         real_parts = Components(settings)
         progress(f"turn: building a {chunks:,}-chunk knowledge base")
-        stub = Components(settings, {"chat_model": InstantModel(), "embedder": SyntheticIngestEmbedder(real_parts.embedder)})
+        stub = Components(
+            settings,
+            {
+                "chat_model": InstantModel(),
+                "embedder": SyntheticIngestEmbedder(real_parts.embedder),
+            },
+        )
         ingest_s = build_knowledge(stub, chunks, Path(tmp))
         stub.__dict__.pop("assistant", None)
         progress("turn: overhead with an instant LM")
@@ -193,7 +227,11 @@ def run(quick: bool = False, progress: Callable[[str], None] = print) -> dict[st
 
         lm_tokens = 32 if quick else settings.max_new_tokens
         lm_rps = lm_requests_per_second(
-            real, build_messages(QUESTIONS[0], hits, []), requests=16 if quick else 64, concurrency=16, max_tokens=lm_tokens
+            real,
+            build_messages(QUESTIONS[0], hits, []),
+            requests=16 if quick else 64,
+            concurrency=16,
+            max_tokens=lm_tokens,
         )
         ttft = measure_ttft(stub, real, 6 if quick else 20, max_tokens=8)
         real_parts.close()
