@@ -37,7 +37,9 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, connect_retries: int 
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": busy_timeout_s})
-        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms=int(busy_timeout_s * 1000)))
+        event.listen(
+            engine, "connect", partial(_sqlite_pragmas, busy_ms=int(busy_timeout_s * 1000))
+        )
         return engine
     engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     event.listen(engine, "do_connect", partial(_connect_with_retries, attempts=connect_retries))
@@ -51,7 +53,12 @@ def _connect_with_retries(
         try:
             return dialect.connect(*cargs, **cparams)
         except dialect.loaded_dbapi.OperationalError as err:
-            log.warning("database connection failed (attempt %d of %d): %s", attempt + 1, attempts, type(err).__name__)
+            log.warning(
+                "database connection failed (attempt %d of %d): %s",
+                attempt + 1,
+                attempts,
+                type(err).__name__,
+            )
             time.sleep(backoff_s * 2**attempt)
     return dialect.connect(*cargs, **cparams)
 
@@ -86,7 +93,9 @@ class Database:
     >>> with db.session() as session: ...
     """
 
-    def __init__(self, url: str, *, run_migrations: bool = True, busy_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, run_migrations: bool = True, busy_timeout_s: float = 10.0
+    ) -> None:
         self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
         if run_migrations:
             migrate(self.engine)

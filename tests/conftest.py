@@ -22,7 +22,11 @@ PG_SERVER = os.environ.get("ASSISTANT_TEST_PG", "postgresql://postgres@127.0.0.1
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own data dir; the converted chat model is shared across the run."""
     for name in list(os.environ):
-        if name.startswith("ASSISTANT_") and name != "ASSISTANT_TEST_MODEL_CACHE" and name != "ASSISTANT_TEST_PG":
+        if (
+            name.startswith("ASSISTANT_")
+            and name != "ASSISTANT_TEST_MODEL_CACHE"
+            and name != "ASSISTANT_TEST_PG"
+        ):
             monkeypatch.delenv(name)
     target = tmp_path / "data"
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(target))
@@ -54,7 +58,10 @@ def _postgres_database() -> Iterator[str]:
     from sqlalchemy.exc import OperationalError
 
     name = f"assistant_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres", isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres",
+        isolation_level="AUTOCOMMIT",
+    )
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -34,13 +34,14 @@ class FakeChatModel:
             raise AssertionError("FakeChatModel: no scripted reply left")
         return self.replies.popleft()
 
-    def stream(self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(
+        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
         reply = self._next(messages, max_tokens=max_tokens, temperature=temperature)
         text = reply.text if isinstance(reply, Completion) else reply
         if isinstance(text, BaseException):
             raise text
-        for word in re.findall(r"\S+\s*", text):
-            yield word
+        yield from re.findall(r"\S+\s*", text)
 
     def complete(
         self,
@@ -51,7 +52,9 @@ class FakeChatModel:
         tools: list[dict[str, Any]] | None = None,
         response_format: dict[str, Any] | None = None,
     ) -> Completion:
-        reply = self._next(messages, max_tokens=max_tokens, tools=tools, response_format=response_format)
+        reply = self._next(
+            messages, max_tokens=max_tokens, tools=tools, response_format=response_format
+        )
         if isinstance(reply, BaseException):
             raise reply
         return reply if isinstance(reply, Completion) else Completion(text=reply)
@@ -60,7 +63,9 @@ class FakeChatModel:
 class FailingMidStream(FakeChatModel):
     """Yields some words, then breaks, like a server killed mid-answer."""
 
-    def stream(self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(
+        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
         self.requests.append({"messages": list(messages)})
         yield "Partial "
         yield "answer "

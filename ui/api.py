@@ -33,7 +33,9 @@ class SourceOut(BaseModel):
     chunk_id: int
     score: float
     text: str
-    kb_version: int = Field(0, description="The knowledge base's version when the passage was retrieved.")
+    kb_version: int = Field(
+        0, description="The knowledge base's version when the passage was retrieved."
+    )
 
 
 class ReplyOut(BaseModel):

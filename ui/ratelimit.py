@@ -45,7 +45,9 @@ class RateLimits:
 
     def __init__(self, per_minute: dict[str, int]) -> None:
         self._items: dict[str, RateLimitItem] = {
-            group: RateLimitItemPerMinute(amount) for group, amount in per_minute.items() if amount > 0
+            group: RateLimitItemPerMinute(amount)
+            for group, amount in per_minute.items()
+            if amount > 0
         }
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 

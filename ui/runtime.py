@@ -64,7 +64,9 @@ class Runtime:
     async def run_turn(self, message: Message) -> Reply:
         started = time.perf_counter()
         try:
-            return await anyio.to_thread.run_sync(self.assistant.handle, message, limiter=self.turn_limiter)
+            return await anyio.to_thread.run_sync(
+                self.assistant.handle, message, limiter=self.turn_limiter
+            )
         finally:
             self.metrics.inc("assistant_turns_total", channel=message.channel)
             self.metrics.inc(

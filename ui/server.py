@@ -71,21 +71,33 @@ def create_app(
 
     s = components.settings
     limits = RateLimits(
-        {"api": s.rate_limit_api_per_minute, "webhook": s.rate_limit_webhook_per_minute, "web": s.rate_limit_web_per_minute}
+        {
+            "api": s.rate_limit_api_per_minute,
+            "webhook": s.rate_limit_webhook_per_minute,
+            "web": s.rate_limit_web_per_minute,
+        }
     )
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Any) -> Response:
-        verdict = limits.check(request.url.path, request.client.host if request.client else "unknown")
+        verdict = limits.check(
+            request.url.path, request.client.host if request.client else "unknown"
+        )
         if not verdict.allowed:
-            runtime.metrics.inc("assistant_rate_limited_total", path=path_group(request.url.path) or "other")
+            runtime.metrics.inc(
+                "assistant_rate_limited_total", path=path_group(request.url.path) or "other"
+            )
             return JSONResponse(
-                {"detail": f"too many requests from this client; try again in {verdict.retry_after_s} s"},
+                {
+                    "detail": f"too many requests from this client; try again in {verdict.retry_after_s} s"
+                },
                 status_code=429,
                 headers={"Retry-After": str(verdict.retry_after_s)},
             )
         if request.url.path.startswith("/api/") and _declared_length(request) > s.max_body_bytes:
-            return JSONResponse({"detail": f"body larger than {s.max_body_bytes} bytes"}, status_code=413)
+            return JSONResponse(
+                {"detail": f"body larger than {s.max_body_bytes} bytes"}, status_code=413
+            )
         response: Response = await call_next(request)
         runtime.metrics.inc(
             "assistant_http_requests_total", method=request.method, code=str(response.status_code)
@@ -96,7 +108,9 @@ def create_app(
         log.warning("database unavailable: %s", type(getattr(err, "orig", None) or err).__name__)
         runtime.metrics.inc("assistant_database_unavailable_total")
         return JSONResponse(
-            {"detail": "the database is unavailable right now; nothing was lost, please try again shortly"},
+            {
+                "detail": "the database is unavailable right now; nothing was lost, please try again shortly"
+            },
             status_code=503,
             headers={"Retry-After": "5"},
         )
@@ -107,7 +121,10 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
         """422 without echoing the input: it may hold lone surrogates (unencodable) or secrets."""
-        problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in err.errors()]
+        problems = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in err.errors()
+        ]
         return JSONResponse({"detail": problems}, status_code=422)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and what the assistant holds")

@@ -23,7 +23,9 @@ from assistant.cli.serve import serve
 def main(ctx: click.Context, verbose: int) -> None:
     """A customer-support assistant over your own knowledge base."""
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
+    )
     ctx.ensure_object(App)
 
 

@@ -12,8 +12,17 @@ from dialog.messages import Message, new_conversation_id
 
 @click.command()
 @click.argument("question")
-@click.option("--conversation", "conversation_id", help="Continue this conversation (id from an earlier answer).")
-@click.option("--json", "as_json", is_flag=True, help='Print {"conversation_id", "answer", "sources"} as JSON.')
+@click.option(
+    "--conversation",
+    "conversation_id",
+    help="Continue this conversation (id from an earlier answer).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"conversation_id", "answer", "sources"} as JSON.',
+)
 @pass_app
 def ask(app: App, question: str, conversation_id: str | None, as_json: bool) -> None:
     """Ask one QUESTION and print the answer with its sources."""

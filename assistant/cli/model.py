@@ -39,7 +39,10 @@ def _load(engine: Engine, name: str, url: str) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
         return
     batching = "on" if engine.batching else "off"
-    click.echo(f"serving {name} on {url} (device {engine.device}, continuous batching {batching})", err=True)
+    click.echo(
+        f"serving {name} on {url} (device {engine.device}, continuous batching {batching})",
+        err=True,
+    )
 
 
 @model.command()
@@ -96,7 +99,9 @@ def serve(
         )
         engine = Engine(config)
         url = f"http://{host}:{port or settings.llm_port}/v1"
-        click.echo(f"loading {config.model_path}; {url} answers 503 until it is ready ...", err=True)
+        click.echo(
+            f"loading {config.model_path}; {url} answers 503 until it is ready ...", err=True
+        )
         threading.Thread(target=_load, args=(engine, config.model_name, url), daemon=True).start()
         try:
             uvicorn.run(

@@ -70,7 +70,9 @@ class TransformersChatModel:
         def run() -> None:
             try:
                 with self._lock:
-                    self.model.generate(**inputs, streamer=streamer, **self._sampling(max_tokens, temperature))
+                    self.model.generate(
+                        **inputs, streamer=streamer, **self._sampling(max_tokens, temperature)
+                    )
             except BaseException as err:  # re-raised in the consumer's thread
                 failure.append(err)
                 streamer.end()
@@ -113,7 +115,11 @@ class TransformersChatModel:
 
         schema = response_format.get("json_schema", {}).get("schema")
         if response_format.get("type") != "json_schema" or schema is None:
-            raise LLMError("response_format must be {'type': 'json_schema', 'json_schema': {'schema': ...}}")
-        info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
+            raise LLMError(
+                "response_format must be {'type': 'json_schema', 'json_schema': {'schema': ...}}"
+            )
+        info = xgr.TokenizerInfo.from_huggingface(
+            self.tokenizer, vocab_size=self.model.config.vocab_size
+        )
         compiled = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(schema))
         return xgr.contrib.hf.LogitsProcessor(compiled)

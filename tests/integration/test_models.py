@@ -24,7 +24,9 @@ def test_conversion_is_reused(chat_model_dir: Path) -> None:
 
 def test_real_model_streams_and_obeys_a_json_schema(chat_model_dir: Path) -> None:
     model = TransformersChatModel(chat_model_dir, device="cpu")
-    text = "".join(model.stream([{"role": "user", "content": "What is the capital of France?"}], max_tokens=20))
+    text = "".join(
+        model.stream([{"role": "user", "content": "What is the capital of France?"}], max_tokens=20)
+    )
     assert "Paris" in text
     schema = {
         "type": "object",
@@ -33,9 +35,17 @@ def test_real_model_streams_and_obeys_a_json_schema(chat_model_dir: Path) -> Non
         "additionalProperties": False,
     }
     completion = model.complete(
-        [{"role": "user", "content": "I am Ann Lee and my email is ann@example.org. Extract name and email as JSON."}],
+        [
+            {
+                "role": "user",
+                "content": "I am Ann Lee and my email is ann@example.org. Extract name and email as JSON.",
+            }
+        ],
         max_tokens=60,
-        response_format={"type": "json_schema", "json_schema": {"name": "contact", "schema": schema}},
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "contact", "schema": schema},
+        },
     )
     data = json.loads(completion.text)
     assert set(data) == {"name", "email"}
@@ -44,7 +54,9 @@ def test_real_model_streams_and_obeys_a_json_schema(chat_model_dir: Path) -> Non
 
 def test_real_embeddings_rank_paraphrases_close() -> None:
     embedder = SentenceTransformerEmbedder(embedding_model_path(Settings()), device="cpu")
-    vectors = embedder.embed(["Where is my parcel?", "Track my package delivery", "Reset my password"])
+    vectors = embedder.embed(
+        ["Where is my parcel?", "Track my package delivery", "Reset my password"]
+    )
     assert vectors.shape == (3, embedder.dimension)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]

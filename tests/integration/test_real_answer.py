@@ -24,7 +24,9 @@ def _ask(question: str, *extra: str) -> dict[str, object]:
     return json.loads(result.stdout)
 
 
-def test_ingest_unseen_folder_then_ask_cites_the_right_file(unseen_docs: Path, chat_model_dir: Path) -> None:
+def test_ingest_unseen_folder_then_ask_cites_the_right_file(
+    unseen_docs: Path, chat_model_dir: Path
+) -> None:
     ingested = CliRunner().invoke(main, ["ingest", str(unseen_docs)], obj=App())
     assert ingested.exit_code == 0, ingested.output
     payload = _ask("How long is the warranty on the espresso machine?")
@@ -47,7 +49,9 @@ def test_demo_question_cites_a_demo_article(chat_model_dir: Path) -> None:
 def test_terminal_chat_answers_over_a_pipe(unseen_docs: Path, chat_model_dir: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     assistant = [sys.executable, "-m", "assistant"]
-    subprocess.run([*assistant, "ingest", str(unseen_docs)], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*assistant, "ingest", str(unseen_docs)], env=env, check=True, capture_output=True
+    )
     done = subprocess.run(
         [*assistant, "chat"],
         input="How do I assemble the city bicycle?\n/quit\n",

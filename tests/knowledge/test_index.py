@@ -165,5 +165,7 @@ def test_gpu_search_matches_cpu_search() -> None:
     vectors = _vectors(2000, dim=32, seed=3)
     cpu = VectorIndex.build("m", np.arange(2000), vectors, backend="cpu")
     gpu = VectorIndex.build("m", np.arange(2000), vectors, backend="gpu")
-    assert [i for i, _ in gpu.search(vectors[[9]], k=5)[0]] == [i for i, _ in cpu.search(vectors[[9]], k=5)[0]]
+    assert [i for i, _ in gpu.search(vectors[[9]], k=5)[0]] == [
+        i for i, _ in cpu.search(vectors[[9]], k=5)[0]
+    ]
     assert gpu.backend == "gpu"

@@ -26,8 +26,13 @@ class Faults:
 
 def _chunk(text: str | None, finish: str | None = None) -> str:
     body = {
-        "id": "x", "object": "chat.completion.chunk", "created": int(time.time()), "model": "faulty",
-        "choices": [{"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}],
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": "faulty",
+        "choices": [
+            {"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}
+        ],
     }
     return f"data: {json.dumps(body)}\n\n"
 
@@ -41,7 +46,9 @@ def faulty_app(faults: Faults) -> FastAPI:
         body = await request.json()
         faults.requests.append(body)
         if faults.mode == "overloaded":
-            return JSONResponse({"error": {"message": "busy"}}, status_code=429, headers={"Retry-After": "1"})
+            return JSONResponse(
+                {"error": {"message": "busy"}}, status_code=429, headers={"Retry-After": "1"}
+            )
         if faults.mode in {"slow", "echo"}:
             await asyncio.sleep(faults.delay_s)
         answer = faults.answer
@@ -51,9 +58,22 @@ def faulty_app(faults: Faults) -> FastAPI:
         words = [w + " " for w in answer.split()]
         if not body.get("stream"):
             return {
-                "id": "x", "object": "chat.completion", "created": 0, "model": "faulty",
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": len(words), "total_tokens": 1 + len(words)},
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "faulty",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": answer},
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": 1,
+                    "completion_tokens": len(words),
+                    "total_tokens": 1 + len(words),
+                },
             }
 
         async def events() -> AsyncIterator[str]:

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.unit
 
 
 def _parts(model: FakeChatModel | None = None) -> Components:
-    return Components(Settings(), {"chat_model": model or FakeChatModel(), "embedder": HashingEmbedder()})
+    return Components(
+        Settings(), {"chat_model": model or FakeChatModel(), "embedder": HashingEmbedder()}
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "delete-meta"])
@@ -29,7 +31,9 @@ def test_damaged_index_is_reported_and_rebuilt(
 ) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "shipping.md").write_text("# Shipping\n\nStandard shipping takes three business days.\n")
+    (docs / "shipping.md").write_text(
+        "# Shipping\n\nStandard shipping takes three business days.\n"
+    )
     first = _parts()
     first.knowledge.ingest([docs])
     first.close()
@@ -56,5 +60,7 @@ def test_damaged_index_is_reported_and_rebuilt(
     app.close()
     repaired = _parts(FakeChatModel().enqueue("Three business days."))
     again = repaired.assistant.handle(Message("How long does standard shipping take?", "c2"))
-    assert again.answer == "Three business days." and again.sources[0].source.endswith("shipping.md")
+    assert again.answer == "Three business days." and again.sources[0].source.endswith(
+        "shipping.md"
+    )
     repaired.close()

@@ -41,24 +41,40 @@ def _talk(parts: Components, cid: str) -> list[type]:
     return [type(e) for e in parts.store.events(cid) if isinstance(e, UserUttered | BotUttered)]
 
 
-def test_sqlite_locked_gives_503_then_recovers(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sqlite_locked_gives_503_then_recovers(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = data_dir / "locked.db"
     parts = _parts(f"sqlite:///{path}", tmp_path, monkeypatch)
     with serving(create_app(parts, web=False)) as base:
-        assert httpx.post(f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}).status_code == 200
+        assert (
+            httpx.post(
+                f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
+            ).status_code
+            == 200
+        )
         blocker = sqlite3.connect(path, timeout=0)
         blocker.execute("BEGIN EXCLUSIVE")
         started = time.monotonic()
-        locked = httpx.post(f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}, timeout=60)
+        locked = httpx.post(
+            f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}, timeout=60
+        )
         waited = time.monotonic() - started
         blocker.rollback()
         blocker.close()
         assert locked.status_code == 503 and "try again" in locked.json()["detail"]
         assert locked.headers["Retry-After"] == "5"
         assert 0.9 <= waited < 30, "the wait is bounded"
-        assert httpx.post(f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}).status_code == 200
+        assert (
+            httpx.post(
+                f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
+            ).status_code
+            == 200
+        )
     talk = _talk(parts, "c1")
-    assert talk.count(BotUttered) == 2 and talk[-2:] == [UserUttered, BotUttered], "no half-written turn is visible"
+    assert talk.count(BotUttered) == 2 and talk[-2:] == [UserUttered, BotUttered], (
+        "no half-written turn is visible"
+    )
     parts.close()
 
 
@@ -68,11 +84,19 @@ def pg_database(postgres_url: str) -> Iterator[tuple[str, str]]:
 
 
 def _set_connections(name: str, allowed: bool) -> None:
-    admin = create_engine(f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres", isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/postgres",
+        isolation_level="AUTOCOMMIT",
+    )
     with admin.connect() as conn:
-        conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allowed else "false"}'))
+        conn.execute(
+            text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allowed else "false"}')
+        )
         if not allowed:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
     admin.dispose()
 
 
@@ -82,14 +106,25 @@ def test_postgres_unreachable_gives_503_then_recovers(
     url, name = pg_database
     parts = _parts(url, tmp_path, monkeypatch)
     with serving(create_app(parts, web=False)) as base:
-        assert httpx.post(f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}).status_code == 200
+        assert (
+            httpx.post(
+                f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
+            ).status_code
+            == 200
+        )
         _set_connections(name, allowed=False)
         try:
-            down = httpx.post(f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}, timeout=60)
+            down = httpx.post(
+                f"{base}/api/v1/messages",
+                json={"conversation_id": "c1", "text": QUESTION},
+                timeout=60,
+            )
             assert down.status_code == 503 and "database is unavailable" in down.json()["detail"]
         finally:
             _set_connections(name, allowed=True)
-        back = httpx.post(f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION})
+        back = httpx.post(
+            f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
+        )
         assert back.status_code == 200
     assert _talk(parts, "c1")[-2:] == [UserUttered, BotUttered]
     parts.close()

@@ -21,7 +21,11 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs for the index; skipped where this user may not mount."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
     try:
@@ -33,7 +37,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
 def _docs(folder: Path, topic: str, count: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for number in range(count):
-        (folder / f"{topic}-{number}.md").write_text(f"# {topic} {number}\n\nThe {topic} rule code{topic}{number} applies.\n")
+        (folder / f"{topic}-{number}.md").write_text(
+            f"# {topic} {number}\n\nThe {topic} rule code{topic}{number} applies.\n"
+        )
     return folder
 
 
@@ -48,7 +54,9 @@ def _fill(disk: Path) -> Path:
     return filler
 
 
-def test_disk_full_keeps_the_old_index_and_recovers(database: Database, tiny_disk: Path, tmp_path: Path) -> None:
+def test_disk_full_keeps_the_old_index_and_recovers(
+    database: Database, tiny_disk: Path, tmp_path: Path
+) -> None:
     index_dir = tiny_disk / "index"
     kb = KnowledgeBase(database.session, HashingEmbedder(), index_dir)
     kb.ingest([_docs(tmp_path / "a", "shipping", 5)])
@@ -57,7 +65,9 @@ def test_disk_full_keeps_the_old_index_and_recovers(database: Database, tiny_dis
 
     with pytest.raises(IndexWriteFailed, match="no space left.*previous index is unchanged"):
         kb.ingest([_docs(tmp_path / "b", "warranty", 200)])
-    assert sorted(p.name for p in index_dir.iterdir() if not p.name.startswith(".")) == before, "old files untouched"
+    assert sorted(p.name for p in index_dir.iterdir() if not p.name.startswith(".")) == before, (
+        "old files untouched"
+    )
 
     reopened = KnowledgeBase(database.session, HashingEmbedder(), index_dir)
     assert reopened.search("codeshipping3", k=1)[0].source.endswith("shipping-3.md")

@@ -42,8 +42,12 @@ def base(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         (b"\xff\xfe\x00garbage", "application/json", 422),
     ],
 )
-def test_malformed_requests_get_a_clear_status(base: str, content: bytes, content_type: str, status: int) -> None:
-    response = httpx.post(f"{base}/api/v1/messages", content=content, headers={"content-type": content_type})
+def test_malformed_requests_get_a_clear_status(
+    base: str, content: bytes, content_type: str, status: int
+) -> None:
+    response = httpx.post(
+        f"{base}/api/v1/messages", content=content, headers={"content-type": content_type}
+    )
     assert response.status_code == status
     assert response.json()["detail"]
 
@@ -51,20 +55,33 @@ def test_malformed_requests_get_a_clear_status(base: str, content: bytes, conten
 @pytest.mark.parametrize(
     "text",
     [
-        "NUL\u0000byte", "lone \ud800 surrogate", "zero\u200bwidth", "bidi \u202eevil\u202c text",
-        "ansi \u001b[2J\u001b]0;title\u0007 escapes", "isolate \u2066x\u2069 marks",
+        "NUL\u0000byte",
+        "lone \ud800 surrogate",
+        "zero\u200bwidth",
+        "bidi \u202eevil\u202c text",
+        "ansi \u001b[2J\u001b]0;title\u0007 escapes",
+        "isolate \u2066x\u2069 marks",
     ],
 )
 def test_hostile_characters_are_stored_and_shown_safely(base: str, text: str) -> None:
     body = json.dumps({"text": f"blender warranty {text}", "conversation_id": "hostile"})
-    response = httpx.post(f"{base}/api/v1/messages", content=body.encode(), headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{base}/api/v1/messages",
+        content=body.encode(),
+        headers={"content-type": "application/json"},
+    )
     if "\ud800" in text:  # not valid Unicode: refused clearly, not a crash
-        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "text"]
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == [
+            "body",
+            "text",
+        ]
         return
     assert response.status_code == 200, response.text
     conversation = httpx.get(f"{base}/api/v1/conversations/hostile").json()
     said = [e["text"] for e in conversation["events"] if e["type"] == "user"]
     assert said and not _UNSAFE.search(said[-1]) and "\ud800" not in said[-1]
     assert "blender warranty" in said[-1]
-    exported = httpx.get(f"{base}/api/v1/conversations/hostile/export", params={"format": "markdown"}).text
+    exported = httpx.get(
+        f"{base}/api/v1/conversations/hostile/export", params={"format": "markdown"}
+    ).text
     assert not _UNSAFE.search(exported)

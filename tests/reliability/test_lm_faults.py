@@ -42,7 +42,11 @@ def _components(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Co
 
 def _assert_failure_recorded(parts: Components, reply_text: str, cid: str) -> None:
     """User turn kept, the unfinished answer marked failed, what the user saw stored after it."""
-    events = [e for e in parts.assistant.history(cid) if isinstance(e, UserUttered | AnswerFailed | BotUttered)]
+    events = [
+        e
+        for e in parts.assistant.history(cid)
+        if isinstance(e, UserUttered | AnswerFailed | BotUttered)
+    ]
     assert [type(e) for e in events] == [UserUttered, AnswerFailed, BotUttered]
     assert events[0].text == QUESTION
     assert events[2].text == reply_text and Faults().answer not in events[2].text

@@ -32,7 +32,9 @@ _TAG = re.compile(r"\[(c-\d+) t-(\d+)\]")
 class EchoModel:
     """Answers with the tag of the question it was asked, so a crossed answer is caught."""
 
-    def stream(self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(
+        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
         tags = _TAG.findall(str(messages[-1]["content"]))
         yield "Echo "
         yield f"[{tags[-1][0]} t-{tags[-1][1]}]" if tags else "[none]"
@@ -42,9 +44,15 @@ class EchoModel:
 
 
 @pytest.fixture
-def load_components(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Components]:
+def load_components(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Components]:
     monkeypatch.setenv("ASSISTANT_WEBHOOK_SECRET", SECRET)
-    for group in ("API", "WEBHOOK", "WEB"):  # this test floods on purpose; test_rate_limits covers the limits
+    for group in (
+        "API",
+        "WEBHOOK",
+        "WEB",
+    ):  # this test floods on purpose; test_rate_limits covers the limits
         monkeypatch.setenv(f"ASSISTANT_RATE_LIMIT_{group}_PER_MINUTE", "0")
     parts = Components(Settings(), {"chat_model": EchoModel(), "embedder": HashingEmbedder()})
     parts.knowledge.ingest([write_docs(tmp_path / "docs")])
@@ -58,9 +66,13 @@ async def _conversation(client: httpx.AsyncClient, base: str, number: int) -> li
     for turn in range(TURNS):
         text = f"How long does the blender warranty last? [{cid} t-{turn}]"
         if number % 2:
-            response = await client.post(f"{base}/api/v1/messages", json={"conversation_id": cid, "text": text})
+            response = await client.post(
+                f"{base}/api/v1/messages", json={"conversation_id": cid, "text": text}
+            )
         else:
-            body = json.dumps({"delivery_id": f"{cid}-{turn}", "conversation_id": cid, "text": text}).encode()
+            body = json.dumps(
+                {"delivery_id": f"{cid}-{turn}", "conversation_id": cid, "text": text}
+            ).encode()
             headers = {**signed_headers(SECRET, body), "content-type": "application/json"}
             response = await client.post(f"{base}/webhooks/generic", content=body, headers=headers)
         assert response.status_code == 200, response.text
@@ -71,9 +83,13 @@ async def _conversation(client: httpx.AsyncClient, base: str, number: int) -> li
 @pytest.mark.timeout(900)
 def test_many_conversations_at_once_lose_and_cross_nothing(load_components: Components) -> None:
     async def drive(base: str) -> list[list[str]]:
-        limits = httpx.Limits(max_connections=CONVERSATIONS, max_keepalive_connections=CONVERSATIONS)
+        limits = httpx.Limits(
+            max_connections=CONVERSATIONS, max_keepalive_connections=CONVERSATIONS
+        )
         async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-            return await asyncio.gather(*(_conversation(client, base, n) for n in range(CONVERSATIONS)))
+            return await asyncio.gather(
+                *(_conversation(client, base, n) for n in range(CONVERSATIONS))
+            )
 
     with serving(create_app(load_components, web=False)) as base:
         results = asyncio.run(drive(base))

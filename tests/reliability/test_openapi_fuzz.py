@@ -30,7 +30,11 @@ class AlwaysAnswers(FakeChatModel):
 @pytest.fixture
 def api_schema(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("ASSISTANT_WEBHOOK_SECRET", SECRET)
-    for group in ("API", "WEBHOOK", "WEB"):  # this test floods on purpose; test_rate_limits covers the limits
+    for group in (
+        "API",
+        "WEBHOOK",
+        "WEB",
+    ):  # this test floods on purpose; test_rate_limits covers the limits
         monkeypatch.setenv(f"ASSISTANT_RATE_LIMIT_{group}_PER_MINUTE", "0")
     monkeypatch.setenv("ASSISTANT_CHATWOOT_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("ASSISTANT_CHATWOOT_API_TOKEN", "fuzz-token")
@@ -55,12 +59,17 @@ def test_every_operation_conforms_and_never_fails(api_schema: Any) -> None:
     for operation in _operations(api_schema):
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def check(case: Any) -> None:
             case.call_and_validate()
 
         try:
             check()
-        except (Exception, BaseExceptionGroup) as err:  # gather every operation's failures, report together
+        except (
+            Exception,
+            BaseExceptionGroup,
+        ) as err:  # gather every operation's failures, report together
             failures[operation.label] = str(err)[:1500]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())

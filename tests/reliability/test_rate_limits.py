@@ -42,7 +42,9 @@ def test_api_limit_is_per_client_and_says_when_to_retry(base: str) -> None:
         limited = first.get(f"{base}/api/v1/conversations/x")
         assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 61
         assert "too many requests" in limited.json()["detail"]
-        assert second.get(f"{base}/api/v1/conversations/x").status_code == 404, "another client is not affected"
+        assert second.get(f"{base}/api/v1/conversations/x").status_code == 404, (
+            "another client is not affected"
+        )
         assert first.get(f"{base}/healthz").status_code == 200, "health checks are never limited"
 
 
@@ -50,9 +52,13 @@ def test_webhook_limit(base: str) -> None:
     with _client() as client:
         codes = []
         for number in range(4):
-            body = json.dumps({"delivery_id": f"d{number}", "conversation_id": "c1", "text": "hi"}).encode()
+            body = json.dumps(
+                {"delivery_id": f"d{number}", "conversation_id": "c1", "text": "hi"}
+            ).encode()
             headers = {**signed_headers(SECRET, body), "content-type": "application/json"}
-            codes.append(client.post(f"{base}/webhooks/generic", content=body, headers=headers).status_code)
+            codes.append(
+                client.post(f"{base}/webhooks/generic", content=body, headers=headers).status_code
+            )
     assert codes[:3] == [200, 200, 200] and codes[3] == 429
 
 

@@ -39,7 +39,10 @@ def _assert_clean(text: str) -> None:
 
 
 def test_no_secret_in_logs_across_webhooks_llm_failures_and_chatwoot(
-    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     faults = Faults(mode="overloaded")
@@ -58,35 +61,78 @@ def test_no_secret_in_logs_across_webhooks_llm_failures_and_chatwoot(
         parts.knowledge.ingest([write_docs(tmp_path / "docs")])
         parts.assistant.handle(Message("How long is the blender warranty?", "c1"))  # LM overloaded
         with serving(create_app(parts, web=False)) as base:
-            body = json.dumps({
-                "delivery_id": "d1", "conversation_id": "c2", "text": "blender warranty?",
-                "callback_url": f"{chatwoot.url}/callback",
-            }).encode()
-            httpx.post(f"{base}/webhooks/generic", content=body,
-                       headers={**signed_headers(SECRETS["ASSISTANT_WEBHOOK_SECRET_PREVIOUS"], body), "content-type": "application/json"})
-            httpx.post(f"{base}/webhooks/generic", content=body, headers={"X-Assistant-Timestamp": "1", "X-Assistant-Signature": "sha256=00"})
-            event = {"event": "message_created", "id": 1, "content": "blender warranty?", "message_type": "incoming",
-                     "private": False, "sender": {"id": 7, "type": "contact"}, "conversation": {"id": 42, "status": "pending"},
-                     "account": {"id": 1}}
+            body = json.dumps(
+                {
+                    "delivery_id": "d1",
+                    "conversation_id": "c2",
+                    "text": "blender warranty?",
+                    "callback_url": f"{chatwoot.url}/callback",
+                }
+            ).encode()
+            httpx.post(
+                f"{base}/webhooks/generic",
+                content=body,
+                headers={
+                    **signed_headers(SECRETS["ASSISTANT_WEBHOOK_SECRET_PREVIOUS"], body),
+                    "content-type": "application/json",
+                },
+            )
+            httpx.post(
+                f"{base}/webhooks/generic",
+                content=body,
+                headers={"X-Assistant-Timestamp": "1", "X-Assistant-Signature": "sha256=00"},
+            )
+            event = {
+                "event": "message_created",
+                "id": 1,
+                "content": "blender warranty?",
+                "message_type": "incoming",
+                "private": False,
+                "sender": {"id": 7, "type": "contact"},
+                "conversation": {"id": 42, "status": "pending"},
+                "account": {"id": 1},
+            }
             raw = json.dumps(event).encode()
-            httpx.post(f"{base}/webhooks/chatwoot", content=raw, headers={
-                **signed_headers(SECRETS["ASSISTANT_CHATWOOT_WEBHOOK_SECRET"], raw, prefix="X-Chatwoot"), "content-type": "application/json"})
-            httpx.post(f"{base}/webhooks/chatwoot", content=raw, headers={"X-Chatwoot-Timestamp": "1", "X-Chatwoot-Signature": "sha256=bad"})
+            httpx.post(
+                f"{base}/webhooks/chatwoot",
+                content=raw,
+                headers={
+                    **signed_headers(
+                        SECRETS["ASSISTANT_CHATWOOT_WEBHOOK_SECRET"], raw, prefix="X-Chatwoot"
+                    ),
+                    "content-type": "application/json",
+                },
+            )
+            httpx.post(
+                f"{base}/webhooks/chatwoot",
+                content=raw,
+                headers={"X-Chatwoot-Timestamp": "1", "X-Chatwoot-Signature": "sha256=bad"},
+            )
             deadline = time.monotonic() + 20
             while len(chatwoot.received) < 3 and time.monotonic() < deadline:
                 time.sleep(0.1)
             httpx.get(f"{base}/metrics")
         parts.close()
-    assert len(chatwoot.received) >= 3, "the failing callback and Chatwoot calls were made (and logged)"
+    assert len(chatwoot.received) >= 3, (
+        "the failing callback and Chatwoot calls were made (and logged)"
+    )
     assert any(r.levelno >= logging.WARNING for r in caplog.records), "failures were logged"
     _assert_clean(caplog.text)
     _assert_clean("\n".join(caplog.handler.format(r) for r in caplog.records))
 
 
-def test_a_wrong_setting_never_echoes_a_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_setting_never_echoes_a_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "assistant.toml"
-    config.write_text(f'llm_api_kye = "{SECRETS["ASSISTANT_LLM_API_KEY"]}"\nwebhook_secret = ["{SECRETS["ASSISTANT_WEBHOOK_SECRET"]}"]\n')
+    config.write_text(
+        f'llm_api_kye = "{SECRETS["ASSISTANT_LLM_API_KEY"]}"\nwebhook_secret = ["{SECRETS["ASSISTANT_WEBHOOK_SECRET"]}"]\n'
+    )
     monkeypatch.setenv("ASSISTANT_CONFIG", str(config))
     result = CliRunner().invoke(main, ["ask", "hi"], obj=App())
-    assert result.exit_code == 1 and "LLM_API_KYE" in result.output and "WEBHOOK_SECRET" in result.output
+    assert (
+        result.exit_code == 1
+        and "LLM_API_KYE" in result.output
+        and "WEBHOOK_SECRET" in result.output
+    )
     _assert_clean(result.output)

@@ -27,16 +27,22 @@ def _spawn_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "assistant", "serve", "--no-web", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     return process, f"http://127.0.0.1:{port}"
 
 
-def _wait_healthy(process: subprocess.Popen[bytes], base: str) -> tuple[subprocess.Popen[bytes], str]:
+def _wait_healthy(
+    process: subprocess.Popen[bytes], base: str
+) -> tuple[subprocess.Popen[bytes], str]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+            raise RuntimeError(
+                f"server exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}"
+            )
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return process, base
@@ -59,8 +65,17 @@ def database_url(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[str
 def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: Path) -> None:
     faults = Faults(mode="echo", delay_s=0.15)
     with serving(faulty_app(faults)) as lm:
-        env = {**os.environ, "ASSISTANT_DATABASE_URL": database_url, "ASSISTANT_LLM_BASE_URL": f"{lm}/v1"}
-        subprocess.run([sys.executable, "-m", "assistant", "ingest", str(write_docs(tmp_path / "docs"))], env=env, check=True, capture_output=True)
+        env = {
+            **os.environ,
+            "ASSISTANT_DATABASE_URL": database_url,
+            "ASSISTANT_LLM_BASE_URL": f"{lm}/v1",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "assistant", "ingest", str(write_docs(tmp_path / "docs"))],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         spawned = [_spawn_server(env) for _ in range(2)]
         try:
             servers = [_wait_healthy(*pair) for pair in spawned]
@@ -69,7 +84,11 @@ def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: 
             def send(number: int) -> None:
                 base = servers[number % 2][1]
                 text = f"How long does the blender warranty last? [same t-{number}]"
-                response = httpx.post(f"{base}/api/v1/messages", json={"conversation_id": "same", "text": text}, timeout=120)
+                response = httpx.post(
+                    f"{base}/api/v1/messages",
+                    json={"conversation_id": "same", "text": text},
+                    timeout=120,
+                )
                 statuses[number] = response.status_code
 
             threads = []
@@ -80,7 +99,9 @@ def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: 
             for thread in threads:
                 thread.join(timeout=150)
             assert statuses == {n: 200 for n in range(MESSAGES)}
-            events = httpx.get(f"{servers[0][1]}/api/v1/conversations/same", timeout=30).json()["events"]
+            events = httpx.get(f"{servers[0][1]}/api/v1/conversations/same", timeout=30).json()[
+                "events"
+            ]
         finally:
             for process, _ in spawned:
                 process.terminate()

@@ -38,11 +38,15 @@ def _upload(folder: Path, name: str, content: bytes) -> str:
     return str(path)
 
 
-def test_hostile_uploads_are_refused_and_good_ones_ingested(web: WebChat, gradio_uploads: Path, tmp_path: Path) -> None:
+def test_hostile_uploads_are_refused_and_good_ones_ingested(
+    web: WebChat, gradio_uploads: Path, tmp_path: Path
+) -> None:
     outside = tmp_path / "secret-notes.md"
     outside.write_text("# Secret\n\nThe admin password is hunter2.\n")
     files = [
-        _upload(gradio_uploads, "good.md", b"# Gift cards\n\nGift cards are valid for two years.\n"),
+        _upload(
+            gradio_uploads, "good.md", b"# Gift cards\n\nGift cards are valid for two years.\n"
+        ),
         _upload(gradio_uploads, "huge.md", b"# Huge\n\n" + b"a" * 10_000),
         _upload(gradio_uploads, "binary.md", b"\xff\xfe\x00\x81 not text \x00\xff"),
         _upload(gradio_uploads, "fake.pdf", b"this is not a PDF at all"),
@@ -53,7 +57,10 @@ def test_hostile_uploads_are_refused_and_good_ones_ingested(web: WebChat, gradio
     ]
     message, status, _ = web.upload(files)
     assert "huge.md: larger than" in message
-    assert "secret-notes.md: not an uploaded file" in message and "passwd: not an uploaded file" in message
+    assert (
+        "secret-notes.md: not an uploaded file" in message
+        and "passwd: not an uploaded file" in message
+    )
     for name in ("binary.md", "fake.pdf", "fake.docx"):
         assert name in message.split("skipped", 1)[1], f"{name} was not reported"
     knowledge = web.runtime.components.knowledge

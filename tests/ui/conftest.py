@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from assistant.settings import Settings
-from benchmarks.serving import free_port, serving
 from assistant.wiring import Components
+from benchmarks.serving import free_port, serving
 from tests.fakes import FakeChatModel, HashingEmbedder
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

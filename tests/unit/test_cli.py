@@ -42,7 +42,9 @@ def test_ingest_then_ask_json(tmp_path: Path) -> None:
     assert payload["answer"] == "Blenders have a two year warranty."
     assert Path(payload["sources"][0]["source"]).name == "warranty.txt"
     assert set(payload["sources"][0]) == {"source", "chunk_id", "score", "text", "kb_version"}
-    assert payload["sources"][0]["kb_version"] >= 1, "the knowledge-base version is stamped on sources"
+    assert payload["sources"][0]["kb_version"] >= 1, (
+        "the knowledge-base version is stamped on sources"
+    )
 
 
 def test_ask_continues_a_conversation(tmp_path: Path) -> None:
@@ -51,7 +53,11 @@ def test_ask_continues_a_conversation(tmp_path: Path) -> None:
     app = _app(model)
     runner.invoke(main, ["ingest", str(_docs(tmp_path))], obj=app)
     first = json.loads(runner.invoke(main, ["ask", "--json", "blenders warranty"], obj=app).stdout)
-    runner.invoke(main, ["ask", "--json", "--conversation", first["conversation_id"], "loyalty points expire"], obj=app)
+    runner.invoke(
+        main,
+        ["ask", "--json", "--conversation", first["conversation_id"], "loyalty points expire"],
+        obj=app,
+    )
     assert {"role": "assistant", "content": "Two years."} in model.requests[1]["messages"]
 
 

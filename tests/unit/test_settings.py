@@ -58,4 +58,7 @@ def test_secret_is_not_shown_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASSISTANT_LLM_API_KEY", "sk-very-secret")
     settings = Settings()
     assert "sk-very-secret" not in repr(settings)
-    assert settings.llm_api_key is not None and settings.llm_api_key.get_secret_value() == "sk-very-secret"
+    assert (
+        settings.llm_api_key is not None
+        and settings.llm_api_key.get_secret_value() == "sk-very-secret"
+    )
