@@ -14,8 +14,8 @@ import multiprocessing
 import statistics
 import tempfile
 import time
-from pathlib import Path
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -78,7 +78,9 @@ async def _health(base: str, concurrency: int) -> list[float]:
         return list(await asyncio.gather(*(one(i) for i in range(concurrency))))
 
 
-def client_round(base: str, callback: str, concurrency: int, round_no: int) -> tuple[list[float], list[float]]:
+def client_round(
+    base: str, callback: str, concurrency: int, round_no: int
+) -> tuple[list[float], list[float]]:
     """One round from the client side: health checks, then signed deliveries, all at once."""
     health = asyncio.run(_health(base, concurrency))
     return health, asyncio.run(_deliveries(base, callback, concurrency, round_no))

@@ -182,7 +182,9 @@ def test_closing_the_page_mid_answer_frees_the_conversation(
     from tests.ui.test_api import SlowModel
 
     # a minute of streaming: closing the page must free the conversation long before it would end
-    components.overrides["chat_model"] = SlowModel().enqueue(" ".join(["word"] * 1200), "Two years.")
+    components.overrides["chat_model"] = SlowModel().enqueue(
+        " ".join(["word"] * 1200), "Two years."
+    )
     for name in ("chat_model", "assistant"):
         components.__dict__.pop(name, None)
     with serving(create_app(components)) as base:
