@@ -1,4 +1,5 @@
-"""One settings object for the whole assistant: env vars `ASSISTANT_*`, an optional TOML file, defaults that work."""
+"""One settings object for the whole assistant: env vars `ASSISTANT_*`, an optional TOML file,
+defaults that work."""
 
 from __future__ import annotations
 
@@ -78,6 +79,10 @@ class Settings(BaseSettings):
     webhook_secret_previous: SecretStr | None = None
     webhook_tolerance_s: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=65536, ge=256)
+    turn_threads: int = Field(default=0, ge=0, le=256)
+    """Turns one server process runs at once; 0 = twice the CPU cores, at most 8. Threads beyond the
+    cores hold the GIL against the event loop that acknowledges webhooks; raise it when a remote LM
+    batches many requests."""
     callback_attempts: int = Field(default=5, ge=1, le=20)
     callback_backoff_s: float = Field(default=1.0, ge=0.0)
     auth: SecretStr | None = None
@@ -175,7 +180,8 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def describe_validation_error(err: ValidationError) -> str:
-    """`ASSISTANT_TOP_K: Input should be greater than or equal to 1 (got 0)` lines; secrets never echoed."""
+    """`ASSISTANT_TOP_K: Input should be greater than or equal to 1 (got 0)` lines; secrets never
+    echoed."""
     lines = []
     for problem in err.errors():
         name = ".".join(str(part) for part in problem["loc"]) or "settings"
@@ -186,6 +192,7 @@ def describe_validation_error(err: ValidationError) -> str:
 
 
 def _may_echo(name: str) -> bool:
-    """Only known, non-secret settings have their wrong value shown; a typo may be a secret's name."""
+    """Only known, non-secret settings have their wrong value shown; a typo may be a secret's
+    name."""
     field = Settings.model_fields.get(name.split(".")[0])
     return field is not None and "SecretStr" not in repr(field.annotation)

@@ -1,9 +1,11 @@
-"""What the HTTP front ends share while the server runs: the assistant, metrics, ledger, background work."""
+"""What the HTTP front ends share while the server runs: the assistant, metrics, ledger, background
+work."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -18,6 +20,13 @@ from ui.deliveries import DeliveryLedger
 from ui.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+def turn_threads_for(setting: int, cpus: int | None = None) -> int:
+    """The `turn_threads` setting resolved: 0 means twice the CPU cores, at most 8."""
+    if setting > 0:
+        return setting
+    return max(1, min(8, 2 * (cpus or os.cpu_count() or 1)))
 
 
 @dataclass
@@ -80,7 +89,8 @@ class Runtime:
         return await anyio.to_thread.run_sync(function, *args)
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        """Background work (webhook replies) that outlives the request; errors are logged, not lost."""
+        """Background work (webhook replies) that outlives the request; errors are logged, not
+        lost."""
         task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._done)

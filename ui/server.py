@@ -1,4 +1,5 @@
-"""One FastAPI app for every HTTP front end: web chat at /, REST under /api/v1, webhooks, health, metrics."""
+"""One FastAPI app for every HTTP front end: web chat at /, REST under /api/v1, webhooks, health,
+metrics."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from assistant.wiring import Components
 from ui import api
 from ui.ratelimit import RateLimits, path_group
-from ui.runtime import Runtime
+from ui.runtime import Runtime, turn_threads_for
 from ui.webhooks import chatwoot, generic
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     sqlite3.OperationalError,
     psycopg.OperationalError,
 )
-"""Locked or unreachable past the bounded wait: answered 503, never 500 (the lock queue uses the driver directly)."""
+"""Locked or unreachable past the bounded wait: answered 503, never 500 (the lock queue uses the
+driver directly)."""
 
 
 def create_app(
@@ -43,7 +45,12 @@ def create_app(
     >>> app = create_app(Components(load_settings()))
     >>> uvicorn.run(app, host="127.0.0.1", port=8080)
     """
-    runtime = Runtime(components, http=http, assistant_override=assistant)
+    runtime = Runtime(
+        components,
+        http=http,
+        assistant_override=assistant,
+        turn_threads=turn_threads_for(components.settings.turn_threads),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -60,7 +67,9 @@ def create_app(
 
     app = FastAPI(
         title="assistant",
-        summary="Customer-support assistant: REST API, webhooks and web chat over one dialog manager.",
+        summary=(
+            "Customer-support assistant: REST API, webhooks and web chat over one dialog manager."
+        ),
         version="0.1.0",
         lifespan=lifespan,
         docs_url="/docs",
@@ -89,7 +98,10 @@ def create_app(
             )
             return JSONResponse(
                 {
-                    "detail": f"too many requests from this client; try again in {verdict.retry_after_s} s"
+                    "detail": (
+                        "too many requests from this client; "
+                        f"try again in {verdict.retry_after_s} s"
+                    )
                 },
                 status_code=429,
                 headers={"Retry-After": str(verdict.retry_after_s)},
@@ -109,7 +121,10 @@ def create_app(
         runtime.metrics.inc("assistant_database_unavailable_total")
         return JSONResponse(
             {
-                "detail": "the database is unavailable right now; nothing was lost, please try again shortly"
+                "detail": (
+                    "the database is unavailable right now; nothing was lost, "
+                    "please try again shortly"
+                )
             },
             status_code=503,
             headers={"Retry-After": "5"},

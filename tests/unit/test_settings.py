@@ -62,3 +62,12 @@ def test_secret_is_not_shown_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
         settings.llm_api_key is not None
         and settings.llm_api_key.get_secret_value() == "sk-very-secret"
     )
+
+
+def test_turn_threads_default_follows_the_cores_and_a_setting_wins() -> None:
+    from ui.runtime import turn_threads_for
+
+    assert turn_threads_for(0, cpus=2) == 4
+    assert turn_threads_for(0, cpus=64) == 8
+    assert turn_threads_for(0, cpus=1) == 2
+    assert turn_threads_for(16, cpus=2) == 16
