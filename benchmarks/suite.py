@@ -1,9 +1,11 @@
-"""`assistant bench`: run the suites, gather their figures into results.json, report.md and a plot."""
+"""`assistant bench`: run the suites, gather their figures into results.json, report.md and a
+plot."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import operator
 import os
 import platform
 import time
@@ -14,10 +16,17 @@ from typing import Any
 
 from benchmarks.doc_sections import markers, write_section
 
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">=": operator.ge,
+    ">": operator.gt,
+}
+
 
 @dataclass(frozen=True)
 class Goal:
-    """A figure's target: `<=` or `>=` a bound."""
+    """A figure's target: `<`, `<=`, `>=` or `>` a bound."""
 
     key: str
     op: str
@@ -26,7 +35,7 @@ class Goal:
     def met(self, value: float | None) -> bool | None:
         if value is None:
             return None
-        return value <= self.bound if self.op == "<=" else value >= self.bound
+        return bool(COMPARE[self.op](value, self.bound))
 
 
 SUITES: dict[str, str] = {
@@ -54,7 +63,8 @@ LM_THREADS = 1  # the figure of record: one torch thread for server and baseline
 
 
 def run_lm(*, quick: bool = False, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """The LM server against a sequential `model.generate` loop, flattened into results.json keys."""
+    """The LM server against a sequential `model.generate` loop, flattened into results.json
+    keys."""
     from benchmarks import lm
 
     levels = [1, 4, 16] if quick else [1, 4, 16, 64]
@@ -166,7 +176,8 @@ def render_report(results: dict[str, Any]) -> str:
 
 
 def doc_section(results: dict[str, Any], out: Path) -> str:
-    """The run's goals for docs/benchmarks.md; a quick and a full run each keep their own section."""
+    """The run's goals for docs/benchmarks.md; a quick and a full run each keep their own
+    section."""
     kind = "quick" if results.get("quick") else "full"
     start, end = markers(f"suite-{kind}")
     suites = sorted({k.split(".")[0] for k in results if "." in k})

@@ -1,4 +1,5 @@
-"""`assistant bench`: results, report, plot and the page's section, with suites swapped for fakes."""
+"""`assistant bench`: results, report, plot and the page's section, with suites swapped for
+fakes."""
 
 from __future__ import annotations
 
@@ -60,3 +61,25 @@ def test_run_writes_results_report_plot_and_the_page(
     section = page.read_text()
     assert "<!-- suite-quick:start -->" in section and "**lm failed**" in section
     assert "| `turn.overhead_ms_p50` | 12.5 | <= 25 | yes |" in section
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "met"),
+    [
+        ("<", 999.0, True),
+        ("<", 1000.0, False),
+        ("<", 2353.6, False),
+        ("<=", 25.0, True),
+        (">=", 0.86, False),
+        (">=", 0.9, True),
+        (">", 0.9, False),
+    ],
+)
+def test_each_goal_operator_is_honoured(op: str, value: float, met: bool) -> None:
+    bounds = {"<": 1000.0, "<=": 25.0, ">=": 0.9, ">": 0.9}
+    assert suite.Goal("figure", op, bounds[op]).met(value) is met
+
+
+def test_the_webhook_goal_is_strictly_under_a_second() -> None:
+    goal = next(g for g in suite.GOALS if g.key == "webhook.ack_p99_ms")
+    assert goal.met(2353.6) is False and goal.met(640.0) is True
