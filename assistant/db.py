@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
-    """Declarative base shared by dialog and knowledge records, so one migration tree covers both."""
+    """Declarative base shared by dialog and knowledge records, so one migration tree covers
+    both."""
 
 
 def make_engine(url: str, *, busy_timeout_s: float = 10.0, connect_retries: int = 3) -> Engine:
@@ -72,7 +73,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_ms: int) -> Non
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision of every branch (dialog, knowledge and ui each add their own)."""
+    """Bring the schema to the newest revision of every branch (dialog, knowledge and ui each add
+    their own)."""
     from alembic import command
     from alembic.config import Config
 

@@ -49,7 +49,8 @@ def embedding_model_path(settings: Settings) -> Path:
 
 
 def chat_model_path(settings: Settings) -> Path:
-    """A transformers folder for the chat model, converting a GGUF file once if that is what is configured."""
+    """A transformers folder for the chat model, converting a GGUF file once if that is what is
+    configured."""
     source = Path(settings.chat_model).expanduser() if settings.chat_model else packaged_chat_gguf()
     if not source.exists():
         raise ModelError(f"ASSISTANT_CHAT_MODEL: {source} does not exist")
@@ -77,7 +78,8 @@ def _fingerprint(source: Path) -> str:
 
 
 def convert_gguf(source: Path, target: Path) -> None:
-    """De-quantize a GGUF into a bf16 safetensors folder, written to a temp dir then renamed into place."""
+    """De-quantize a GGUF into a bf16 safetensors folder, written to a temp dir then renamed into
+    place."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     log.info("converting %s to %s (once)", source, target)

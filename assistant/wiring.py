@@ -135,7 +135,8 @@ class Components:
 
 
 def build_chat_model(settings: Settings) -> ChatModel:
-    """The OpenAI-compatible client; with no base URL, it talks to a model server started in this process."""
+    """The OpenAI-compatible client; with no base URL, it talks to a model server started in this
+    process."""
     from assistant.llm.openai_client import EmbeddedChatModel, OpenAIChatModel
 
     if settings.llm_base_url:

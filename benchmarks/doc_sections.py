@@ -11,7 +11,8 @@ def markers(name: str) -> tuple[str, str]:
 
 
 def write_section(path: Path, name: str, section: str) -> None:
-    """Replace section `name` of the page (appending it the first time), leaving the others alone."""
+    """Replace section `name` of the page (appending it the first time), leaving the others
+    alone."""
     start, end = markers(name)
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     if start in text and end in text:

@@ -1,15 +1,18 @@
-"""Knowledge-base benchmark: ingest and retrieval against their raw building blocks, recall at scale.
+"""Knowledge-base benchmark: ingest and retrieval against their raw parts, recall at scale.
 
     python -m benchmarks.knowledge [--quick]
 
-Prints and saves (docs/bench/knowledge.json, and the "Knowledge base" section of docs/benchmarks.md):
+Prints and saves (docs/bench/knowledge.json, and the "Knowledge base" section of
+docs/benchmarks.md):
 - ingest chunks/s through `KnowledgeBase.ingest` (read, parse, chunk, embed, SQL, FAISS, save)
-  against raw `SentenceTransformer.encode` on exactly the texts it embedded (real model, real files);
+  against raw `SentenceTransformer.encode` on exactly the texts it embedded (real model, real
+  files);
 - retrieval queries/s through the LangChain retriever against raw encode + `index.search` on the
   same index (real embeddings), vector-only and hybrid;
 - recall@10 of the index structure chosen for 100k and 1M vectors against exact search, its
   queries/s through `VectorIndex.search` and raw `index.search`, bytes per vector. These use
-  synthetic clustered vectors (384-d, low intrinsic dimension), not real embeddings: this machine cannot embed 1M texts.
+  synthetic clustered vectors (384-d, low intrinsic dimension), not real embeddings: this machine
+  cannot embed 1M texts.
 """
 
 from __future__ import annotations
@@ -99,8 +102,8 @@ def write_corpus(folder: Path, files: int, seed: int = 0, parts: int = 1) -> lis
         for section in range(rng.randint(3, 6)):
             lines += [f"## {rng.choice(_TOPICS).title()} question {section}", ""]
             sentences = [
-                f"The {topic} of a {rng.choice(_PRODUCTS)} {rng.choice(_VERBS)} {rng.choice(_DETAILS)} "
-                f"in case {rng.randint(100, 999)}."
+                f"The {topic} of a {rng.choice(_PRODUCTS)} {rng.choice(_VERBS)} "
+                f"{rng.choice(_DETAILS)} in case {rng.randint(100, 999)}."
                 for _ in range(rng.randint(3, 8))
             ]
             lines += [" ".join(sentences), ""]
@@ -218,8 +221,8 @@ def run_ingest(*, quick: bool = False, progress: Progress = print) -> dict[str, 
 def _interleaved_qps(
     methods: dict[str, Callable[[str], object]], queries: Sequence[str]
 ) -> dict[str, float]:
-    """Queries/s of each method, one query at a time, methods taking turns (rotating order) per query,
-    so a load burst on the shared machine hits all of them alike."""
+    """Queries/s of each method, one query at a time, methods taking turns (rotating order) per
+    query, so a load burst on the shared machine hits all of them alike."""
     for method in methods.values():  # warm caches and thread pools, untimed
         for query in queries[:5]:
             method(query)
@@ -272,8 +275,9 @@ def _retriever_figures(quick: bool, progress: Progress) -> dict[str, Any]:
 def clustered_vectors(
     n: int, *, seed: int, rank: int = 48, centres: int = 2000
 ) -> NDArray[np.float32]:
-    """Unit vectors of low intrinsic dimension (a mixture of 2000 Gaussians in 48-d, mapped to 384-d,
-    plus noise), so neighbours are dense and cluster borders matter, as with real embeddings."""
+    """Unit vectors of low intrinsic dimension (a mixture of 2000 Gaussians in 48-d, mapped to
+    384-d, plus noise), so neighbours are dense and cluster borders matter, as with real
+    embeddings."""
     rng = np.random.default_rng(12345)
     mixing = rng.standard_normal((rank, DIM), dtype=np.float32) / np.sqrt(rank)
     means = rng.standard_normal((centres, rank), dtype=np.float32)
@@ -367,7 +371,8 @@ def _scale_figures(n: int, progress: Progress, queries: int = 1000) -> dict[str,
 def run_retrieval(
     *, quick: bool = False, progress: Progress = print, sizes: Sequence[int] | None = None
 ) -> dict[str, Any]:
-    """Retriever qps against raw search (real embeddings); recall@10 and qps at scale (synthetic)."""
+    """Retriever qps against raw search (real embeddings); recall@10 and qps at scale
+    (synthetic)."""
     import faiss
 
     results = _retriever_figures(quick, progress)
@@ -394,31 +399,38 @@ def render_section(results: dict[str, Any]) -> str:
         "## Knowledge base",
         "",
         f"`python -m benchmarks.knowledge{' --quick' if r.get('quick') else ''}`, {r.get('date')}, "
-        f"{r.get('machine')}; {gpu}. Ratios are measured side by side in one run on a shared machine.",
+        f"{r.get('machine')}; {gpu}. Ratios are measured side by side in one run on a shared "
+        "machine.",
         "",
         "| figure | value | goal |",
         "|---|---|---|",
         f"| ingest, chunks/s through `KnowledgeBase.ingest` ({r['ingest.files']} Markdown files, "
         f"{r['ingest.chunks']} chunks, real MiniLM) | {r['ingest.chunks_per_s']} | |",
-        f"| raw `SentenceTransformer.encode` on the same texts, chunks/s | {r['ingest.encode_chunks_per_s']} | |",
+        "| raw `SentenceTransformer.encode` on the same texts, chunks/s | "
+        f"{r['ingest.encode_chunks_per_s']} | |",
         f"| ingest / raw encode | **{r['ingest.throughput_ratio_vs_encode']}** | >= 0.9 |",
-        f"| re-ingest of the unchanged folder: seconds, chunks embedded | {r['ingest.reingest_unchanged_s']} s, "
-        f"{r['ingest.reingest_embedded']} | 0 embedded |",
-        f"| retriever (vector) queries/s vs raw encode + `index.search` ({r['retrieval.kb_chunks']} real chunks) | "
+        "| re-ingest of the unchanged folder: seconds, chunks embedded | "
+        f"{r['ingest.reingest_unchanged_s']} s, {r['ingest.reingest_embedded']} | 0 embedded |",
+        "| retriever (vector) queries/s vs raw encode + `index.search` "
+        f"({r['retrieval.kb_chunks']} real chunks) | "
         f"{r['retrieval.retriever_vector_qps']} vs {r['retrieval.raw_encode_search_qps']} = "
         f"**{r['retrieval.qps_ratio_vs_faiss']}** | >= 0.9 |",
-        f"| retriever (hybrid BM25 + FAISS) queries/s, ratio | {r['retrieval.retriever_hybrid_qps']}, "
-        f"{r['retrieval.hybrid_qps_ratio_vs_faiss']} | |",
+        "| retriever (hybrid BM25 + FAISS) queries/s, ratio | "
+        f"{r['retrieval.retriever_hybrid_qps']}, {r['retrieval.hybrid_qps_ratio_vs_faiss']} | |",
     ]
     for n in r["sizes"]:
         key = f"retrieval.{n // 1000}k"
         lines += [
-            f"| {n:,} synthetic vectors: index chosen, build time | {r[f'{key}.index']}, {r[f'{key}.build_s']} s | |",
+            f"| {n:,} synthetic vectors: index chosen, build time | "
+            f"{r[f'{key}.index']}, {r[f'{key}.build_s']} s | |",
             f"| {n:,}: recall@10 against exact search | **{r[f'{key}.recall_at_10']}** | >= 0.95 |",
-            f"| {n:,}: queries/s, `VectorIndex.search` vs raw `index.search` (one query at a time) | "
-            f"{r[f'{key}.vector_index_qps']} vs {r[f'{key}.raw_search_qps']} = **{r[f'{key}.qps_ratio_vs_faiss']}** "
+            f"| {n:,}: queries/s, `VectorIndex.search` vs raw `index.search` "
+            "(one query at a time) | "
+            f"{r[f'{key}.vector_index_qps']} vs {r[f'{key}.raw_search_qps']} = "
+            f"**{r[f'{key}.qps_ratio_vs_faiss']}** "
             f"| >= 0.9 |",
-            f"| {n:,}: exact (Flat) batch queries/s for comparison | {r[f'{key}.exact_qps_batch']} | |",
+            f"| {n:,}: exact (Flat) batch queries/s for comparison | "
+            f"{r[f'{key}.exact_qps_batch']} | |",
             f"| {n:,}: bytes per vector on disk | {r[f'{key}.bytes_per_vector']} | |",
         ]
         sweep = r.get(f"{key}.nprobe_sweep") or {}
@@ -429,11 +441,14 @@ def render_section(results: dict[str, Any]) -> str:
             lines.append(f"| {n:,}: nprobe -> recall@10 @ batch queries/s | {pairs} | |")
     lines += [
         "",
-        "How to read it: ingest time covers reading, parsing, chunking, embedding, SQL and the FAISS save; "
-        "the raw figure is only the model. The retriever ratio compares a full LangChain `invoke` (embed the query, "
-        "FAISS, SQL fetch of the passages, documents) with the model's `encode` plus `index.search`. The 100k/1M "
-        "figures use synthetic 384-d unit vectors of low intrinsic dimension (a Gaussian mixture in 48-d with 2000 components, n/50 above 100k so 1M is as dense per cluster as 100k, mapped to 384-d, plus noise; nearest-neighbour cosine ~0.83), not real embeddings; "
-        "queries are fresh draws from the same distribution. nprobe sweeps (recall, batch queries/s) are in the JSON.",
+        "How to read it: ingest time covers reading, parsing, chunking, embedding, SQL and the "
+        "FAISS save; the raw figure is only the model. The retriever ratio compares a full "
+        "LangChain `invoke` (embed the query, FAISS, SQL fetch of the passages, documents) with "
+        "the model's `encode` plus `index.search`. The 100k/1M figures use synthetic 384-d unit "
+        "vectors of low intrinsic dimension (a Gaussian mixture in 48-d with 2000 components, n/50 "
+        "above 100k so 1M is as dense per cluster as 100k, mapped to 384-d, plus noise; "
+        "nearest-neighbour cosine ~0.83), not real embeddings; queries are fresh draws from the "
+        "same distribution. nprobe sweeps (recall, batch queries/s) are in the JSON.",
         SECTION_END,
     ]
     return "\n".join(lines) + "\n"
@@ -453,7 +468,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {
         "quick": args.quick,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), load average {os.getloadavg()[0]:.1f} at start",
+        "machine": (
+            f"{os.cpu_count()} CPU cores ({platform.machine()}), "
+            f"load average {os.getloadavg()[0]:.1f} at start"
+        ),
         "sizes": list(sizes),
     }
     results.update(run_ingest(quick=args.quick))

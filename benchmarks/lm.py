@@ -1,11 +1,11 @@
-"""LM server benchmark: tokens/s through the server at 1/4/16/64 concurrent requests against a naive loop.
+"""LM server benchmark: tokens/s at 1/4/16/64 concurrent requests against a naive loop.
 
     python -m benchmarks.lm [--max-tokens 32] [--levels 1,4,16,64] [--baseline-requests 8]
 
 The baseline is a sequential `model.generate` loop (greedy, batch 1) on the same loaded model in the
-same run; the server side uses streaming requests over HTTP through the embedded server, so its figures
-include tokenisation, SSE and HTTP; the clients run in a separate process. Prints and saves docs/bench/lm.json and the "LM server" section of
-docs/benchmarks.md.
+same run; the server side uses streaming requests over HTTP through the embedded server, so its
+figures include tokenisation, SSE and HTTP; the clients run in a separate process. Prints and saves
+docs/bench/lm.json and the "LM server" section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def messages(i: int) -> list[dict[str, str]]:
 
 
 def naive_loop(server: Any, requests: int, max_tokens: int) -> dict[str, float]:
-    """Sequential `model.generate`, one request after the other: what a server without batching does."""
+    """Sequential `model.generate`, one request after the other: what a server without batching
+    does."""
     import torch
 
     from assistant.llm.server.prompts import prompt_ids
@@ -103,7 +104,8 @@ def one_stream(base_url: str, i: int, max_tokens: int) -> tuple[float, int]:
 
 
 def concurrent_level(base_url: str, level: int, max_tokens: int) -> dict[str, float]:
-    """`level` streamed requests at once; aggregate tokens/s over the wall time of the whole wave."""
+    """`level` streamed requests at once; aggregate tokens/s over the wall time of the whole
+    wave."""
     started = time.perf_counter()
     with futures.ThreadPoolExecutor(level) as pool:
         results = list(pool.map(lambda i: one_stream(base_url, i, max_tokens), range(level)))
@@ -124,8 +126,8 @@ def machine() -> str:
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, Python {platform.python_version()}, "
-        f"torch {torch.__version__}"
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
     )
 
 
@@ -151,7 +153,8 @@ def run(max_tokens: int, levels: list[int], baseline_requests: int, threads: int
             with futures.ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn")
             ) as clients:
-                # the load generator runs in its own process, like real clients: no GIL shared with the server
+                # the load generator runs in its own process, like real clients: no GIL shared
+                # with the server
                 rows.append(
                     clients.submit(concurrent_level, server.base_url, level, max_tokens).result()
                 )
@@ -188,17 +191,18 @@ def section(r: dict[str, Any]) -> str:
         SECTION_START,
         "## LM server",
         "",
-        f"`python -m benchmarks.lm --max-tokens {r['max_tokens']} --threads {r['torch_threads']}`, {r['date']}, {r['machine']}, transformers "
-        f"{r['transformers']}, {r['model']} on {r['device']} (fp32), {r['torch_threads']} torch thread(s) for both "
-        "sides. **There is no GPU on this machine**: these are "
-        "CPU figures on a machine shared with other jobs; the GPU path (bf16, flash attention when installed) is "
-        "untested here.",
+        f"`python -m benchmarks.lm --max-tokens {r['max_tokens']} --threads {r['torch_threads']}`, "
+        f"{r['date']}, {r['machine']}, transformers {r['transformers']}, {r['model']} on "
+        f"{r['device']} (fp32), {r['torch_threads']} torch thread(s) for both sides. "
+        "**There is no GPU on this machine**: these are CPU figures on a machine shared with other "
+        "jobs; the GPU path (bf16, flash attention when installed) is untested here.",
         "",
-        f"Baseline: a sequential greedy `model.generate` loop (batch 1) on the same model in the same run, "
-        f"{r['baseline']['requests']} requests, run right before each level (the shared machine's speed drifts); "
-        f"overall **{r['baseline']['tokens_per_s']} tokens/s**.",
+        "Baseline: a sequential greedy `model.generate` loop (batch 1) on the same model in the "
+        f"same run, {r['baseline']['requests']} requests, run right before each level (the shared "
+        f"machine's speed drifts); overall **{r['baseline']['tokens_per_s']} tokens/s**.",
         "",
-        "| concurrent requests | server tokens/s | naive loop tokens/s (just before) | vs naive | TTFT p50 | TTFT p99 |",
+        "| concurrent requests | server tokens/s | naive loop tokens/s (just before) | vs naive "
+        "| TTFT p50 | TTFT p99 |",
         "|---|---|---|---|---|---|",
     ]
     for row in r["levels"]:
@@ -208,19 +212,20 @@ def section(r: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Goal: >= 5x the naive loop at 16 concurrent requests. Server figures go through HTTP + SSE "
-        "(streamed requests, greedy, up to the token budget or EOS).",
+        "Goal: >= 5x the naive loop at 16 concurrent requests. Server figures go through HTTP + "
+        "SSE (streamed requests, greedy, up to the token budget or EOS).",
         "",
         verdict(r),
         "",
-        "Notes: torch's default of 2 OpenMP threads spins against the other jobs on this shared 2-core machine "
-        "and made batched steps several times slower than with 1 thread (a batch-16 forward: ~3 s with 2 "
-        "threads, ~0.24 s with 1), so `--threads 1` is the figure of record; an earlier run with the default "
-        "is kept in docs/bench/lm-2threads.json. Requests here are greedy, so they run in the greedy batch (no logits "
-        "processors); sampled requests batch separately, and in a standalone continuous-batching run (no HTTP) "
-        "sampling at 16 requests gave 48.9 tokens/s against 69.9 greedy, the per-request top-p sort of the "
-        "vocabulary being the main extra cost. JSON-schema and "
-        "forced-tool requests are not in these figures: they run one at a time beside the batch.",
+        "Notes: torch's default of 2 OpenMP threads spins against the other jobs on this shared "
+        "2-core machine and made batched steps several times slower than with 1 thread (a batch-16 "
+        "forward: ~3 s with 2 threads, ~0.24 s with 1), so `--threads 1` is the figure of record; "
+        "an earlier run with the default is kept in docs/bench/lm-2threads.json. Requests here are "
+        "greedy, so they run in the greedy batch (no logits processors); sampled requests batch "
+        "separately, and in a standalone continuous-batching run (no HTTP) sampling at 16 requests "
+        "gave 48.9 tokens/s against 69.9 greedy, the per-request top-p sort of the vocabulary "
+        "being the main extra cost. JSON-schema and forced-tool requests are not in these figures: "
+        "they run one at a time beside the batch.",
         SECTION_END,
         "",
     ]

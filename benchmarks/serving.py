@@ -44,7 +44,8 @@ def serving(app: Any) -> Iterator[str]:
 
 
 def run_suite_main(name: str, run: Callable[..., dict[str, Any]], description: str | None) -> None:
-    """`python -m benchmarks.NAME [--quick] [--out DIR]`: run one suite, print and save its figures."""
+    """`python -m benchmarks.NAME [--quick] [--out DIR]`: run one suite, print and save its
+    figures."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("docs/bench"))

@@ -48,7 +48,8 @@ class InstantModel:
 
 
 class SyntheticIngestEmbedder:
-    """Real query embeddings; random unit vectors for ingest batches, so a 100k-chunk base builds in minutes."""
+    """Real query embeddings; random unit vectors for ingest batches, so a 100k-chunk base builds
+    in minutes."""
 
     def __init__(self, real: Embedder) -> None:
         self.real = real
@@ -63,7 +64,8 @@ class SyntheticIngestEmbedder:
 
 
 def write_corpus(folder: Path, chunks: int, per_file: int = 50) -> None:
-    """Markdown files of one-chunk sections; the demo help centre is ingested with real vectors beside them."""
+    """Markdown files of one-chunk sections; the demo help centre is ingested with real vectors
+    beside them."""
     folder.mkdir(parents=True, exist_ok=True)
     words = "order parcel invoice refund delivery account warranty basket voucher courier".split()
     for f in range(max(1, chunks // per_file)):
@@ -103,7 +105,8 @@ def _ingest_real(components: Components, folder: Path) -> float:
 
 
 def measure_overhead(components: Components, turns: int) -> dict[str, float]:
-    """Per-turn milliseconds with an instant LM: guard, lock, state, embedding, retrieval, prompt, persistence."""
+    """Per-turn milliseconds with an instant LM: guard, lock, state, embedding, retrieval, prompt,
+    persistence."""
     assistant = components.assistant
     samples = []
     for i in range(turns):

@@ -112,7 +112,8 @@ def run(quick: bool = False, progress: Any = print) -> dict[str, Any]:
         with (
             serving(receiver) as callback_base,
             serving(create_app(components, web=False)) as base,
-            # the senders run in their own process, like a real Chatwoot: no GIL shared with the server
+            # the senders run in their own process, like a real Chatwoot: no GIL shared with the
+            # server
             futures.ProcessPoolExecutor(1, mp_context=spawn) as senders,
         ):
             progress(f"webhook: {rounds} rounds of {concurrency} concurrent signed deliveries")

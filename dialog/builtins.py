@@ -1,4 +1,5 @@
-"""The built-in slash commands: /help /reset /state /sources /summarize /translate /handoff /forget."""
+"""The built-in slash commands: /help /reset /state /sources /summarize /translate /handoff
+/forget."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def _state(ctx: CommandContext, args: NoArgs) -> Outcome:
     for name, slot in state.slots.items():
         where = f'"{slot.span}"' if slot.span else "no quote"
         lines.append(
-            f"  {name} = {json.dumps(slot.value, ensure_ascii=False)} — from message {slot.turn} ({where}), "
+            f"  {name} = {json.dumps(slot.value, ensure_ascii=False)} — "
+            f"from message {slot.turn} ({where}), "
             f"{slot.extractor or 'set'}, confidence {slot.confidence:.2f}"
         )
     return Outcome("\n".join(lines))
@@ -126,6 +128,9 @@ def _handoff(ctx: CommandContext, args: NoArgs) -> Outcome:
 
 def _forget(ctx: CommandContext, args: NoArgs) -> Outcome:
     return Outcome(
-        "I have erased this conversation: your messages, the details I noted and everything derived from them.",
+        (
+            "I have erased this conversation: your messages, the details I noted and everything "
+            "derived from them."
+        ),
         erase=True,
     )

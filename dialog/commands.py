@@ -1,4 +1,5 @@
-"""Slash commands: small handlers with a typed argument model that return an Outcome (reply + events).
+"""Slash commands: small handlers with a typed argument model that return an Outcome (reply +
+events).
 
 >>> commands = CommandRegistry()
 >>> class TranslateArgs(BaseModel):
@@ -78,7 +79,8 @@ class Command:
         return f"/{self.name} {names}".rstrip()
 
     def parse(self, rest: str) -> BaseModel:
-        """Positional words fill the argument fields in order; the last field takes the rest of the line."""
+        """Positional words fill the argument fields in order; the last field takes the rest of the
+        line."""
         names = list(self.args.model_fields)
         words = rest.split(maxsplit=max(len(names) - 1, 0)) if names else rest.split()
         if len(words) > len(names):

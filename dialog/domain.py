@@ -1,4 +1,5 @@
-"""The domain file: slots (types, validators, prompts), forms, tool routing hints and responses (YAML or TOML).
+"""The domain file: slots (types, validators, prompts), forms, tool routing hints and responses
+(YAML or TOML).
 
 >>> domain = Domain.load(Path("assistant/demo/domain.yaml"))
 >>> domain.forms["return_request"].slots

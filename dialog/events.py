@@ -243,7 +243,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 
 def event_from_row(type_name: str, payload: dict[str, Any]) -> Event:
-    """Rebuild an event from its stored type name and payload (unknown keys from newer code are dropped)."""
+    """Rebuild an event from its stored type name and payload (unknown keys from newer code are
+    dropped)."""
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
         raise ValueError(f"unknown event type {type_name!r}")

@@ -1,10 +1,12 @@
-"""Information extraction in two layers: rules for what rules do best, then the LM with a JSON schema.
+"""Information extraction in two layers: rules for what rules do best, then the LM with a JSON
+schema.
 
 Every value comes back as an `Extraction` with its provenance: the text span it came from, the
 extractor that found it and a confidence. Values below the domain's threshold are confirmed with
 the user before a form uses them.
 
->>> [e.value for e in extract_rules("write to ann@example.com about order 1042", {"email": "email", "order_id": "order_id"})]
+>>> [e.value for e in extract_rules("write to ann@example.com about order 1042",
+...                                 {"email": "email", "order_id": "order_id"})]
 ['ann@example.com', 'NW-1042']
 """
 
@@ -68,7 +70,8 @@ _CURRENCY = {
 
 
 def order_id(text: str, *, requested: bool = False) -> list[tuple[str, str, float]]:
-    """`NW-1042`, `nw 1042`, `order 1042`; a bare number only when the order id was just asked for."""
+    """`NW-1042`, `nw 1042`, `order 1042`; a bare number only when the order id was just asked
+    for."""
     found = [(f"NW-{m.group(1)}", m.group(0), 0.99) for m in _ORDER_FULL.finditer(text)]
     if not found:
         found = [(f"NW-{m.group(1)}", m.group(0), 0.9) for m in _ORDER_WORD.finditer(text)]
@@ -163,7 +166,8 @@ def _owner(kind: str, slot_types: Mapping[str, str], requested: str | None) -> s
 
 
 def normalise(kind: str, raw: Any) -> Any | None:
-    """A value of the slot's type, or None when it is not one (validates LM output and tool arguments)."""
+    """A value of the slot's type, or None when it is not one (validates LM output and tool
+    arguments)."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     text = str(raw).strip()
@@ -234,7 +238,8 @@ def extract_with_model(
 
 
 def _loads_cut(text: str) -> Any:
-    """JSON, also when generation stopped at max_tokens inside a string value (the grammar kept it valid so far)."""
+    """JSON, also when generation stopped at max_tokens inside a string value (the grammar kept it
+    valid so far)."""
     try:
         return json.loads(text)
     except ValueError:

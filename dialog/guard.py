@@ -23,7 +23,8 @@ class Verdict:
 
 
 def strip_control(text: str) -> str:
-    """Drop escape sequences, control characters and lone surrogates; keep spaces, newlines and tabs."""
+    """Drop escape sequences, control characters and lone surrogates; keep spaces, newlines and
+    tabs."""
     text = _ANSI.sub("", text)
     text = _CONTROL.sub("", text)
     return text.encode("utf-8", "replace").decode("utf-8")

@@ -1,4 +1,5 @@
-"""One turn at a time per conversation, across processes, in arrival order; other conversations never wait.
+"""One turn at a time per conversation, across processes, in arrival order; other conversations
+never wait.
 
 PostgreSQL: a session-level advisory lock keyed by the conversation id, on a connection held for
 the turn. Waiters queue in the server's lock manager in arrival order, and a crashed process's
@@ -126,7 +127,10 @@ class SqliteTurnLocks:
     def acquire(self, conversation_id: str, *, timeout: float = 60.0) -> Held:
         owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         ticket = self._write(
-            "INSERT INTO conversation_turn_tickets (conversation_id, owner, taken_at) VALUES (?, ?, ?)",
+            (
+                "INSERT INTO conversation_turn_tickets (conversation_id, owner, taken_at) "
+                "VALUES (?, ?, ?)"
+            ),
             (conversation_id, owner, _now()),
         )
         deadline, pause = time.monotonic() + timeout, self.poll_s

@@ -51,13 +51,15 @@ from knowledge.errors import KnowledgeError
 
 log = logging.getLogger(__name__)
 _YES = re.compile(
-    r"^\s*(yes|y|yeah|yep|yup|sure|ok|okay|please do|go ahead|do it|confirm\w*|correct|right|that's right)\b",
+    r"^\s*(yes|y|yeah|yep|yup|sure|ok|okay|please do|go ahead|do it|confirm\w*|correct|right|"
+    r"that's right)\b",
     re.I,
 )
 _NO = re.compile(r"^\s*(no|n|nope|nah|cancel|don't|do not|stop|wrong|not right|incorrect)\b", re.I)
 _CANCEL = re.compile(r"^\s*(cancel|stop|never ?mind|forget it|quit)\b", re.I)
 _HUMAN = re.compile(
-    r"\b(human|real person|a person|someone real|live agent|an agent|a representative|customer service rep\w*|"
+    r"\b(human|real person|a person|someone real|live agent|an agent|a representative|"
+    r"customer service rep\w*|"
     r"(talk|speak|chat) (to|with) (someone|somebody|a (person|human|manager)))\b",
     re.I,
 )
@@ -92,7 +94,8 @@ class TurnOptions:
     route_with_model: bool = True
     route_requires_slot: bool = True
     """Ask the LM to route only when the message carries a value some action needs (an order id, an
-    email): FAQ questions then cost no routing call, and a small model cannot divert them to a tool."""
+    email): FAQ questions then cost no routing call, and a small model cannot divert them to a
+    tool."""
     extract_with_model: bool = True
     allowed_link_hosts: tuple[str, ...] = ()
     """Hosts the answer may link to; links elsewhere are removed as the answer streams."""
@@ -100,7 +103,8 @@ class TurnOptions:
 
 @dataclass(frozen=True)
 class Action:
-    """Something the assistant can do: fill `slots`, then run `tool` (a form, or a tool on its own)."""
+    """Something the assistant can do: fill `slots`, then run `tool` (a form, or a tool on its
+    own)."""
 
     name: str
     description: str
@@ -195,7 +199,8 @@ class Turn:
             self._fail(type(err).__name__ + (f": {err}" if str(err) else ""), partial)
 
     def close(self) -> None:
-        """Release the conversation's lock (iterating to the end does it; so does dropping the turn)."""
+        """Release the conversation's lock (iterating to the end does it; so does dropping the
+        turn)."""
         release, self._release = self._release, None
         if release is not None:
             release()
@@ -288,7 +293,8 @@ class Assistant:
         return self.start(message).reply
 
     def start(self, message: Message) -> Turn:
-        """Take the conversation's lock, run the turn, and return it; an answer streams as it is read."""
+        """Take the conversation's lock, run the turn, and return it; an answer streams as it is
+        read."""
         verdict = check_message(message.text, max_chars=self.options.max_message_chars)
         if verdict.refusal:
             return Turn(message.conversation_id, [], iter([verdict.refusal]))
@@ -307,7 +313,8 @@ class Assistant:
         return self.store.load_state(conversation_id)
 
     def feedback(self, conversation_id: str, event_seq: int | None, positive: bool) -> int:
-        """Record a thumbs up/down on one event (or the whole conversation); returns the event's seq."""
+        """Record a thumbs up/down on one event (or the whole conversation); returns the event's
+        seq."""
         self.store.require(conversation_id)
         with self.locks.acquire(conversation_id, timeout=self.options.lock_timeout_s):
             if event_seq is not None:
@@ -326,7 +333,8 @@ class Assistant:
             return True
 
     def forget(self, conversation_id: str) -> int:
-        """Erase the conversation and what was derived from it; returns how many events were deleted."""
+        """Erase the conversation and what was derived from it; returns how many events were
+        deleted."""
         with self.locks.acquire(conversation_id, timeout=self.options.lock_timeout_s):
             return self._erase(conversation_id)
 
@@ -506,7 +514,8 @@ class Assistant:
         )
 
     def _extract(self, work: TurnWork, requested: str | None) -> list[str]:
-        """Rule extraction over every rule-typed slot; a new value replaces the old (a correction)."""
+        """Rule extraction over every rule-typed slot; a new value replaces the old (a
+        correction)."""
         filled = []
         for found in extract_rules(work.text, self.domain.slot_types(), requested=requested):
             value = self._slot_spec(found.slot).validate_value(found.value)
@@ -585,7 +594,8 @@ class Assistant:
         return self._next_step(work, action, route.chosen_by)
 
     def _next_step(self, work: TurnWork, action: Action, chosen_by: str = "") -> Outcome:
-        """Ask for the next missing slot, confirm a doubtful one or a side effect, or run the tool."""
+        """Ask for the next missing slot, confirm a doubtful one or a side effect, or run the
+        tool."""
         for name in action.slots:
             slot = work.state.slots.get(name)
             if slot is None:
@@ -659,7 +669,8 @@ class Assistant:
     # ---- routing -------------------------------------------------------------------------------
 
     def _route(self, work: TurnWork, found: list[str]) -> Route | None:
-        """Domain triggers first (cheap, exact), then the LM: native function calling, else constrained JSON."""
+        """Domain triggers first (cheap, exact), then the LM: native function calling, else
+        constrained JSON."""
         for action in self.actions.values():
             if any(re.search(t, work.text, re.I) for t in action.triggers):
                 return Route(action.name, {}, "rule:trigger")
@@ -719,7 +730,10 @@ class Assistant:
         messages = [
             {
                 "role": "system",
-                "content": f"Pick the action that fits the customer's message.\n{listing}\n- answer_question: anything else",
+                "content": (
+                    f"Pick the action that fits the customer's message.\n{listing}\n"
+                    "- answer_question: anything else"
+                ),
             },
             {"role": "user", "content": work.text},
         ]

@@ -1,4 +1,5 @@
-"""Build the chat messages for one answer: instructions, recent history, reference passages, question."""
+"""Build the chat messages for one answer: instructions, recent history, reference passages,
+question."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def reference_block(hits: Sequence[Hit]) -> str:
 
 
 def history_messages(events: Sequence[Event], turns: int) -> list[dict[str, Any]]:
-    """The last `turns` exchanges as chat messages (reference passages of old turns are left out)."""
+    """The last `turns` exchanges as chat messages (reference passages of old turns are left
+    out)."""
     messages = [
         {"role": "user" if isinstance(e, UserUttered) else "assistant", "content": e.text}
         for e in events
@@ -56,7 +58,8 @@ def build_messages(
     language: str = "",
     max_chars: int = 0,
 ) -> list[dict[str, Any]]:
-    """System instructions (+ summary of older turns, answer language), history, then passages and question.
+    """System instructions (+ summary of older turns, answer language), history, then passages and
+    question.
 
     With `max_chars`, the oldest history messages are dropped until the prompt fits (the summary
     keeps their gist); the instructions, passages and question are never cut.

@@ -44,7 +44,8 @@ class EventRow(Base):
 
 
 class SnapshotRow(Base):
-    """A conversation's replayed state as of event `seq`, so a turn replays only the events after it."""
+    """A conversation's replayed state as of event `seq`, so a turn replays only the events after
+    it."""
 
     __tablename__ = "conversation_snapshots"
 

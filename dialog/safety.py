@@ -24,7 +24,8 @@ REMOVED = "[link removed]"
 class OutputScrubber:
     """Feed it deltas; it yields text with outside links removed, holding back only undecided tails.
 
-    >>> "".join(OutputScrubber(allowed_hosts={"northwind.example"}).scrub(["see ![x](https://ev", "il.example/a)"]))
+    >>> "".join(OutputScrubber(allowed_hosts={"northwind.example"})
+    ...         .scrub(["see ![x](https://ev", "il.example/a)"]))
     'see '
     """
 

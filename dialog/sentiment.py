@@ -15,8 +15,8 @@ _ANGRY = re.compile(
     re.I,
 )
 _NEGATIVE = re.compile(
-    r"\b(disappointed|unhappy|upset|annoyed|frustrated|broken|damaged|late|wrong|missing|never arrived|"
-    r"not happy|problem|complain\w*)\b",
+    r"\b(disappointed|unhappy|upset|annoyed|frustrated|broken|damaged|late|wrong|missing|"
+    r"never arrived|not happy|problem|complain\w*)\b",
     re.I,
 )
 _POSITIVE = re.compile(
@@ -39,7 +39,8 @@ def _shouting(text: str) -> bool:
 
 
 def label_turn(text: str) -> Label:
-    """Anger: abusive words, shouting, or negative words with `!!`; urgency: urgent words, `!!` or shouting."""
+    """Anger: abusive words, shouting, or negative words with `!!`; urgency: urgent words, `!!` or
+    shouting."""
     exclaims = text.count("!") >= 2
     if _ANGRY.search(text) or _shouting(text) or (_NEGATIVE.search(text) and exclaims):
         sentiment = "angry"

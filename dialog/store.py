@@ -1,4 +1,5 @@
-"""The conversation store: append events to a conversation, read them back in order, snapshot state."""
+"""The conversation store: append events to a conversation, read them back in order, snapshot
+state."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ class ConversationStore:
         return self._sessions
 
     def append(self, conversation_id: str, events: Sequence[Event], *, channel: str = "cli") -> int:
-        """Append events in one transaction, creating the conversation on first use; returns the last seq."""
+        """Append events in one transaction, creating the conversation on first use; returns the
+        last seq."""
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
             conversation = session.get(ConversationRow, conversation_id)
@@ -78,7 +80,8 @@ class ConversationStore:
     def events(
         self, conversation_id: str, *, last: int | None = None, after: int = 0
     ) -> list[Event]:
-        """The conversation's events in order; `last` keeps only the newest N, `after` those past a seq."""
+        """The conversation's events in order; `last` keeps only the newest N, `after` those past a
+        seq."""
         return [event for _, event in self.numbered_events(conversation_id, last=last, after=after)]
 
     def numbered_events(
@@ -97,7 +100,8 @@ class ConversationStore:
         return [(row.seq, event_from_row(row.type, row.payload)) for row in rows]
 
     def load_state(self, conversation_id: str) -> ConversationState:
-        """The newest snapshot plus the events after it; writes a new snapshot when many have piled up."""
+        """The newest snapshot plus the events after it; writes a new snapshot when many have piled
+        up."""
         with self._sessions() as session:
             snapshot = session.get(SnapshotRow, conversation_id)
             state = (
@@ -141,7 +145,8 @@ class ConversationStore:
             return
 
     def erase(self, conversation_id: str) -> int:
-        """Delete every event and snapshot of the conversation, leaving one `erased` marker; returns the count."""
+        """Delete every event and snapshot of the conversation, leaving one `erased` marker; returns
+        the count."""
         with self._sessions.begin() as session:
             count = (
                 session.scalar(

@@ -1,4 +1,5 @@
-"""Summaries: older turns folded into a few sentences for the prompt, and a brief for a human agent."""
+"""Summaries: older turns folded into a few sentences for the prompt, and a brief for a human
+agent."""
 
 from __future__ import annotations
 
@@ -55,11 +56,13 @@ def summarize(
 
 
 def agent_brief(state: ConversationState, reason: str, recent: Sequence[Event]) -> str:
-    """What a human agent reads when the conversation is handed over: no model call, nothing invented."""
+    """What a human agent reads when the conversation is handed over: no model call, nothing
+    invented."""
     parts = [f"Reason: {reason}."]
     if state.last_sentiment or state.last_urgency:
         parts.append(
-            f"Customer mood: {state.last_sentiment or 'neutral'}, urgency {state.last_urgency or 'normal'}."
+            f"Customer mood: {state.last_sentiment or 'neutral'}, "
+            f"urgency {state.last_urgency or 'normal'}."
         )
     if state.active_form:
         parts.append(f"In progress: {state.active_form.replace('_', ' ')}.")

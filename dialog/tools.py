@@ -1,4 +1,5 @@
-"""Tools: Python functions with a pydantic argument model that the LM may call; only registered ones run.
+"""Tools: Python functions with a pydantic argument model that the LM may call; only registered ones
+run.
 
 >>> tools = ToolRegistry()
 >>> class StatusArgs(BaseModel):
@@ -70,7 +71,8 @@ class Tool:
         return self.args.model_validate(arguments)
 
     def run(self, arguments: dict[str, Any], context: ToolContext) -> dict[str, Any]:
-        """Validate and call; a ToolError or invalid arguments come back as `{"error": ...}` by the caller."""
+        """Validate and call; a ToolError or invalid arguments come back as `{"error": ...}` by the
+        caller."""
         return self.function(self.validate(arguments), context)
 
 
@@ -95,7 +97,8 @@ class ToolRegistry:
         confirm: str = "",
         args: type[BaseModel] | None = None,
     ) -> Callable[[ToolFunction], ToolFunction]:
-        """Decorator: the argument model is `args`, else the annotation of the function's first parameter."""
+        """Decorator: the argument model is `args`, else the annotation of the function's first
+        parameter."""
 
         def decorate(function: ToolFunction) -> ToolFunction:
             model = args or _first_annotation(function)
@@ -155,7 +158,8 @@ def describe_validation(err: ValidationError) -> str:
 
 
 def load_tools(reference: str) -> ToolRegistry:
-    """Import `package.module:function` and call it for a ToolRegistry (the `ASSISTANT_TOOLS` setting)."""
+    """Import `package.module:function` and call it for a ToolRegistry (the `ASSISTANT_TOOLS`
+    setting)."""
     import importlib
 
     module_name, _, attribute = reference.partition(":")

@@ -153,7 +153,8 @@ class KnowledgeBase:
 
     @property
     def index(self) -> VectorIndex:
-        """The FAISS index, loaded on first use and reconciled with SQL when their versions differ."""
+        """The FAISS index, loaded on first use and reconciled with SQL when their versions
+        differ."""
         if self._index is None:
             index = VectorIndex.load(
                 self._index_dir,
@@ -171,7 +172,8 @@ class KnowledgeBase:
             return _version(session)
 
     def _fresh_index(self) -> VectorIndex:
-        """The index, reloaded if another process changed the knowledge base (checked every refresh_s)."""
+        """The index, reloaded if another process changed the knowledge base (checked every
+        refresh_s)."""
         index = self.index
         if time.monotonic() - self._checked_at >= self._refresh_s:
             self._checked_at = time.monotonic()
@@ -245,7 +247,8 @@ class KnowledgeBase:
     # ---- ingestion
 
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
-        """Add or replace each file's chunks; unchanged files are skipped, unreadable ones reported."""
+        """Add or replace each file's chunks; unchanged files are skipped, unreadable ones
+        reported."""
         report = IngestReport()
         files = self._files(paths, report)
         index = self.index
@@ -286,7 +289,8 @@ class KnowledgeBase:
         return list(files.values())
 
     def _prepare(self, path: Path, known: dict[str, str], report: IngestReport) -> _Pending | None:
-        """Read, hash and chunk one file; None when it is unchanged or unreadable (then reported)."""
+        """Read, hash and chunk one file; None when it is unchanged or unreadable (then
+        reported)."""
         try:
             raw = path.read_bytes()
         except OSError as err:
@@ -368,7 +372,8 @@ class KnowledgeBase:
     # ---- maintenance
 
     def remove(self, paths: Sequence[str | Path] = (), *, missing: bool = False) -> list[str]:
-        """Forget documents (a file, or every file under a folder; with `missing`, files gone from disk).
+        """Forget documents (a file, or every file under a folder; with `missing`, files gone from
+        disk).
 
         Their chunks leave SQL and their vectors leave the index. Returns the sources removed.
         """
@@ -541,8 +546,9 @@ class KnowledgeBase:
 
 
 def _advance(index: VectorIndex, version: int) -> None:
-    """Stamp the index with the version it now reflects, unless another process committed in between:
-    then it keeps the older stamp, so the next load (or freshness check) reconciles it with SQL."""
+    """Stamp the index with the version it now reflects, unless another process committed in
+    between: then it keeps the older stamp, so the next load (or freshness check) reconciles it with
+    SQL."""
     if version == index.kb_version + 1:
         index.kb_version = version
 

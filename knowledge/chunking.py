@@ -80,7 +80,8 @@ class Chunker:
 
 
 def _merge(parts: Iterable[tuple[str, str]]) -> list[Section]:
-    """Join consecutive parts under the same heading (HTML splitting yields the header line alone)."""
+    """Join consecutive parts under the same heading (HTML splitting yields the header line
+    alone)."""
     merged: list[Section] = []
     for heading, text in parts:
         if merged and merged[-1].heading == heading:

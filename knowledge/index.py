@@ -47,7 +47,8 @@ class IndexSpec:
 
 
 def choose_spec(count: int, *, flat_limit: int = FLAT_LIMIT) -> IndexSpec:
-    """Exact below `flat_limit`; above it IVF with ~2*sqrt(n) lists (a power of two) and 1/16 of them probed.
+    """Exact below `flat_limit`; above it IVF with ~2*sqrt(n) lists (a power of two) and 1/16 of
+    them probed.
 
     >>> choose_spec(1_000_000)
     IndexSpec(kind='ivf', nlist=2048, nprobe=128)
@@ -302,8 +303,8 @@ class VectorIndex:
                 else str(err).splitlines()[-1]
             )
             raise IndexWriteFailed(
-                f"cannot write the index to {folder} ({reason}); the previous index is unchanged and "
-                "still in use, and the next ingest or `assistant kb rebuild` catches up"
+                f"cannot write the index to {folder} ({reason}); the previous index is unchanged "
+                "and still in use, and the next ingest or `assistant kb rebuild` catches up"
             ) from err
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -354,8 +355,8 @@ class VectorIndex:
             return cls(embedding_model, dimension, backend=backend)
         if (meta.embedding_model, meta.dimension) != (embedding_model, dimension):
             raise IndexMismatch(
-                f"the index was built with {meta.embedding_model} ({meta.dimension}d) but the embedding "
-                f"model is {embedding_model} ({dimension}d); run `assistant kb rebuild`"
+                f"the index was built with {meta.embedding_model} ({meta.dimension}d) but the "
+                f"embedding model is {embedding_model} ({dimension}d); run `assistant kb rebuild`"
             )
         if not meta.file:  # the format before checksum-named files: rebuilt from SQL by the caller
             log.warning(

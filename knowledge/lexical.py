@@ -1,4 +1,5 @@
-"""BM25 keyword search over chunk texts (bm25s), rebuilt from SQL when the knowledge base changes."""
+"""BM25 keyword search over chunk texts (bm25s), rebuilt from SQL when the knowledge base
+changes."""
 
 from __future__ import annotations
 

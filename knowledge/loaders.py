@@ -23,7 +23,8 @@ SUPPORTED_SUFFIXES = (
     MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | FAQ_SUFFIXES | {".pdf", ".docx"}
 )
 LOADER_VERSION = "2"
-"""Part of every content hash: bump it when a loader changes what it extracts, so files re-ingest."""
+"""Part of every content hash: bump it when a loader changes what it extracts, so files
+re-ingest."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""SQL rows of the knowledge base: documents, their chunks (a chunk's id is its FAISS id), its version."""
+"""SQL rows of the knowledge base: documents, their chunks (a chunk's id is its FAISS id), its
+version."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ class DocumentRow(Base):
 
 
 class ChunkRow(Base):
-    """A passage of a document, as embedded and retrieved; ids come from AUTOINCREMENT, never reused."""
+    """A passage of a document, as embedded and retrieved; ids come from AUTOINCREMENT, never
+    reused."""
 
     __tablename__ = "chunks"
     __table_args__ = {"sqlite_autoincrement": True}

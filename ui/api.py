@@ -84,7 +84,8 @@ async def send_message(body: MessageIn, request: Request) -> dict[str, Any]:
     },
 )
 async def stream_message(body: MessageIn, request: Request) -> StreamingResponse:
-    """Events: `sources` (known before the first word), `delta` (text), `done` (the reply) or `error`."""
+    """Events: `sources` (known before the first word), `delta` (text), `done` (the reply) or
+    `error`."""
     runtime = runtime_of(request)
     message = _message(body)
     turn = await runtime.blocking(runtime.assistant.start, message)

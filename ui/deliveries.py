@@ -1,4 +1,5 @@
-"""Each webhook delivery is answered once: claimed by inserting a row that a unique constraint guards."""
+"""Each webhook delivery is answered once: claimed by inserting a row that a unique constraint
+guards."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ class DeliveryLedger:
             )
 
     def release(self, source: str, delivery_id: str) -> None:
-        """Forget a claim whose turn failed before any answer, so the sender's retry can be answered."""
+        """Forget a claim whose turn failed before any answer, so the sender's retry can be
+        answered."""
         with self._sessions.begin() as session:
             session.execute(
                 delete(DeliveryRow).where(

@@ -1,4 +1,5 @@
-"""Per-client rate limits on what customers and senders reach: web chat submissions, REST API, webhooks.
+"""Per-client rate limits on what customers and senders reach: web chat submissions, REST API,
+webhooks.
 
 Built on the `limits` library (moving window, in memory: one server process). Health, metrics and
 documentation are never limited, nor are the web chat's static files.

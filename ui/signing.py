@@ -1,4 +1,5 @@
-"""Signed webhooks: `sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>` with a time window.
+"""Signed webhooks: `sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>` with a time
+window.
 
 The same scheme signs requests coming in (generic webhook, Chatwoot) and callbacks going out.
 """

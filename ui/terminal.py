@@ -1,4 +1,5 @@
-"""The terminal chat: a prompt with slash-command completion and history, answers streamed as Markdown.
+"""The terminal chat: a prompt with slash-command completion and history, answers streamed as
+Markdown.
 
 On a terminal, answers render as Markdown while they stream (rich.live) and the prompt completes
 slash commands and keeps a history file; from a pipe, lines in and plain text out. Model output
@@ -36,7 +37,8 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def safe_for_terminal(text: str) -> str:
-    """Model output and documents never get to move the cursor, retitle the window or reorder text."""
+    """Model output and documents never get to move the cursor, retitle the window or reorder
+    text."""
     return _BIDI.sub("", "\n".join(strip_control(line) for line in text.split("\n")))
 
 
@@ -100,7 +102,8 @@ def pipe_reader(console: Console) -> Callable[[], str | None]:
 
 
 class TerminalChat:
-    """Reads lines, hands each to the dialog manager, shows the answer as it streams, then its sources.
+    """Reads lines, hands each to the dialog manager, shows the answer as it streams, then its
+    sources.
 
     >>> TerminalChat(Components(load_settings()), conversation_id="3f2a…").run()
     """
@@ -128,7 +131,8 @@ class TerminalChat:
             _ = self.components.chat_model
         if chunks == 0:
             self.console.print(
-                "[yellow]The knowledge base is empty: run `assistant ingest --demo` or ingest your documents.[/]"
+                "[yellow]The knowledge base is empty: run `assistant ingest --demo` or ingest "
+                "your documents.[/]"
             )
         self.console.print(
             f"[dim]{documents} documents, {chunks} passages. Conversation {self.conversation_id}. "

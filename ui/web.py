@@ -1,4 +1,5 @@
-"""The Gradio web chat at `/`: streamed answers with their sources, the conversation's state, an admin tab."""
+"""The Gradio web chat at `/`: streamed answers with their sources, the conversation's state, an
+admin tab."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ class WebChat:
     def respond(
         self, text: str, history: History, conversation_id: str
     ) -> Iterator[tuple[Any, ...]]:
-        """Stream one answer into the chat, then show its sources under it and refresh the state panel."""
+        """Stream one answer into the chat, then show its sources under it and refresh the state
+        panel."""
         if not text.strip():
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
@@ -108,7 +110,8 @@ class WebChat:
             for name, slot in slots.items():
                 origin = f"turn {slot.get('turn')}: “{slot.get('span', '')}”"
                 lines.append(
-                    f"| {name} | {slot.get('value')} | {origin} | {slot.get('extractor', '')} | {slot.get('confidence', '')} |"
+                    f"| {name} | {slot.get('value')} | {origin} | {slot.get('extractor', '')} "
+                    f"| {slot.get('confidence', '')} |"
                 )
         else:
             lines.append("- **Slots:** none yet")
@@ -207,8 +210,8 @@ class WebChat:
         report = self.runtime.components.knowledge.ingest(saved)
         report.failed[:0] = refused
         lines = [
-            f"Added {report.files - report.unchanged} file(s), {report.chunks} passage(s); {report.unchanged} unchanged: "
-            + ", ".join(f"`{p.name}`" for p in saved)
+            f"Added {report.files - report.unchanged} file(s), {report.chunks} passage(s); "
+            f"{report.unchanged} unchanged: " + ", ".join(f"`{p.name}`" for p in saved)
         ]
         lines += [f"- skipped: {failure}" for failure in report.failed]
         return "\n".join(lines), self.knowledge_status(), None
@@ -219,7 +222,8 @@ class WebChat:
 
 
 def _is_uploaded(path: Path) -> bool:
-    """Only files Gradio received may be ingested: a crafted payload naming /tmp/x or ~/.ssh is refused."""
+    """Only files Gradio received may be ingested: a crafted payload naming /tmp/x or ~/.ssh is
+    refused."""
     from gradio.utils import get_upload_folder
 
     folder = Path(get_upload_folder()).resolve()
@@ -245,7 +249,8 @@ def build_blocks(chat: WebChat) -> gr.Blocks:
     """The page: a chat tab with the state panel beside it, an admin tab for the knowledge base."""
     with gr.Blocks(title="Support assistant", analytics_enabled=False) as blocks:
         gr.Markdown(
-            "## Support assistant\nAnswers come from the knowledge base, with the passages they used."
+            "## Support assistant\n"
+            "Answers come from the knowledge base, with the passages they used."
         )
         conversation = gr.State("")
         with gr.Tab("Chat", id="chat"):
@@ -303,7 +308,8 @@ def build_blocks(chat: WebChat) -> gr.Blocks:
 
 
 def mount_web_chat(app: FastAPI, runtime: Runtime) -> FastAPI:
-    """Mount the chat at `/`. Gradio keeps its uploads in the upload folder, the only files it serves."""
+    """Mount the chat at `/`. Gradio keeps its uploads in the upload folder, the only files it
+    serves."""
     settings = runtime.settings
     upload_dir = Path(settings.upload_dir)
     upload_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""What every command shares: settings and the lazily built components, errors turned into messages."""
+"""What every command shares: settings and the lazily built components, errors turned into
+messages."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`assistant ingest`: files and folders into the knowledge base, with a progress bar of files and chunks."""
+"""`assistant ingest`: files and folders into the knowledge base, with a progress bar of files and
+chunks."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def _count_files(targets: list[Path]) -> int:
 @click.option("--demo", is_flag=True, help="Ingest the bundled Northwind Shop help centre.")
 @pass_app
 def ingest(app: App, paths: tuple[Path, ...], demo: bool) -> None:
-    """Add files or folders (Markdown, text, HTML, PDF, DOCX, FAQ .csv/.jsonl) to the knowledge base.
+    """Add files or folders (Markdown, text, HTML, PDF, DOCX, FAQ .csv/.jsonl) to the knowledge
+    base.
 
     Folders are read recursively; unchanged files are skipped (content hashes), changed files
     replace their chunks, unreadable files are reported and the rest goes on.

@@ -59,7 +59,8 @@ def stats(app: App, as_json: bool) -> None:
 @click.option("--missing", is_flag=True, help="Also remove documents whose file no longer exists.")
 @pass_app
 def remove(app: App, paths: tuple[Path, ...], missing: bool) -> None:
-    """Remove documents (a file, or every document under a folder); their vectors leave the index."""
+    """Remove documents (a file, or every document under a folder); their vectors leave the
+    index."""
     if not paths and not missing:
         raise click.UsageError("give at least one PATH, or --missing")
     with friendly_errors():
@@ -74,7 +75,8 @@ def remove(app: App, paths: tuple[Path, ...], missing: bool) -> None:
 @kb.command()
 @pass_app
 def rebuild(app: App) -> None:
-    """Re-embed every chunk from the database into a new index (after corruption or a model change)."""
+    """Re-embed every chunk from the database into a new index (after corruption or a model
+    change)."""
     columns = (TextColumn("re-embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
         friendly_errors(),

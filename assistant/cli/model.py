@@ -75,7 +75,8 @@ def serve(
     max_batch: int | None,
     max_queue: int | None,
 ) -> None:
-    """Serve the chat model at /v1/chat/completions (streaming, tools, JSON schema), /health, /metrics."""
+    """Serve the chat model at /v1/chat/completions (streaming, tools, JSON schema), /health,
+    /metrics."""
     import uvicorn
 
     from assistant.llm.server.app import create_app

@@ -1,4 +1,5 @@
-"""The bundled demo knowledge base: help-centre articles of Northwind Shop, a fictional online shop."""
+"""The bundled demo knowledge base: help-centre articles of Northwind Shop, a fictional online
+shop."""
 
 from pathlib import Path
 

@@ -1,4 +1,5 @@
-"""The demo shop wired end to end: orders in SQL (seeded), tools for order status, contact email and returns.
+"""The demo shop wired end to end: orders in SQL (seeded), tools for order status, contact email and
+returns.
 
 >>> seed_orders(db.session)
 6
@@ -123,7 +124,8 @@ def _order(session: Session, order_id: str) -> OrderRow:
     order = session.get(OrderRow, order_id)
     if order is None:
         raise ToolError(
-            f"I couldn't find order {order_id}. Order numbers look like NW-1042 — could you check it?"
+            f"I couldn't find order {order_id}. Order numbers look like NW-1042 — "
+            "could you check it?"
         )
     return order
 
@@ -174,15 +176,19 @@ def create_return(args: ReturnArgs, ctx: ToolContext) -> dict[str, Any]:
         order = _order(session, args.order_id)
         if order.email.lower() != args.email.lower():
             raise ToolError(
-                f"That email address doesn't match the one on order {order.id}, so I can't start the return."
+                f"That email address doesn't match the one on order {order.id}, so I can't "
+                "start the return."
             )
         if order.status != "delivered" or order.delivered_on is None:
             raise ToolError(
-                f"Order {order.id} {('was cancelled' if order.status == 'cancelled' else 'has not been delivered yet')}, so it can't be returned."
+                f"Order {order.id} "
+                + ("was cancelled" if order.status == "cancelled" else "has not been delivered yet")
+                + ", so it can't be returned."
             )
         if (today - order.delivered_on).days > RETURN_WINDOW_DAYS:
             raise ToolError(
-                f"Order {order.id} was delivered more than {RETURN_WINDOW_DAYS} days ago, outside the return window."
+                f"Order {order.id} was delivered more than {RETURN_WINDOW_DAYS} days ago, "
+                "outside the return window."
             )
         row = ReturnRow(
             order_id=order.id,
@@ -222,7 +228,8 @@ def shop_tools() -> ToolRegistry:
 
 
 def detach_returns(sessions: sessionmaker[Session]) -> Callable[[str], None]:
-    """Erasure hook: a return stays (it is a business record) but no longer points at the erased conversation."""
+    """Erasure hook: a return stays (it is a business record) but no longer points at the erased
+    conversation."""
 
     def hook(conversation_id: str) -> None:
         with sessions.begin() as session:

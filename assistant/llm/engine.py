@@ -1,4 +1,5 @@
-"""A transformers chat model run in this process, without a server: for scripts and tests (the assistant itself uses the model server)."""
+"""A transformers chat model run in this process, without a server: for scripts and tests (the
+assistant itself uses the model server)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def pick_device(requested: str) -> str:
 class TransformersChatModel:
     """Greedy or sampled generation with a Hugging Face model, streamed through a background thread.
 
-    >>> model = TransformersChatModel(Path("~/.local/share/assistant/models/SmolLM2-135M-Instruct.Q4_1"))
+    >>> model = TransformersChatModel(
+    ...     Path("~/.local/share/assistant/models/SmolLM2-135M-Instruct.Q4_1")
+    ... )
     >>> model.complete([{"role": "user", "content": "Capital of France?"}], max_tokens=16).text
     'The capital of France is Paris.'
     """

@@ -1,4 +1,5 @@
-"""Fixtures for the dialog tests: the demo shop assistant over a keyword stand-in for the knowledge base."""
+"""Fixtures for the dialog tests: the demo shop assistant over a keyword stand-in for the knowledge
+base."""
 
 from __future__ import annotations
 

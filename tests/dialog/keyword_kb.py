@@ -40,8 +40,8 @@ _STOP = {
 class KeywordKnowledge:
     """A knowledge base stand-in: the share of the question's content words a passage contains.
 
-    The dialog tests check what the manager does with hits and misses, not retrieval quality, so they
-    do not depend on the embedding, chunking or fusion of the real knowledge base.
+    The dialog tests check what the manager does with hits and misses, not retrieval quality, so
+    they do not depend on the embedding, chunking or fusion of the real knowledge base.
     """
 
     def __init__(self, folder: Path) -> None:

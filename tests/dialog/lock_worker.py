@@ -1,4 +1,5 @@
-"""Run in a child process: take a conversation's turn lock, hold it, log when (for the lock tests)."""
+"""Run in a child process: take a conversation's turn lock, hold it, log when (for the lock
+tests)."""
 
 from __future__ import annotations
 

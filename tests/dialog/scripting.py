@@ -1,10 +1,11 @@
-"""Conversation scripts: YAML files of user turns and what each must produce (events, slots, tool calls).
+"""Conversation scripts: YAML files of user turns and what each must produce (events, slots, tool
+calls).
 
 A script:
     name: order status in plain words
     steps:
       - user: "where is my order 1042?"
-        model: []                      # scripted LM replies this step consumes (all of them, exactly)
+        model: []        # scripted LM replies this step consumes (all of them, exactly)
         events: [user, slot, tool_call, tool_result, bot]
         tool_calls: [order_status]
         slots: {order_id: NW-1042}
@@ -12,9 +13,9 @@ A script:
         bot_contains: ["has shipped"]
         handoff: false
         state: {active_form: null, pending: null}
-      - hand_back: true                # or feedback: true/false, instead of `user`
-Model replies: a string (text), {tool_calls: [{name, arguments}]}, {json: {...}}, {error: "..."} (LLMError),
-{error_unavailable: "..."} (LLMUnavailable).
+      - hand_back: true  # or feedback: true/false, instead of `user`
+Model replies: a string (text), {tool_calls: [{name, arguments}]}, {json: {...}}, {error: "..."}
+(LLMError), {error_unavailable: "..."} (LLMUnavailable).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The dialog manager's parts: the turn lock around streaming, registries, feedback, erasure, wiring."""
+"""The dialog manager's parts: the turn lock around streaming, registries, feedback, erasure,
+wiring."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The dialog manager with the real packaged model (SmolLM2-135M, in process): robust expectations only."""
+"""The dialog manager with the real packaged model (SmolLM2-135M, in process): robust expectations
+only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Run in a child process: send messages to one conversation through a full Assistant (for the turn tests)."""
+"""Run in a child process: send messages to one conversation through a full Assistant (for the turn
+tests)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from tests.dialog.keyword_kb import KeywordKnowledge
 
 
 class EchoModel:
-    """Answers "echo: QUESTION", slowly, so two processes' turns would interleave without the lock."""
+    """Answers "echo: QUESTION", slowly, so two processes' turns would interleave without the
+    lock."""
 
     def stream(
         self, messages: Any, *, max_tokens: int = 256, temperature: float = 0.0

@@ -23,11 +23,13 @@ def unseen_docs(tmp_path: Path) -> Path:
     docs = tmp_path / "unseen"
     docs.mkdir()
     (docs / "espresso-machine-warranty.txt").write_text(
-        "Espresso machine warranty\n\nEvery Barista Pro espresso machine carries a warranty of three years. "
+        "Espresso machine warranty\n\n"
+        "Every Barista Pro espresso machine carries a warranty of three years. "
         "The warranty covers the pump and the boiler but not descaling damage.\n"
     )
     (docs / "bicycle-assembly.txt").write_text(
-        "Bicycle assembly\n\nCity bicycles arrive 90 percent assembled. Attach the pedals and the handlebar "
+        "Bicycle assembly\n\n"
+        "City bicycles arrive 90 percent assembled. Attach the pedals and the handlebar "
         "with the included 15 mm spanner; assembly takes about twenty minutes.\n"
     )
     (docs / "store-locations.txt").write_text(

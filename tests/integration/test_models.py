@@ -1,4 +1,5 @@
-"""The packaged models themselves: conversion reused, JSON-schema output valid, embeddings meaningful."""
+"""The packaged models themselves: conversion reused, JSON-schema output valid, embeddings
+meaningful."""
 
 import json
 from pathlib import Path
@@ -38,7 +39,9 @@ def test_real_model_streams_and_obeys_a_json_schema(chat_model_dir: Path) -> Non
         [
             {
                 "role": "user",
-                "content": "I am Ann Lee and my email is ann@example.org. Extract name and email as JSON.",
+                "content": (
+                    "I am Ann Lee and my email is ann@example.org. Extract name and email as JSON."
+                ),
             }
         ],
         max_tokens=60,

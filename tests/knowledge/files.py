@@ -9,7 +9,8 @@ from pathlib import Path
 def write_markdown(path: Path) -> Path:
     path.write_text(
         "# Returns\n\nReturns are free within 30 days.\n\n## How to start a return\n\n"
-        "Open your order and choose Return items.\n\n## Refunds\n\nRefunds reach your card in 5-7 days.\n"
+        "Open your order and choose Return items.\n\n"
+        "## Refunds\n\nRefunds reach your card in 5-7 days.\n"
     )
     return path
 

@@ -48,7 +48,10 @@ def kb(data_dir: Path, tmp_path: Path, real_embedder: SentenceTransformerEmbedde
             json.dumps(
                 {
                     "question": f"What does error {code} on the Barista Pro mean?",
-                    "answer": f"Error {code} means {cause}. Switch the machine off and on again after fixing it.",
+                    "answer": (
+                        f"Error {code} means {cause}. "
+                        "Switch the machine off and on again after fixing it."
+                    ),
                 }
             )
             for code, cause in CODES.items()

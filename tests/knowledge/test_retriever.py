@@ -20,13 +20,17 @@ from tests.fakes import HashingEmbedder
 pytestmark = pytest.mark.unit
 
 _FAQ = "\n".join(
-    f'{{"question": "How long does shipping to zone {n} take?", "answer": "Shipping to zone {n} takes {n + 1} days."}}'
+    (
+        f'{{"question": "How long does shipping to zone {n} take?", '
+        f'"answer": "Shipping to zone {n} takes {n + 1} days."}}'
+    )
     for n in range(8)
 )
 
 
 class _Shared:
-    """One knowledge base for the whole class: langchain-tests builds retrievers from plain properties."""
+    """One knowledge base for the whole class: langchain-tests builds retrievers from plain
+    properties."""
 
     @cached_property
     def knowledge(self) -> KnowledgeBase:

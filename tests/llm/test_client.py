@@ -1,4 +1,5 @@
-"""The OpenAI-compatible client over mock transports: retries only before the first token, errors in words."""
+"""The OpenAI-compatible client over mock transports: retries only before the first token, errors in
+words."""
 
 from __future__ import annotations
 

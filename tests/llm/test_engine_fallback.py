@@ -1,4 +1,5 @@
-"""Older transformers (e.g. 5.17) without per-request sampling: greedy still batches, sampled goes serial."""
+"""Older transformers (e.g. 5.17) without per-request sampling: greedy still batches, sampled goes
+serial."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.unit
 
 
 class OldContinuousBatchingConfig:
-    """The config class as an older transformers has it: no per_request_processors, no padding knobs."""
+    """The config class as an older transformers has it: no per_request_processors, no padding
+    knobs."""
 
     def __init__(
         self,

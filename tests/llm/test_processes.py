@@ -1,4 +1,5 @@
-"""Whole processes: `assistant model serve` serves and stops on Ctrl-C; the embedded server never blocks exit."""
+"""Whole processes: `assistant model serve` serves and stops on Ctrl-C; the embedded server never
+blocks exit."""
 
 from __future__ import annotations
 

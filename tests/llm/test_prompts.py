@@ -46,7 +46,10 @@ def test_earlier_calls_and_results_are_flattened_to_text() -> None:
 
 
 def test_only_known_tools_are_parsed_as_calls() -> None:
-    text = '<tool_call>{"name": "refund", "arguments": {"id": 7}}</tool_call><tool_call>{"name": "rm", "arguments": {}}</tool_call>'
+    text = (
+        '<tool_call>{"name": "refund", "arguments": {"id": 7}}</tool_call>'
+        '<tool_call>{"name": "rm", "arguments": {}}</tool_call>'
+    )
     calls = parse_tool_calls(text, TOOLS)
     assert [c["function"]["name"] for c in calls] == ["refund"]
     assert json.loads(calls[0]["function"]["arguments"]) == {"id": 7}

@@ -1,4 +1,5 @@
-"""The real server on the real packaged model, through the real `openai` client (CPU, small budgets)."""
+"""The real server on the real packaged model, through the real `openai` client (CPU, small
+budgets)."""
 
 from __future__ import annotations
 

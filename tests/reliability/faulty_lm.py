@@ -1,4 +1,5 @@
-"""An OpenAI-compatible chat server on loopback whose faults a test switches on: slow, dying mid-stream, down."""
+"""An OpenAI-compatible chat server on loopback whose faults a test switches on: slow, dying
+mid-stream, down."""
 
 from __future__ import annotations
 

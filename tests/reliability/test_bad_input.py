@@ -1,4 +1,5 @@
-"""Hostile text through the whole message path: refused clearly or stored and shown safely, never a crash."""
+"""Hostile text through the whole message path: refused clearly or stored and shown safely, never a
+crash."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""A corrupted or truncated index at start: the assistant keeps running without retrieval, says so, and
-`kb rebuild` repairs it."""
+"""A corrupted or truncated index at start: the assistant keeps running without retrieval, says so,
+and `kb rebuild` repairs it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The database locked or unreachable for a moment: bounded wait, then a clear 503; nothing half-written."""
+"""The database locked or unreachable for a moment: bounded wait, then a clear 503; nothing
+half-written."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""LM server down, slow or killed mid-stream: a clear message, the user turn kept, the next turn works."""
+"""LM server down, slow or killed mid-stream: a clear message, the user turn kept, the next turn
+works."""
 
 from __future__ import annotations
 

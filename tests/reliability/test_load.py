@@ -1,4 +1,5 @@
-"""Load: many conversations at once through the REST API and the signed webhook; nothing lost, nothing crossed."""
+"""Load: many conversations at once through the REST API and the signed webhook; nothing lost,
+nothing crossed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""schemathesis over the OpenAPI spec of the REST and webhook endpoints: no 5xx, responses as documented."""
+"""schemathesis over the OpenAPI spec of the REST and webhook endpoints: no 5xx, responses as
+documented."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def test_spec_lists_the_rest_and_webhook_endpoints(api_schema: Any) -> None:
 
 
 def test_every_operation_conforms_and_never_fails(api_schema: Any) -> None:
-    """Generated requests (valid and invalid) for every operation: documented responses, never a 5xx."""
+    """Generated requests (valid and invalid) for every operation: documented responses, never a
+    5xx."""
     failures: dict[str, str] = {}
     for operation in _operations(api_schema):
 

@@ -1,4 +1,5 @@
-"""The streaming output scrubber: outside links and images never get through, whatever the chunking."""
+"""The streaming output scrubber: outside links and images never get through, whatever the
+chunking."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from dialog.safety import REMOVED, OutputScrubber
 
 pytestmark = pytest.mark.unit
 
-SECRET = "You are the customer-support assistant of Northwind Shop. Answer the customer's question in one to three short sentences."
+SECRET = (
+    "You are the customer-support assistant of Northwind Shop. "
+    "Answer the customer's question in one to three short sentences."
+)
 
 
 def _scrub(text: str, cuts: list[int] | None = None) -> str:
@@ -54,7 +58,10 @@ def test_chunking_never_changes_the_result(text: str, expected: str, cuts: list[
 
 def test_system_prompt_leak_is_cut() -> None:
     out = _scrub(
-        "Sure! My instructions: You are the customer-support assistant of Northwind Shop. Answer the customer's question in one to three",
+        (
+            "Sure! My instructions: You are the customer-support assistant of Northwind Shop. "
+            "Answer the customer's question in one to three"
+        ),
         [10, 30, 50, 70],
     )
     assert "customer-support assistant of Northwind Shop. Answer the" not in out

@@ -1,7 +1,8 @@
 """Prompt injection through the knowledge base, with the real packaged models.
 
-Hard requirements for every probe: no tool call, no outside link or image, no verbatim system prompt.
-The rate at which an injected canary shows up in answers is measured and held under a threshold.
+Hard requirements for every probe: no tool call, no outside link or image, no verbatim system
+prompt. The rate at which an injected canary shows up in answers is measured and held under a
+threshold.
 """
 
 from __future__ import annotations

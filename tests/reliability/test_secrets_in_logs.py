@@ -1,4 +1,5 @@
-"""Secrets never reach the logs: every path that holds one is driven, failures included, at DEBUG."""
+"""Secrets never reach the logs: every path that holds one is driven, failures included, at
+DEBUG."""
 
 from __future__ import annotations
 
@@ -126,7 +127,8 @@ def test_a_wrong_setting_never_echoes_a_secret(
 ) -> None:
     config = tmp_path / "assistant.toml"
     config.write_text(
-        f'llm_api_kye = "{SECRETS["ASSISTANT_LLM_API_KEY"]}"\nwebhook_secret = ["{SECRETS["ASSISTANT_WEBHOOK_SECRET"]}"]\n'
+        f'llm_api_kye = "{SECRETS["ASSISTANT_LLM_API_KEY"]}"\n'
+        f'webhook_secret = ["{SECRETS["ASSISTANT_WEBHOOK_SECRET"]}"]\n'
     )
     monkeypatch.setenv("ASSISTANT_CONFIG", str(config))
     result = CliRunner().invoke(main, ["ask", "hi"], obj=App())

@@ -1,4 +1,5 @@
-"""One conversation, ten simultaneous messages, two server processes: one turn at a time, in arrival order."""
+"""One conversation, ten simultaneous messages, two server processes: one turn at a time, in arrival
+order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Hostile uploads through the web chat's upload handler: refused or skipped, the rest goes on, nothing escapes."""
+"""Hostile uploads through the web chat's upload handler: refused or skipped, the rest goes on,
+nothing escapes."""
 
 from __future__ import annotations
 

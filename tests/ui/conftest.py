@@ -1,4 +1,5 @@
-"""Front-end fixtures: components over fakes with a small knowledge base, and real servers on loopback."""
+"""Front-end fixtures: components over fakes with a small knowledge base, and real servers on
+loopback."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 that records what it receives: callback receivers, a fake Chatwoot."""
+"""A real HTTP server on 127.0.0.1 that records what it receives: callback receivers, a fake
+Chatwoot."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Runs the terminal chat over fakes, for the pseudo-terminal test: `python terminal_worker.py [ID]`."""
+"""Runs the terminal chat over fakes, for the pseudo-terminal test:
+`python terminal_worker.py [ID]`."""
 
 from __future__ import annotations
 

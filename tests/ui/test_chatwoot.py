@@ -1,4 +1,5 @@
-"""The Chatwoot agent bot against a fake Chatwoot API: a real HTTP server on loopback that records calls."""
+"""The Chatwoot agent bot against a fake Chatwoot API: a real HTTP server on loopback that records
+calls."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Delivery claims on both SQL backends: the database's unique constraint decides, even under a race."""
+"""Delivery claims on both SQL backends: the database's unique constraint decides, even under a
+race."""
 
 from __future__ import annotations
 

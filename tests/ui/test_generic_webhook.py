@@ -170,7 +170,8 @@ def test_the_same_delivery_again_is_a_duplicate(base: str, model: FakeChatModel)
 
 
 class GatedModel(FakeChatModel):
-    """Blocks inside generation until released, so a second delivery arrives while the first runs."""
+    """Blocks inside generation until released, so a second delivery arrives while the first
+    runs."""
 
     def __init__(self) -> None:
         super().__init__()

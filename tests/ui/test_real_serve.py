@@ -1,4 +1,5 @@
-"""One smoke run with the real packaged models: `assistant serve` answers over REST and in the browser."""
+"""One smoke run with the real packaged models: `assistant serve` answers over REST and in the
+browser."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The terminal chat under a pseudo-terminal: completion, Markdown stream, sources, history, resume, no escapes."""
+"""The terminal chat under a pseudo-terminal: completion, Markdown stream, sources, history, resume,
+no escapes."""
 
 from __future__ import annotations
 

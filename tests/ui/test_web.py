@@ -1,4 +1,5 @@
-"""The web chat's server side: which files are served, optional login, the parts that need no browser."""
+"""The web chat's server side: which files are served, optional login, the parts that need no
+browser."""
 
 from __future__ import annotations
 

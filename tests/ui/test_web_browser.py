@@ -1,4 +1,5 @@
-"""The Gradio web chat in a real browser: Debian's Chromium driven by Playwright, over a real server."""
+"""The Gradio web chat in a real browser: Debian's Chromium driven by Playwright, over a real
+server."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ TIMEOUT_MS = 30_000
 
 
 class SteppedModel(FakeChatModel):
-    """Holds each answer after its first word until released, so the test sees the stream mid-way."""
+    """Holds each answer after its first word until released, so the test sees the stream
+    mid-way."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,7 +57,8 @@ class SteppedModel(FakeChatModel):
 def browser() -> Iterator[Any]:
     if CHROMIUM is None:
         pytest.skip(
-            "Chromium is not installed (apt-get install -y chromium chromium-driver); browser tests need it"
+            "Chromium is not installed (apt-get install -y chromium chromium-driver); "
+            "browser tests need it"
         )
     playwright = pytest.importorskip(
         "playwright.sync_api", reason="playwright (pip) is not installed"
@@ -125,7 +128,8 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
         # admin: upload a document into the knowledge base
         manual = tmp_path / "espresso.md"
         manual.write_text(
-            "# Barista Pro espresso machine\n\nThe Barista Pro espresso machine has a warranty of three years.\n"
+            "# Barista Pro espresso machine\n\n"
+            "The Barista Pro espresso machine has a warranty of three years.\n"
         )
         page.get_by_role("tab", name="Admin").click()
         page.locator("#upload input[type=file]").set_input_files(str(manual))

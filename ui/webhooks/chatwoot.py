@@ -44,7 +44,10 @@ class ChatwootClient:
     http: httpx.AsyncClient
 
     def _url(self, account_id: int, conversation_id: int, action: str) -> str:
-        return f"{self.base_url.rstrip('/')}/api/v1/accounts/{account_id}/conversations/{conversation_id}/{action}"
+        return (
+            f"{self.base_url.rstrip('/')}/api/v1/accounts/{account_id}"
+            f"/conversations/{conversation_id}/{action}"
+        )
 
     async def _post(self, url: str, payload: dict[str, Any]) -> None:
         try:
@@ -120,10 +123,15 @@ def reply_text(reply: Reply) -> str:
     summary="Chatwoot agent bot",
     responses={
         200: {
-            "description": '`{"status": "accepted"|"ignored"|"duplicate"}`; the answer goes through Chatwoot\'s API.'
+            "description": (
+                '`{"status": "accepted"|"ignored"|"duplicate"}`; '
+                "the answer goes through Chatwoot's API."
+            )
         },
         401: {
-            "description": "Signature missing or wrong (when ASSISTANT_CHATWOOT_WEBHOOK_SECRET is set)."
+            "description": (
+                "Signature missing or wrong (when ASSISTANT_CHATWOOT_WEBHOOK_SECRET is set)."
+            )
         },
         400: {"description": "Malformed JSON."},
         413: {"description": "Body too large."},
@@ -138,7 +146,10 @@ def reply_text(reply: Reply) -> str:
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "description": "A Chatwoot agent-bot event (message_created, conversation_status_changed, ...).",
+                        "description": (
+                            "A Chatwoot agent-bot event "
+                            "(message_created, conversation_status_changed, ...)."
+                        ),
                         "properties": {"event": {"type": "string"}},
                         "required": ["event"],
                     }
@@ -155,7 +166,10 @@ async def chatwoot_webhook(request: Request) -> JSONResponse:
     if not settings.chatwoot_base_url or settings.chatwoot_api_token is None:
         raise HTTPException(
             503,
-            "the Chatwoot bot is off: set ASSISTANT_CHATWOOT_BASE_URL and ASSISTANT_CHATWOOT_API_TOKEN",
+            (
+                "the Chatwoot bot is off: set ASSISTANT_CHATWOOT_BASE_URL and "
+                "ASSISTANT_CHATWOOT_API_TOKEN"
+            ),
         )
     secrets = secrets_of(settings.chatwoot_webhook_secret)
     if secrets:
@@ -211,7 +225,8 @@ async def _answer(runtime: Runtime, found: ContactMessage, delivery_id: str) -> 
 
 
 async def _status_changed(runtime: Runtime, event: dict[str, Any]) -> dict[str, str]:
-    """An agent set a handed-off conversation back to `pending` (or resolved it): the bot answers again."""
+    """An agent set a handed-off conversation back to `pending` (or resolved it): the bot answers
+    again."""
     if event.get("status") not in ("pending", "resolved"):
         return {"status": "ignored", "reason": f"status {event.get('status')!r}"}
     messages = event.get("messages") or [{}]

@@ -1,4 +1,5 @@
-"""What both webhooks need: a size-limited body, the secrets, signature checks, a delivery ledger."""
+"""What both webhooks need: a size-limited body, the secrets, signature checks, a delivery
+ledger."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def secrets_of(*values: SecretStr | None) -> list[str]:
 def verify_delivery(
     request: Request, body: bytes, secrets: list[str], *, source: str, header_prefix: str
 ) -> None:
-    """Check the `<prefix>-timestamp`/`<prefix>-signature` HMAC; a bad one is counted and refused (401)."""
+    """Check the `<prefix>-timestamp`/`<prefix>-signature` HMAC; a bad one is counted and refused
+    (401)."""
     runtime: Runtime = request.app.state.runtime
     try:
         verify(

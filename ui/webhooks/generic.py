@@ -49,7 +49,9 @@ _HEADERS = [
         "in": "header",
         "required": True,
         "schema": {"type": "string"},
-        "description": "Unix seconds when you sent it; more than 300 s away from our clock is refused.",
+        "description": (
+            "Unix seconds when you sent it; more than 300 s away from our clock is refused."
+        ),
     },
     {
         "name": "X-Assistant-Signature",
@@ -61,7 +63,10 @@ _HEADERS = [
 ]
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": '`{"conversation_id", "answer", "sources"}`, or `{"status": "duplicate"}` for a repeated delivery_id.'
+        "description": (
+            '`{"conversation_id", "answer", "sources"}`, '
+            'or `{"status": "duplicate"}` for a repeated delivery_id.'
+        )
     },
     202: {"description": "Accepted; the answer is POSTed to callback_url, signed the same way."},
     400: {"description": "Malformed JSON or missing fields."},
@@ -86,7 +91,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 )
 async def generic_webhook(request: Request) -> JSONResponse:
-    """Answer one customer message. Duplicates (same delivery_id), even concurrent, get no second answer."""
+    """Answer one customer message. Duplicates (same delivery_id), even concurrent, get no second
+    answer."""
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     body = await read_body(request, settings.max_body_bytes)
@@ -136,7 +142,8 @@ def _parse(body: bytes) -> GenericDelivery:
 
 
 async def _answer(runtime: Runtime, message: Message) -> Reply:
-    """Run the turn; if it fails before an answer exists, release the claim so a retry can succeed."""
+    """Run the turn; if it fails before an answer exists, release the claim so a retry can
+    succeed."""
     assert message.delivery_id is not None
     try:
         reply = await runtime.run_turn(message)
@@ -164,7 +171,8 @@ async def _answer_to_callback(runtime: Runtime, message: Message, url: str) -> N
 
 
 async def post_signed(runtime: Runtime, url: str, payload: dict[str, Any]) -> bool:
-    """POST, signed like incoming requests; retry network errors, 408, 429 and 5xx with exponential backoff."""
+    """POST, signed like incoming requests; retry network errors, 408, 429 and 5xx with exponential
+    backoff."""
     settings = runtime.settings
     secret = secrets_of(settings.webhook_secret)[0]
     body = json.dumps(payload, ensure_ascii=False).encode()

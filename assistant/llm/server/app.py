@@ -30,7 +30,8 @@ def error(
 
 
 class Admission:
-    """A counter of admitted requests; past `limit`, callers get 429 instead of an unbounded queue."""
+    """A counter of admitted requests; past `limit`, callers get 429 instead of an unbounded
+    queue."""
 
     def __init__(self, limit: int, metrics: Metrics) -> None:
         self.limit, self.count, self.metrics = limit, 0, metrics
@@ -254,7 +255,8 @@ class Run:
         return f"data: {json.dumps(chunk)}\n\n"
 
     async def sse(self) -> AsyncIterator[str]:
-        """Server-sent events; with tools the text is held back until it is known whether it is a call."""
+        """Server-sent events; with tools the text is held back until it is known whether it is a
+        call."""
         yield self._chunk({"role": "assistant", "content": ""}, None)
         try:
             async for delta in self._deltas():

@@ -1,9 +1,11 @@
-"""The engine: transformers' continuous batching for plain requests, a serial `generate` path for the rest.
+"""The engine: transformers' continuous batching for plain requests, a serial `generate` path for
+the rest.
 
-transformers' ContinuousBatchingManager owns the scheduler and the paged KV cache; we only add requests,
-route its outputs to per-request asyncio queues and cancel. Its logits processors are per-batch tensors
-(temperature, top-k, top-p), so a stateful per-request grammar cannot run inside it: grammar-constrained
-requests (json_schema, forced tool calls) and seeded sampling go through `model.generate`, one at a time.
+transformers' ContinuousBatchingManager owns the scheduler and the paged KV cache; we only add
+requests, route its outputs to per-request asyncio queues and cancel. Its logits processors are
+per-batch tensors (temperature, top-k, top-p), so a stateful per-request grammar cannot run inside
+it: grammar-constrained requests (json_schema, forced tool calls) and seeded sampling go through
+`model.generate`, one at a time.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ class Engine:
     """A loaded model plus its continuous-batching manager.
 
     >>> engine = Engine(ServerConfig(model_path=path)); engine.start()
-    >>> ids = engine.tokenizer("Hi")["input_ids"]; engine.generate_serial(ids, Sampling(max_tokens=8))
+    >>> ids = engine.tokenizer("Hi")["input_ids"]
+    >>> engine.generate_serial(ids, Sampling(max_tokens=8))
     """
 
     def __init__(self, config: ServerConfig) -> None:
@@ -120,8 +123,9 @@ class Engine:
         return ids
 
     def _start_batching(self) -> None:
-        """Two continuous batches on one model: greedy (no logits processors, the fast common case) and
-        sampled (per-request temperature/top-p); without per-request sampling, sampled requests go serial."""
+        """Two continuous batches on one model: greedy (no logits processors, the fast common case)
+        and sampled (per-request temperature/top-p); without per-request sampling, sampled requests
+        go serial."""
         try:
             self._managers["greedy"] = self._manager_for(sampled=False)
             self._managers["sampled"] = self._manager_for(sampled=True)
@@ -224,7 +228,8 @@ class Engine:
         return generation
 
     def cancel(self, generation: Generation) -> None:
-        """Free the request's slot and KV blocks now (client gone, deadline passed, stop string seen)."""
+        """Free the request's slot and KV blocks now (client gone, deadline passed, stop string
+        seen)."""
         with self._routes_lock:
             known = self._routes.pop(generation.request_id, None)
         manager = self._managers.get(generation.batch)
@@ -238,7 +243,8 @@ class Engine:
         schema: dict[str, Any] | None = None,
         cancelled: threading.Event | None = None,
     ) -> list[int]:
-        """`model.generate` under a lock: for grammar-constrained, seeded, or non-batching requests."""
+        """`model.generate` under a lock: for grammar-constrained, seeded, or non-batching
+        requests."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 

@@ -1,4 +1,5 @@
-"""Run the model server inside this process (uvicorn on a background thread) so users never start one."""
+"""Run the model server inside this process (uvicorn on a background thread) so users never start
+one."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _stop_before_thread_joins(stop: Callable[[], None]) -> None:
-    """The batching loop is a non-daemon thread: stop it at exit before Python waits for it, or exit hangs.
+    """The batching loop is a non-daemon thread: stop it at exit before Python waits for it, or exit
+    hangs.
 
-    `threading._register_atexit` (what concurrent.futures uses) runs before non-daemon threads are joined;
-    plain `atexit` runs after, which is too late.
+    `threading._register_atexit` (what concurrent.futures uses) runs before non-daemon threads are
+    joined; plain `atexit` runs after, which is too late.
     """
     register = getattr(threading, "_register_atexit", None)
     try:
@@ -43,7 +45,8 @@ def _stop_before_thread_joins(stop: Callable[[], None]) -> None:
 
 
 class BackgroundServer:
-    """The app served by uvicorn on a daemon thread; `stop()` (or the end of the main thread) shuts it down.
+    """The app served by uvicorn on a daemon thread; `stop()` (or the end of the main thread) shuts
+    it down.
 
     >>> with BackgroundServer(ServerConfig(model_path=path)) as server:
     ...     OpenAIChatModel(server.base_url).complete([{"role": "user", "content": "Hi"}])

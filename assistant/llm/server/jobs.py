@@ -1,4 +1,5 @@
-"""One request from prompt ids to text deltas: batched or serial, with stop strings, deadline and cancel."""
+"""One request from prompt ids to text deltas: batched or serial, with stop strings, deadline and
+cancel."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics on a registry per server, so two servers in one process (tests) do not collide."""
+"""Prometheus metrics on a registry per server, so two servers in one process (tests) do not
+collide."""
 
 from __future__ import annotations
 

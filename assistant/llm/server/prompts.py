@@ -1,4 +1,5 @@
-"""Messages and tools into prompt tokens through the model's chat template; tool calls back out of text."""
+"""Messages and tools into prompt tokens through the model's chat template; tool calls back out of
+text."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from assistant.llm.server.schemas import BadRequest
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
 
 TOOLS_PREAMBLE = (
-    "You can call functions. Their signatures are inside <tools></tools>:\n<tools>\n{tools}\n</tools>\n"
-    'To call one, reply only with <tool_call>{{"name": <function name>, "arguments": <JSON object>}}</tool_call>.'
+    "You can call functions. Their signatures are inside <tools></tools>:\n"
+    "<tools>\n{tools}\n</tools>\n"
+    'To call one, reply only with <tool_call>{{"name": <function name>, '
+    '"arguments": <JSON object>}}</tool_call>.'
 )
 
 
@@ -96,7 +99,8 @@ def tool_names(tools: list[dict[str, Any]]) -> list[str]:
 def forced_tool_schema(
     tools: list[dict[str, Any]], tool_choice: str | dict[str, Any]
 ) -> dict[str, Any]:
-    """The JSON schema of a call to one of the allowed tools, for grammar-constrained `required` calls."""
+    """The JSON schema of a call to one of the allowed tools, for grammar-constrained `required`
+    calls."""
     wanted = None
     if isinstance(tool_choice, dict):
         wanted = tool_choice.get("function", {}).get("name")
@@ -120,7 +124,8 @@ def forced_tool_schema(
 
 
 def parse_tool_calls(text: str, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`<tool_call>{...}</tool_call>` blocks (or a bare call object) naming a known tool, as OpenAI tool_calls."""
+    """`<tool_call>{...}</tool_call>` blocks (or a bare call object) naming a known tool, as OpenAI
+    tool_calls."""
     names = set(tool_names(tools))
     found = [m.group(1) for m in _TOOL_CALL.finditer(text)] or [text.strip()]
     calls = []

@@ -1,4 +1,5 @@
-"""The Chat Completions request we accept; anything else is refused by name, never silently ignored."""
+"""The Chat Completions request we accept; anything else is refused by name, never silently
+ignored."""
 
 from __future__ import annotations
 
