@@ -32,5 +32,9 @@ test: install
 test-unit: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m unit $(PYTEST_ARGS)
 
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -275,10 +275,8 @@ class Assistant:
             )
         submits = {form.submit for form in self.domain.forms.values()}
         for tool in self.tools:
-            if (
-                tool.name in submits
-            ):  # reached through its form, which collects and checks its arguments
-                continue
+            if tool.name in submits:
+                continue  # reached through its form, which collects and checks its arguments
             hints = self.domain.tools.get(tool.name)
             triggers = hints.triggers if hints else []
             actions.setdefault(
@@ -762,9 +760,8 @@ class Assistant:
         opts = self.options
         try:
             hits = self.knowledge.search(work.text, k=opts.top_k, min_score=opts.min_score)
-        except (
-            KnowledgeError
-        ) as err:  # a corrupted or mismatched index: keep talking, say so, log why
+        except KnowledgeError as err:
+            # a corrupted or mismatched index: keep talking, say so, log why
             log.warning("answering without the knowledge base: %s", err)
             work.add(ev.ConfirmationRequested("handoff"))
             return Outcome(self.domain.response("kb_unavailable", KB_UNAVAILABLE), asks=True)

@@ -125,9 +125,8 @@ class ConversationStore:
             with self._sessions.begin() as session:
                 if session.get(ConversationRow, state.conversation_id) is None:
                     return
-                if (
-                    self._last_seq(session, state.conversation_id) < state.seq
-                ):  # erased meanwhile: stale state
+                if self._last_seq(session, state.conversation_id) < state.seq:
+                    # erased meanwhile: stale state
                     return
                 row = session.get(SnapshotRow, state.conversation_id)
                 if row is None:

@@ -207,9 +207,8 @@ class KnowledgeBase:
         if len(extra) or len(missing) or not (self._index_dir / META_FILE).exists():
             try:
                 index.save(self._index_dir)
-            except (
-                IndexWriteFailed
-            ) as err:  # serve the caught-up index from memory; the next load retries
+            except IndexWriteFailed as err:
+                # serve the caught-up index from memory; the next load retries
                 log.warning("%s", err)
         return index
 

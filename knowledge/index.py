@@ -12,6 +12,8 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -25,6 +27,10 @@ from knowledge.errors import IndexCorrupted, IndexMismatch, IndexWriteFailed
 log = logging.getLogger(__name__)
 
 META_FILE = "vectors.json"
+SERIAL_QUERIES = 8
+"""Up to this many queries are searched on one OpenMP thread: for a chat turn's single query, the
+thread pool's start-up and spinning cost more than the scan (and steal the CPU from the embedding
+model's own threads); a server gets its parallelism from concurrent turns instead."""
 FLAT_LIMIT = 50_000
 """Below this many vectors, exact search is fast enough and needs no training."""
 
@@ -103,9 +109,8 @@ def _new_faiss(spec: IndexSpec, dimension: int) -> faiss.Index:
     index.own_fields = True
     quantizer.this.disown()
     index.nprobe = spec.nprobe
-    index.set_direct_map_type(
-        faiss.DirectMap.Hashtable
-    )  # reconstruct by chunk id, and still delete
+    # reconstruct by chunk id, and still delete
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)
     return index
 
 
@@ -275,9 +280,10 @@ class VectorIndex:
     def search(self, queries: NDArray[np.float32], k: int) -> list[list[tuple[int, float]]]:
         if len(self) == 0 or k <= 0:
             return [[] for _ in range(len(queries))]
-        scores, ids = self._searcher().search(
-            np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self))
-        )
+        with _omp_threads(1 if len(queries) <= SERIAL_QUERIES and self.backend == "cpu" else 0):
+            scores, ids = self._searcher().search(
+                np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self))
+            )
         return [
             [(i, s) for i, s in zip(row_ids, row_scores, strict=True) if i != -1]
             for row_ids, row_scores in zip(ids.tolist(), scores.tolist(), strict=True)
@@ -414,3 +420,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _omp_threads(threads: int) -> Iterator[None]:
+    """FAISS's OpenMP threads for the calling thread only (the setting is per thread); 0 = as is."""
+    if threads <= 0:
+        yield
+        return
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)

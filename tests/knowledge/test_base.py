@@ -347,9 +347,8 @@ def test_two_processes_ingesting_leave_an_index_that_holds_both(
         "# Kettles\n\nKettles must be descaled every month.\n"
     )
     first.ingest([tmp_path / "a"])
-    second.ingest(
-        [tmp_path / "b"]
-    )  # saved last, without the umbrellas: must not claim the newest version
+    # saved last, without the umbrellas: must not claim the newest version
+    second.ingest([tmp_path / "b"])
     assert second.search("umbrella lifetime guarantee", k=1)[0].source.endswith("umbrellas.md")
     third = _kb(database, data_dir)
     assert third.search("umbrella lifetime guarantee", k=1)[0].source.endswith("umbrellas.md")

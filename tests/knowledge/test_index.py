@@ -24,6 +24,21 @@ def test_search_finds_the_vector_itself_first() -> None:
     assert hits[0][0][1] == pytest.approx(1.0, abs=1e-5)
 
 
+def test_single_queries_run_serially_and_leave_the_thread_setting_alone() -> None:
+    import faiss
+
+    index = VectorIndex("m", 8)
+    vectors = _vectors(2000)
+    index.add(np.arange(2000), vectors)
+    previous = faiss.omp_get_max_threads()
+    one = index.search(vectors[[5]], k=5)
+    many = index.search(vectors[:40], k=5)
+    assert faiss.omp_get_max_threads() == previous, "the caller's OpenMP setting is restored"
+    assert [i for i, _ in one[0]] == [i for i, _ in many[5]], "one thread or several, same hits"
+    assert [s for _, s in one[0]] == pytest.approx([s for _, s in many[5]], abs=1e-5)
+    assert one[0][0][0] == 5
+
+
 def test_remove_really_removes() -> None:
     index = VectorIndex("m", 8)
     vectors = _vectors(5)

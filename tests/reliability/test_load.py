@@ -49,11 +49,8 @@ def load_components(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Components]:
     monkeypatch.setenv("ASSISTANT_WEBHOOK_SECRET", SECRET)
-    for group in (
-        "API",
-        "WEBHOOK",
-        "WEB",
-    ):  # this test floods on purpose; test_rate_limits covers the limits
+    # this test floods on purpose; test_rate_limits covers the limits
+    for group in ("API", "WEBHOOK", "WEB"):
         monkeypatch.setenv(f"ASSISTANT_RATE_LIMIT_{group}_PER_MINUTE", "0")
     parts = Components(Settings(), {"chat_model": EchoModel(), "embedder": HashingEmbedder()})
     parts.knowledge.ingest([write_docs(tmp_path / "docs")])

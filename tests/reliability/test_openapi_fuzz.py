@@ -31,11 +31,8 @@ class AlwaysAnswers(FakeChatModel):
 @pytest.fixture
 def api_schema(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("ASSISTANT_WEBHOOK_SECRET", SECRET)
-    for group in (
-        "API",
-        "WEBHOOK",
-        "WEB",
-    ):  # this test floods on purpose; test_rate_limits covers the limits
+    # this test floods on purpose; test_rate_limits covers the limits
+    for group in ("API", "WEBHOOK", "WEB"):
         monkeypatch.setenv(f"ASSISTANT_RATE_LIMIT_{group}_PER_MINUTE", "0")
     monkeypatch.setenv("ASSISTANT_CHATWOOT_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("ASSISTANT_CHATWOOT_API_TOKEN", "fuzz-token")
@@ -69,9 +66,7 @@ def test_every_operation_conforms_and_never_fails(api_schema: Any) -> None:
 
         try:
             check()
-        except (
-            Exception,
-            BaseExceptionGroup,
-        ) as err:  # gather every operation's failures, report together
+        except (Exception, BaseExceptionGroup) as err:
+            # gather every operation's failures, report together
             failures[operation.label] = str(err)[:1500]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())

@@ -25,9 +25,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture
 def server(data_dir: Path) -> Iterator[str]:
-    chat_model_path(
-        Settings(model_dir=MODEL_CACHE, data_dir=MODEL_CACHE.parent)
-    )  # converted once per cache
+    # converted once per cache
+    chat_model_path(Settings(model_dir=MODEL_CACHE, data_dir=MODEL_CACHE.parent))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "assistant"]
     subprocess.run(
