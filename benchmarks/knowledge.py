@@ -22,6 +22,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -221,19 +222,20 @@ def run_ingest(*, quick: bool = False, progress: Progress = print) -> dict[str, 
 def _interleaved_qps(
     methods: dict[str, Callable[[str], object]], queries: Sequence[str]
 ) -> dict[str, float]:
-    """Queries/s of each method, one query at a time, methods taking turns (rotating order) per
-    query, so a load burst on the shared machine hits all of them alike."""
+    """Queries/s of each method (1 / its median latency), one query at a time, methods taking turns
+    (rotating order) per query, so a load burst on the shared machine hits all of them alike and
+    a stall of a few queries does not decide the ratio."""
     for method in methods.values():  # warm caches and thread pools, untimed
         for query in queries[:5]:
             method(query)
-    spent = dict.fromkeys(methods, 0.0)
+    spent: dict[str, list[float]] = {name: [] for name in methods}
     names = list(methods)
     for n, query in enumerate(queries):
         for name in names[n % len(names) :] + names[: n % len(names)]:
             started = time.perf_counter()
             methods[name](query)
-            spent[name] += time.perf_counter() - started
-    return {name: len(queries) / seconds for name, seconds in spent.items()}
+            spent[name].append(time.perf_counter() - started)
+    return {name: 1.0 / statistics.median(times) for name, times in spent.items()}
 
 
 def _retriever_figures(quick: bool, progress: Progress) -> dict[str, Any]:

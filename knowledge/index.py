@@ -27,10 +27,10 @@ from knowledge.errors import IndexCorrupted, IndexMismatch, IndexWriteFailed
 log = logging.getLogger(__name__)
 
 META_FILE = "vectors.json"
-SERIAL_QUERIES = 8
-"""Up to this many queries are searched on one OpenMP thread: for a chat turn's single query, the
-thread pool's start-up and spinning cost more than the scan (and steal the CPU from the embedding
-model's own threads); a server gets its parallelism from concurrent turns instead."""
+SERIAL_QUERIES, SERIAL_SCAN = 8, 50_000
+"""Up to 8 queries that scan up to 50k vectors are searched on one OpenMP thread: for a chat
+turn's single query the thread pool's start-up and spinning cost more than the scan (and steal the
+CPU from the embedding model's threads); a server gets its parallelism from concurrent turns."""
 FLAT_LIMIT = 50_000
 """Below this many vectors, exact search is fast enough and needs no training."""
 
@@ -277,10 +277,17 @@ class VectorIndex:
                 return self._index
         return self._gpu_index
 
+    def _serial(self, queries: int) -> bool:
+        """Whether this search is small enough to run on the calling thread alone."""
+        scanned = len(self)
+        if self.spec.kind == "ivf" and self.spec.nlist:
+            scanned = math.ceil(scanned * self.spec.nprobe / self.spec.nlist)
+        return self.backend == "cpu" and queries <= SERIAL_QUERIES and scanned <= SERIAL_SCAN
+
     def search(self, queries: NDArray[np.float32], k: int) -> list[list[tuple[int, float]]]:
         if len(self) == 0 or k <= 0:
             return [[] for _ in range(len(queries))]
-        with _omp_threads(1 if len(queries) <= SERIAL_QUERIES and self.backend == "cpu" else 0):
+        with _omp_threads(1 if self._serial(len(queries)) else 0):
             scores, ids = self._searcher().search(
                 np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self))
             )

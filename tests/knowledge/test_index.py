@@ -39,6 +39,25 @@ def test_single_queries_run_serially_and_leave_the_thread_setting_alone() -> Non
     assert one[0][0][0] == 5
 
 
+@pytest.mark.parametrize(
+    ("spec", "count", "queries", "serial"),
+    [
+        (IndexSpec(), 10_000, 1, True),
+        (IndexSpec(), 10_000, 64, False),
+        (IndexSpec(), 200_000, 1, False),
+        (IndexSpec("ivf", 512, 32), 100_000, 1, True),
+        (IndexSpec("ivf", 2048, 128), 1_000_000, 1, False),
+    ],
+)
+def test_only_small_scans_run_on_one_thread(
+    spec: IndexSpec, count: int, queries: int, serial: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = VectorIndex("m", 8, spec=spec) if spec.kind == "flat" else VectorIndex("m", 8)
+    index.spec = spec
+    monkeypatch.setattr(VectorIndex, "__len__", lambda self: count)
+    assert index._serial(queries) is serial
+
+
 def test_remove_really_removes() -> None:
     index = VectorIndex("m", 8)
     vectors = _vectors(5)
