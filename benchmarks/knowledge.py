@@ -239,6 +239,7 @@ def _interleaved_qps(
 
 
 def _retriever_figures(quick: bool, progress: Progress) -> dict[str, Any]:
+    from knowledge.index import omp_threads
     from knowledge.retriever import KnowledgeRetriever
 
     state = _real_kb(quick)
@@ -247,9 +248,12 @@ def _retriever_figures(quick: bool, progress: Progress) -> dict[str, Any]:
     model, index = embedder.inner._model, kb.index.faiss_index
     k = 4
 
+    threads = kb.index.search_threads(1)
+
     def raw(query: str) -> object:
         vector = model.encode([query], normalize_embeddings=True, convert_to_numpy=True)
-        return index.search(vector, k)
+        with omp_threads(threads):  # FAISS threads as the retriever sets them: same conditions
+            return index.search(vector, k)
 
     vector_only = KnowledgeRetriever(knowledge=kb, k=k, min_score=-1.0, mode="vector")
     hybrid = KnowledgeRetriever(knowledge=kb, k=k, min_score=-1.0, mode="hybrid")
@@ -302,7 +306,7 @@ def _unit(x: NDArray[np.float32]) -> NDArray[np.float32]:
 def _scale_figures(n: int, progress: Progress, queries: int = 1000) -> dict[str, Any]:
     import faiss
 
-    from knowledge.index import VectorIndex, choose_spec
+    from knowledge.index import VectorIndex, choose_spec, omp_threads
 
     centres = max(2000, n // 50)  # as many points per cluster at 1M as at 100k: equally hard
     data = clustered_vectors(n, seed=1, centres=centres)
@@ -342,9 +346,15 @@ def _scale_figures(n: int, progress: Progress, queries: int = 1000) -> dict[str,
         }
     index.set_nprobe(spec.nprobe)
     singles = [query[i : i + 1] for i in range(min(queries, 500))]
+    threads = index.search_threads(1)  # FAISS threads as VectorIndex sets them: same conditions
+
+    def raw_single(i: int) -> object:
+        with omp_threads(threads):
+            return raw.search(singles[i], 10)
+
     qps = _interleaved_qps(
         {
-            "raw": lambda i: raw.search(singles[i], 10),  # type: ignore[index]
+            "raw": raw_single,  # type: ignore[dict-item]
             "wrapped": lambda i: index.search(singles[i], 10),
         },
         list(range(len(singles))) * 2,

@@ -277,17 +277,19 @@ class VectorIndex:
                 return self._index
         return self._gpu_index
 
-    def _serial(self, queries: int) -> bool:
-        """Whether this search is small enough to run on the calling thread alone."""
+    def search_threads(self, queries: int) -> int:
+        """FAISS threads for a search of this many queries: 1 when the scan is small (see
+        SERIAL_SCAN), else 0 (OpenMP's default)."""
         scanned = len(self)
         if self.spec.kind == "ivf" and self.spec.nlist:
             scanned = math.ceil(scanned * self.spec.nprobe / self.spec.nlist)
-        return self.backend == "cpu" and queries <= SERIAL_QUERIES and scanned <= SERIAL_SCAN
+        small = queries <= SERIAL_QUERIES and scanned <= SERIAL_SCAN
+        return 1 if self.backend == "cpu" and small else 0
 
     def search(self, queries: NDArray[np.float32], k: int) -> list[list[tuple[int, float]]]:
         if len(self) == 0 or k <= 0:
             return [[] for _ in range(len(queries))]
-        with _omp_threads(1 if self._serial(len(queries)) else 0):
+        with omp_threads(self.search_threads(len(queries))):
             scores, ids = self._searcher().search(
                 np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self))
             )
@@ -430,7 +432,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 @contextmanager
-def _omp_threads(threads: int) -> Iterator[None]:
+def omp_threads(threads: int) -> Iterator[None]:
     """FAISS's OpenMP threads for the calling thread only (the setting is per thread); 0 = as is."""
     if threads <= 0:
         yield

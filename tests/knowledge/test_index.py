@@ -55,7 +55,7 @@ def test_only_small_scans_run_on_one_thread(
     index = VectorIndex("m", 8, spec=spec) if spec.kind == "flat" else VectorIndex("m", 8)
     index.spec = spec
     monkeypatch.setattr(VectorIndex, "__len__", lambda self: count)
-    assert index._serial(queries) is serial
+    assert index.search_threads(queries) == (1 if serial else 0)
 
 
 def test_remove_really_removes() -> None:
