@@ -23,12 +23,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "events",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
+        _big_id(),
         sa.Column(
             "conversation_id",
             sa.String(64),
@@ -53,12 +48,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "chunks",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
+        _big_id(),
         sa.Column(
             "document_id",
             sa.Integer(),
@@ -78,3 +68,13 @@ def downgrade() -> None:
     op.drop_table("documents")
     op.drop_table("events")
     op.drop_table("conversations")
+
+
+def _big_id() -> sa.Column:  # type: ignore[type-arg]
+    """A 64-bit autoincrement key; on SQLite an INTEGER, so that it is the rowid."""
+    return sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
