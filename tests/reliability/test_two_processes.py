@@ -64,7 +64,9 @@ def database_url(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[str
 
 @pytest.mark.timeout(300)
 def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: Path) -> None:
-    faults = Faults(mode="echo", delay_s=0.15)
+    # sends 0.25 s apart (a loaded CI machine may take 0.1 s to take a request in), while each
+    # answer takes 0.5 s: later messages always queue behind the turn in progress
+    faults = Faults(mode="echo", delay_s=0.5)
     with serving(faulty_app(faults)) as lm:
         env = {
             **os.environ,
@@ -96,7 +98,7 @@ def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: 
             for number in range(MESSAGES):
                 threads.append(threading.Thread(target=send, args=(number,)))
                 threads[-1].start()
-                time.sleep(0.1)
+                time.sleep(0.25)
             for thread in threads:
                 thread.join(timeout=150)
             assert statuses == {n: 200 for n in range(MESSAGES)}
