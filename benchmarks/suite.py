@@ -157,6 +157,11 @@ def goal_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def failure_lines(results: dict[str, Any]) -> list[str]:
+    """One bold line per suite that failed, with its error."""
+    return [f"\n**{name} failed**: `{error}`" for name, error in results.get("errors", {}).items()]
+
+
 def render_report(results: dict[str, Any]) -> str:
     """The goals table, then every figure of the run."""
     lines = [
@@ -169,8 +174,7 @@ def render_report(results: dict[str, Any]) -> str:
     ]
     lines += ["", "## All figures", "", "| key | value |", "|---|---|"]
     lines += [f"| `{k}` | {v} |" for k, v in sorted(results.items()) if k not in {"errors"}]
-    for suite, error in results.get("errors", {}).items():
-        lines.append(f"\n**{suite} failed**: `{error}`")
+    lines += failure_lines(results)
     lines.append("\n![throughput and latency](plot.png)")
     return "\n".join(lines) + "\n"
 
@@ -192,10 +196,7 @@ def doc_section(results: dict[str, Any], out: Path) -> str:
             f"the report and plot beside it.",
             "",
             *goal_table(results),
-            *(
-                f"\n**{name} failed**: `{error}`"
-                for name, error in results.get("errors", {}).items()
-            ),
+            *failure_lines(results),
             end,
         ]
     )

@@ -336,10 +336,8 @@ class VectorIndex:
             self.spec.nprobe,
         )
         _atomic_write(folder / META_FILE, json.dumps(asdict(meta), indent=2).encode())
-        for old in [
-            *folder.glob("vectors-*.faiss"),
-            folder / "vectors.faiss",
-        ]:  # and the older format's
+        # the other checksum-named files, and the older format's single file
+        for old in [*folder.glob("vectors-*.faiss"), folder / "vectors.faiss"]:
             if old.name != name:
                 old.unlink(missing_ok=True)
 

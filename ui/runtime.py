@@ -40,7 +40,6 @@ class Runtime:
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
     assistant_override: Any = None
-    turn_threads: int = 8
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _turn_limiter: anyio.CapacityLimiter | None = None
 
@@ -49,7 +48,8 @@ class Runtime:
         """Turns get their own worker threads, so a burst of them never queues the quick calls
         (signature checks, delivery claims, health) that acknowledge a webhook."""
         if self._turn_limiter is None:
-            self._turn_limiter = anyio.CapacityLimiter(self.turn_threads)
+            threads = turn_threads_for(self.settings.turn_threads)
+            self._turn_limiter = anyio.CapacityLimiter(threads)
         return self._turn_limiter
 
     @property

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from assistant.wiring import Components
 from ui import api
 from ui.ratelimit import RateLimits, path_group
-from ui.runtime import Runtime, turn_threads_for
+from ui.runtime import Runtime
 from ui.webhooks import chatwoot, generic
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,7 @@ def create_app(
     >>> app = create_app(Components(load_settings()))
     >>> uvicorn.run(app, host="127.0.0.1", port=8080)
     """
-    runtime = Runtime(
-        components,
-        http=http,
-        assistant_override=assistant,
-        turn_threads=turn_threads_for(components.settings.turn_threads),
-    )
+    runtime = Runtime(components, http=http, assistant_override=assistant)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
