@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     index_backend: Literal["auto", "cpu", "gpu"] = "auto"
     flat_index_limit: int = Field(default=50_000, ge=1)
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    embedding_backend: Literal["auto", "torch", "onnx"] = "auto"
+    """How queries are embedded on a CPU: auto uses ONNX Runtime when the model exports cleanly."""
     ingest_batch_chunks: int = Field(default=512, ge=1)
     # front ends
     webhook_secret: SecretStr | None = None

@@ -63,6 +63,8 @@ class Components:
             embedding_model_path(self.settings),
             device=self.settings.device,
             batch_size=self.settings.embed_batch_size,
+            backend=self.settings.embedding_backend,
+            cache_dir=self.settings.models_dir,
         )
 
     @cached_property

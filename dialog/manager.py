@@ -346,8 +346,9 @@ class Assistant:
 
     def _start_locked(self, message: Message, text: str, held: Held) -> Turn:
         cid = message.conversation_id
-        state = self.store.load_state(cid)
-        history = self.store.events(cid, last=12 * max(self.options.history_turns, 1) + 24)
+        state, history = self.store.load_turn(
+            cid, history=12 * max(self.options.history_turns, 1) + 24
+        )
         label = label_turn(text)
         work = TurnWork(message, text, state, label, history)
         work.add(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,27 +49,33 @@ class ConversationStore:
         last seq."""
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
-            conversation = session.get(ConversationRow, conversation_id)
-            if conversation is None:
-                conversation = ConversationRow(
-                    id=conversation_id, channel=channel, created_at=now, updated_at=now
-                )
-                session.add(conversation)
-                session.flush()
-            conversation.updated_at = now
-            seq = self._last_seq(session, conversation_id)
-            for event in events:
-                seq += 1
-                session.add(
-                    EventRow(
-                        conversation_id=conversation_id,
-                        seq=seq,
-                        type=event.type,
-                        payload=event.payload(),
-                        created_at=now,
+            # Core statements, not the unit of work: a turn appends twice, and each flush costs
+            touched = session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == conversation_id)
+                .values(updated_at=now),
+                execution_options={"synchronize_session": False},
+            ).rowcount
+            if not touched:
+                session.execute(
+                    insert(ConversationRow).values(
+                        id=conversation_id, channel=channel, created_at=now, updated_at=now
                     )
                 )
-        return seq
+            seq = self._last_seq(session, conversation_id)
+            rows = [
+                {
+                    "conversation_id": conversation_id,
+                    "seq": seq + n,
+                    "type": event.type,
+                    "payload": event.payload(),
+                    "created_at": now,
+                }
+                for n, event in enumerate(events, start=1)
+            ]
+            if rows:
+                session.execute(insert(EventRow), rows)
+        return seq + len(rows)
 
     @staticmethod
     def _last_seq(session: Session, conversation_id: str) -> int:
@@ -89,34 +96,49 @@ class ConversationStore:
     ) -> list[tuple[int, Event]]:
         """Like `events`, each with its seq (what feedback refers to)."""
         with self._sessions() as session:
-            query = select(EventRow).where(
-                EventRow.conversation_id == conversation_id, EventRow.seq > after
-            )
-            if last is not None:
-                query = query.order_by(EventRow.seq.desc()).limit(last)
-                rows = list(reversed(session.scalars(query).all()))
-            else:
-                rows = list(session.scalars(query.order_by(EventRow.seq)).all())
-        return [(row.seq, event_from_row(row.type, row.payload)) for row in rows]
+            return _numbered(_event_rows(session, conversation_id, after=after, last=last))
 
     def load_state(self, conversation_id: str) -> ConversationState:
         """The newest snapshot plus the events after it; writes a new snapshot when many have piled
         up."""
+        return self.load_turn(conversation_id, history=0)[0]
+
+    def load_turn(
+        self, conversation_id: str, *, history: int
+    ) -> tuple[ConversationState, list[Event]]:
+        """The state and the newest `history` events, read together: what every turn starts with.
+
+        One read transaction, and usually one events query: the state's tail (the events after the
+        snapshot) is nearly always inside the history window.
+        """
         with self._sessions() as session:
-            snapshot = session.get(SnapshotRow, conversation_id)
+            snapshot = session.scalar(
+                select(SnapshotRow.state).where(SnapshotRow.conversation_id == conversation_id)
+            )
             state = (
-                ConversationState.from_json(snapshot.state)
-                if snapshot
+                ConversationState.from_json(snapshot)
+                if snapshot is not None
                 else ConversationState(conversation_id)
             )
-        tail = self.numbered_events(conversation_id, after=state.seq)
+            if not history:
+                rows = _event_rows(session, conversation_id, after=state.seq)
+            else:
+                rows = _event_rows(session, conversation_id, last=history)
+                if rows and rows[0].seq > state.seq + 1:
+                    # more events since the snapshot than the window holds: read those too
+                    older = _event_rows(
+                        session, conversation_id, after=state.seq, before=rows[0].seq
+                    )
+                    rows = [*older, *rows]
+        numbered = _numbered(rows)
+        tail = [(seq, event) for seq, event in numbered if seq > state.seq]
         self.replayed = len(tail)
         for seq, event in tail:
             state.apply(event)
             state.seq = seq
         if len(tail) >= self.snapshot_every:
             self.save_snapshot(state)
-        return state
+        return state, [event for _, event in numbered[-history:]] if history else []
 
     def save_snapshot(self, state: ConversationState) -> None:
         """Store the state as of `state.seq` (replacing an older snapshot)."""
@@ -170,6 +192,30 @@ class ConversationStore:
         """Raise ConversationNotFound for an unknown id."""
         if not self.exists(conversation_id):
             raise ConversationNotFound(f"no conversation with id {conversation_id!r}")
+
+
+def _event_rows(
+    session: Session,
+    conversation_id: str,
+    *,
+    after: int = 0,
+    before: int | None = None,
+    last: int | None = None,
+) -> list[Row[tuple[int, str, dict[str, Any]]]]:
+    """(seq, type, payload) rows in seq order: those after `after` and before `before`, or the
+    newest `last`."""
+    query = select(EventRow.seq, EventRow.type, EventRow.payload).where(
+        EventRow.conversation_id == conversation_id, EventRow.seq > after
+    )
+    if before is not None:
+        query = query.where(EventRow.seq < before)
+    if last is None:
+        return list(session.execute(query.order_by(EventRow.seq)).all())
+    return list(reversed(session.execute(query.order_by(EventRow.seq.desc()).limit(last)).all()))
+
+
+def _numbered(rows: Sequence[Row[tuple[int, str, dict[str, Any]]]]) -> list[tuple[int, Event]]:
+    return [(row.seq, event_from_row(row.type, row.payload)) for row in rows]
 
 
 __all__ = ["ConversationStore", "SNAPSHOT_EVERY", "TurnTicketRow"]

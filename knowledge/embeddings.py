@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from assistant.errors import ModelError
+
+if TYPE_CHECKING:
+    from knowledge.onnx_encoder import OnnxEncoder
+
+log = logging.getLogger(__name__)
+
+SHORT_BATCH = 8
+"""Up to this many texts (a turn's query) go through ONNX Runtime when it is on; ingest batches stay
+in PyTorch, which uses every core on them."""
 
 
 @runtime_checkable
@@ -25,13 +35,22 @@ class Embedder(Protocol):
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model loaded from a local folder, batched and normalised.
+    """A sentence-transformers model loaded from a local folder, batched and normalised; with
+    backend "onnx" or "auto", short inputs go through ONNX Runtime (a third of the time on a CPU).
 
     >>> SentenceTransformerEmbedder(path).embed(["where is my parcel?"]).shape
     (1, 384)
     """
 
-    def __init__(self, path: Path, *, device: str = "auto", batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        device: str = "auto",
+        batch_size: int = 64,
+        backend: str = "torch",
+        cache_dir: Path | None = None,
+    ) -> None:
         from sentence_transformers import SentenceTransformer
 
         try:
@@ -48,10 +67,34 @@ class SentenceTransformerEmbedder:
         )
         self.dimension = int(dimension or 0)
         self.batch_size = batch_size
+        self.backend = "torch"
+        self._short: OnnxEncoder | None = None
+        if backend != "torch":
+            self._short = self._onnx(path, backend, cache_dir or path.parent)
+
+    def _onnx(self, path: Path, backend: str, cache_dir: Path) -> OnnxEncoder | None:
+        """ONNX Runtime for short inputs on a CPU; with "auto", PyTorch when it cannot be."""
+        from knowledge.onnx_encoder import onnx_encoder
+
+        if self._model.device.type != "cpu":
+            if backend == "onnx":
+                raise ModelError("the onnx embedding backend runs on the CPU only")
+            return None
+        try:
+            encoder = onnx_encoder(self._model, path, cache_dir, self.name)
+        except ModelError as err:
+            if backend == "onnx":
+                raise
+            log.warning("queries are embedded with PyTorch: %s", err)
+            return None
+        self.backend = "onnx"
+        return encoder
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._short is not None and len(texts) <= SHORT_BATCH:
+            return self._short.embed(texts)
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,

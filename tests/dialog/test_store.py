@@ -129,3 +129,24 @@ def test_a_snapshot_of_state_from_before_an_erasure_is_not_written(database: Dat
     store.erase("c1")
     store.save_snapshot(before)
     assert store.load_state("c1").erased and store.load_state("c1").turns == 0
+
+
+@pytest.mark.parametrize("window", [3, 10, 40])
+def test_a_turn_reads_the_same_state_and_history_as_separate_reads(
+    database: Database, window: int
+) -> None:
+    store = ConversationStore(database.session, snapshot_every=8)
+    for n in range(13):
+        store.append("c1", [UserUttered(f"question {n}"), BotUttered(f"answer {n}", [])])
+        if n == 4:
+            store.load_state("c1")  # a snapshot at seq 10; 16 events follow it
+    expected = ConversationState.replay("c1", store.events("c1"))
+    state, history = store.load_turn("c1", history=window)
+    assert state.to_json() == {**expected.to_json(), "seq": 26}
+    assert history == store.events("c1", last=window)
+    assert store.replayed == 16  # from the snapshot on, also when the window is shorter
+
+
+def test_a_turn_of_a_new_conversation_starts_empty(database: Database) -> None:
+    state, history = ConversationStore(database.session).load_turn("new", history=5)
+    assert (state.seq, state.turns, history) == (0, 0, [])
