@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from assistant.errors import ConfigError
+from assistant.sqlite_gate import GatedSqliteConnection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -37,7 +38,9 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, connect_retries: int 
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": busy_timeout_s})
+        engine = create_engine(
+            parsed, connect_args={"timeout": busy_timeout_s, "factory": GatedSqliteConnection}
+        )
         event.listen(
             engine, "connect", partial(_sqlite_pragmas, busy_ms=int(busy_timeout_s * 1000))
         )
