@@ -178,6 +178,7 @@ def run(max_tokens: int, levels: list[int], baseline_requests: int, threads: int
             "transformers": transformers.__version__,
             "model": config.model_path.name,
             "device": server.engine.device,
+            "dtype": str(server.engine.model.dtype).removeprefix("torch."),
             "batching": server.engine.batching,
             "torch_threads": torch.get_num_threads(),
             "max_tokens": max_tokens,
@@ -193,7 +194,8 @@ def section(r: dict[str, Any]) -> str:
         "",
         f"`python -m benchmarks.lm --max-tokens {r['max_tokens']} --threads {r['torch_threads']}`, "
         f"{r['date']}, {r['machine']}, transformers {r['transformers']}, {r['model']} on "
-        f"{r['device']} (fp32), {r['torch_threads']} torch thread(s) for both sides. "
+        f"{r['device']} ({r.get('dtype', 'float32')}), {r['torch_threads']} torch thread(s) for "
+        "both sides. "
         "**There is no GPU on this machine**: these are CPU figures on a machine shared with other "
         "jobs; the GPU path (bf16, flash attention when installed) is untested here.",
         "",
@@ -217,10 +219,16 @@ def section(r: dict[str, Any]) -> str:
         "",
         verdict(r),
         "",
-        "Notes: torch's default of 2 OpenMP threads spins against the other jobs on this shared "
-        "2-core machine and made batched steps several times slower than with 1 thread (a batch-16 "
-        "forward: ~3 s with 2 threads, ~0.24 s with 1), so `--threads 1` is the figure of record; "
-        "an earlier run with the default is kept in docs/bench/lm-2threads.json. Requests here are "
+        "Notes: both sides use the server's thread setting (`ASSISTANT_LLM_CPU_THREADS`; torch's "
+        "default, one per core, when 0). On a quiet machine that is the faster setting (16 "
+        "concurrent, bf16, 2026-11-30: 108 tokens/s on 2 threads, 86 on 1, while the batch-1 "
+        "baseline stays near 17), but when other jobs load this shared 2-core machine OpenMP "
+        "threads spin against them and batched steps slow several-fold (once a batch-16 forward "
+        "took ~3 s on 2 threads against 0.24 s on 1): `ASSISTANT_LLM_CPU_THREADS=1` suits a "
+        "shared host. Where oneDNN has native bf16 (AVX512-BF16, AMX) the model runs in bf16: "
+        "prefill and batched decoding take about half the fp32 time, batch-1 decoding (bound by "
+        "memory and dispatch) barely gains, so batching gains more: at 16 concurrent 5.57x -> "
+        "6.38x on 2 threads, 4.24x -> 4.93x on 1 (fp32 -> bf16, same day). Requests here are "
         "greedy, so they run in the greedy batch (no logits processors); sampled requests batch "
         "separately, and in a standalone continuous-batching run (no HTTP) sampling at 16 requests "
         "gave 48.9 tokens/s against 69.9 greedy, the per-request top-p sort of the vocabulary "

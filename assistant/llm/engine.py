@@ -10,16 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import LLMError, ModelError
+from assistant.llm.devices import pick_device, pick_dtype
 from assistant.llm.protocol import ChatMessages, Completion, Usage
-
-
-def pick_device(requested: str) -> str:
-    """`auto` means the GPU when torch sees one."""
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
 
 
 class TransformersChatModel:
@@ -33,11 +25,10 @@ class TransformersChatModel:
     """
 
     def __init__(self, path: Path, *, device: str = "auto") -> None:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = pick_device(device)
-        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        dtype = pick_dtype("auto", self.device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.errors import ModelError
+from assistant.llm.devices import pick_device, pick_dtype
 from assistant.llm.server.config import ServerConfig
 from assistant.llm.server.grammar import GrammarCache
 
@@ -43,26 +44,6 @@ class Generation:
     loop: asyncio.AbstractEventLoop
     batch: str = "greedy"
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-
-
-def pick_device(requested: str) -> str:
-    """`auto` is the GPU when torch sees one."""
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
-
-
-def pick_dtype(requested: str, device: str) -> Any:
-    """bf16 on a GPU, fp32 on the CPU, unless told otherwise."""
-    import torch
-
-    if requested == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[
-        requested
-    ]
 
 
 def _accepted(cls: Any, options: dict[str, Any]) -> dict[str, Any]:
