@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.chunking import Chunker, Passage
@@ -40,6 +40,21 @@ from knowledge.loaders import LOADER_VERSION, SourceDocument, iter_files, load_d
 from knowledge.records import ChunkRow, DocumentRow, KnowledgeStateRow
 
 log = logging.getLogger(__name__)
+
+_PASSAGES = (
+    select(
+        ChunkRow.id,
+        ChunkRow.text,
+        ChunkRow.heading,
+        ChunkRow.position,
+        DocumentRow.source,
+        DocumentRow.title,
+    )
+    .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
+    .where(ChunkRow.id.in_(bindparam("ids", expanding=True)))
+)
+"""Built once: a query's passages by chunk id (columns, not ORM objects; a turn runs it every
+time)."""
 
 Progress = Callable[[str, int], None]
 """Called with (file name, chunks added) after each file."""
@@ -481,17 +496,12 @@ class KnowledgeBase:
         if not ids:
             return []
         with self._sessions() as session:
-            rows = session.execute(
-                select(ChunkRow, DocumentRow)
-                .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
-                .where(ChunkRow.id.in_(ids))
-            ).all()
-        by_id = {chunk.id: (chunk, doc) for chunk, doc in rows}
+            rows = session.execute(_PASSAGES, {"ids": ids}).all()
+        by_id = {row.id: row for row in rows}
         return [
-            Hit(i, cosine[i], c.text, d.source, d.title, c.heading, c.position, version)
+            Hit(i, cosine[i], r.text, r.source, r.title, r.heading, r.position, version)
             for i in ids
-            if i in by_id
-            for c, d in [by_id[i]]
+            if (r := by_id.get(i)) is not None
         ]
 
     # ---- reporting
