@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CACHE = Path.home() / ".cache" / "assistant"
+"""Where the ONNX export goes when no folder is given (the assistant passes its models folder)."""
 SHORT_BATCH = 8
 """Up to this many texts (a turn's query) go through ONNX Runtime when it is on; ingest batches stay
 in PyTorch, which uses every core on them."""
@@ -70,7 +72,7 @@ class SentenceTransformerEmbedder:
         self.backend = "torch"
         self._short: OnnxEncoder | None = None
         if backend != "torch":
-            self._short = self._onnx(path, backend, cache_dir or path.parent)
+            self._short = self._onnx(path, backend, cache_dir or DEFAULT_CACHE)
 
     def _onnx(self, path: Path, backend: str, cache_dir: Path) -> OnnxEncoder | None:
         """ONNX Runtime for short inputs on a CPU; with "auto", PyTorch when it cannot be."""

@@ -157,9 +157,14 @@ def _export(model: SentenceTransformer, target: Path) -> None:
     example = (features["input_ids"], features["attention_mask"])
     wrapper = LastHidden(model[0].auto_model).eval()
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=4096)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".onnx", dir=target.parent)
-    os.close(handle)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(
+            prefix=f".{target.stem}-", suffix=".onnx", dir=target.parent
+        )
+        os.close(handle)
+    except OSError as err:
+        raise ModelError(f"cannot write the ONNX export into {target.parent}: {err}") from err
     log.info("exporting %s to ONNX (once)", target.name)
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level

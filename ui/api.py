@@ -13,6 +13,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from dialog.errors import DialogError
+from dialog.locking import TurnLockTimeout
 from dialog.messages import Message, new_conversation_id
 from ui.runtime import Runtime
 from ui.views import event_json, export_markdown, state_json
@@ -202,5 +204,10 @@ async def give_feedback(conversation_id: str, body: FeedbackIn, request: Request
     feedback = getattr(runtime.assistant, "feedback", None)
     if feedback is None:
         raise HTTPException(501, "this version of the dialog manager does not record feedback")
-    await anyio.to_thread.run_sync(feedback, conversation_id, body.seq, body.positive)
+    try:
+        await anyio.to_thread.run_sync(feedback, conversation_id, body.seq, body.positive)
+    except TurnLockTimeout:
+        raise  # the app answers 503: busy, not the client's fault
+    except DialogError as err:  # a seq the conversation does not have
+        raise HTTPException(422, str(err)) from err
     return Response(status_code=204)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import OperationalError
 
 from assistant.wiring import Components
+from dialog.locking import TurnLockTimeout
 from ui import api
 from ui.ratelimit import RateLimits, path_group
 from ui.runtime import Runtime
@@ -127,6 +128,15 @@ def create_app(
 
     for kind in DATABASE_UNAVAILABLE:
         app.add_exception_handler(kind, database_unavailable)
+
+    @app.exception_handler(TurnLockTimeout)
+    async def conversation_busy(_: Request, err: TurnLockTimeout) -> JSONResponse:
+        """Another turn held the conversation past the lock timeout: try again, nothing was lost."""
+        return JSONResponse(
+            {"detail": f"{err}; nothing was lost, please try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:

@@ -106,3 +106,12 @@ def test_models_it_cannot_export_fall_back_to_pytorch(
     assert not list(tmp_path.glob("*.onnx"))
     with pytest.raises(ModelError, match="only Transformer"):
         SentenceTransformerEmbedder(tmp_path / "extended", backend="onnx", cache_dir=tmp_path)
+
+
+def test_an_unwritable_cache_falls_back_to_pytorch(model_path: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    fallback = SentenceTransformerEmbedder(model_path, backend="auto", cache_dir=blocked / "x")
+    assert fallback.backend == "torch" and fallback.embed(["hi"]).shape == (1, 384)
+    with pytest.raises(ModelError, match="cannot write the ONNX export"):
+        SentenceTransformerEmbedder(model_path, backend="onnx", cache_dir=blocked / "x")

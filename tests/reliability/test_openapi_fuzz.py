@@ -68,5 +68,5 @@ def test_every_operation_conforms_and_never_fails(api_schema: Any) -> None:
             check()
         except (Exception, BaseExceptionGroup) as err:
             # gather every operation's failures, report together
-            failures[operation.label] = str(err)[:1500]
+            failures[operation.label] = repr(getattr(err, "exceptions", [err]))[:3000]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())

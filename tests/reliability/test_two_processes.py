@@ -64,9 +64,9 @@ def database_url(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[str
 
 @pytest.mark.timeout(300)
 def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: Path) -> None:
-    # sends 0.25 s apart (a loaded CI machine may take 0.1 s to take a request in), while each
-    # answer takes 0.5 s: later messages always queue behind the turn in progress
-    faults = Faults(mode="echo", delay_s=0.5)
+    # sends 0.5 s apart (with two CPU-bound jobs beside it, this 2-core machine took over 0.25 s
+    # to take a request in), while each answer takes 1 s: later messages queue behind the turn
+    faults = Faults(mode="echo", delay_s=1.0)
     with serving(faulty_app(faults)) as lm:
         env = {
             **os.environ,

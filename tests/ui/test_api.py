@@ -179,3 +179,35 @@ def test_a_client_leaving_mid_stream_frees_the_conversation(components: Componen
         assert time.monotonic() - started < 20
     types = [event.type for event in components.assistant.history("leaver")]
     assert "answer_failed" in types and types[-1] == "bot"
+
+
+def test_feedback_on_an_event_the_conversation_lacks_is_refused_not_a_crash(
+    base: str, model: FakeChatModel
+) -> None:
+    model.enqueue("Two years.")
+    cid = httpx.post(f"{base}/api/v1/messages", json={"text": "blender warranty"}).json()[
+        "conversation_id"
+    ]
+    for seq in (0, 99, -1):
+        response = httpx.post(
+            f"{base}/api/v1/conversations/{cid}/feedback", json={"positive": True, "seq": seq}
+        )
+        assert response.status_code == 422, response.text
+        assert f"no event {seq}" in response.json()["detail"]
+    events = httpx.get(f"{base}/api/v1/conversations/{cid}").json()["events"]
+    assert [e["type"] for e in events] == ["user", "bot"]  # nothing was written
+
+
+def test_a_conversation_busy_past_the_lock_timeout_answers_503(
+    components: Components, model: FakeChatModel
+) -> None:
+    from dialog.locking import TurnLockTimeout
+
+    def busy(message: Any) -> Any:
+        raise TurnLockTimeout(f"conversation {message.conversation_id} is busy (waited 60 s)")
+
+    components.assistant.handle = busy  # type: ignore[method-assign]
+    with serving(create_app(components, web=False)) as url:
+        response = httpx.post(f"{url}/api/v1/messages", json={"text": "hello"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert "is busy" in response.json()["detail"]
