@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
@@ -85,10 +85,23 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as connection:
+            _lock_for_migration(connection)
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
     except Exception as err:
         raise ConfigError(f"cannot prepare the database at {engine.url!r}: {err}") from err
+
+
+MIGRATION_LOCK = 0x61737369  # "assi": the advisory lock key migrations hold on PostgreSQL
+
+
+def _lock_for_migration(connection: Connection) -> None:
+    """One migrating process at a time: servers started together on a fresh database otherwise
+    race to create the same tables. The lock ends with the migration's transaction."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Date, DateTime, ForeignKey, Integer, Numeric, String, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from assistant.db import Base
@@ -64,24 +65,29 @@ def seed_orders(
     """Insert the demo orders once (dates relative to today); returns how many were added."""
     today = today or date.today()
     rows = json.loads(path.read_text(encoding="utf-8"))
-    with sessions.begin() as session:
-        if session.scalar(select(func.count()).select_from(OrderRow)):
-            return 0
-        for row in rows:
-            delivered = row["delivered_days_ago"]
-            session.add(
-                OrderRow(
-                    id=row["id"],
-                    email=row["email"],
-                    status=row["status"],
-                    placed_on=today - timedelta(days=row["placed_days_ago"]),
-                    delivered_on=None if delivered is None else today - timedelta(days=delivered),
-                    items=row["items"],
-                    total=Decimal(row["total"]),
-                    carrier=row["carrier"],
-                    tracking=row["tracking"],
+    try:
+        with sessions.begin() as session:
+            if session.scalar(select(func.count()).select_from(OrderRow)):
+                return 0
+            for row in rows:
+                delivered = row["delivered_days_ago"]
+                session.add(
+                    OrderRow(
+                        id=row["id"],
+                        email=row["email"],
+                        status=row["status"],
+                        placed_on=today - timedelta(days=row["placed_days_ago"]),
+                        delivered_on=(
+                            None if delivered is None else today - timedelta(days=delivered)
+                        ),
+                        items=row["items"],
+                        total=Decimal(row["total"]),
+                        carrier=row["carrier"],
+                        tracking=row["tracking"],
+                    )
                 )
-            )
+    except IntegrityError:  # another process starting at the same time seeded them first
+        return 0
     return len(rows)
 
 
