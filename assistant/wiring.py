@@ -131,6 +131,16 @@ class Components:
             erasure_hooks=hooks,
         )
 
+    def warm_up(self) -> None:
+        """Load the embedding model, the index and BM25 before serving: in a server's first turn
+        they held the GIL against its event loop for a second, delaying requests that arrived
+        meanwhile. A failure is left for that turn to report."""
+        try:
+            self.knowledge.search("warm up", k=1)
+            self.embedder.embed(["warm up"])
+        except Exception as err:  # noqa: BLE001 - the first turn reports it properly
+            log.warning("warm-up skipped: %s", err)
+
     def close(self) -> None:
         if "database" in self.__dict__:
             self.database.close()

@@ -53,6 +53,7 @@ def create_app(
         owned = runtime.http is None
         if owned:
             runtime.http = httpx.AsyncClient(follow_redirects=False)
+        await runtime.blocking(components.warm_up)
         try:
             yield
         finally:
