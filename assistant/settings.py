@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     """Turns one server process runs at once; 0 = twice the CPU cores, at most 8. Threads beyond the
     cores hold the GIL against the event loop that acknowledges webhooks; raise it when a remote LM
     batches many requests."""
+    callback_hosts: str = ""
+    """Hosts a generic webhook's `callback_url` may name, comma-separated (`crm.example.com`,
+    `.example.com` for its subdomains too); empty allows any host."""
     callback_attempts: int = Field(default=5, ge=1, le=20)
     callback_backoff_s: float = Field(default=1.0, ge=0.0)
     auth: SecretStr | None = None

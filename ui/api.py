@@ -196,7 +196,7 @@ async def export_conversation(
     "/conversations/{conversation_id}/feedback",
     status_code=204,
     summary="Thumbs up or down on an answer",
-    responses=NOT_FOUND,
+    responses={404: {"description": "No conversation with that id, or no event `seq` in it."}},
 )
 async def give_feedback(conversation_id: str, body: FeedbackIn, request: Request) -> Response:
     runtime = runtime_of(request)
@@ -208,6 +208,6 @@ async def give_feedback(conversation_id: str, body: FeedbackIn, request: Request
         await anyio.to_thread.run_sync(feedback, conversation_id, body.seq, body.positive)
     except TurnLockTimeout:
         raise  # the app answers 503: busy, not the client's fault
-    except DialogError as err:  # a seq the conversation does not have
-        raise HTTPException(422, str(err)) from err
+    except DialogError as err:  # a seq the conversation does not have: that event is not found
+        raise HTTPException(404, str(err)) from err
     return Response(status_code=204)

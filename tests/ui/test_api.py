@@ -192,7 +192,7 @@ def test_feedback_on_an_event_the_conversation_lacks_is_refused_not_a_crash(
         response = httpx.post(
             f"{base}/api/v1/conversations/{cid}/feedback", json={"positive": True, "seq": seq}
         )
-        assert response.status_code == 422, response.text
+        assert response.status_code == 404, response.text
         assert f"no event {seq}" in response.json()["detail"]
     events = httpx.get(f"{base}/api/v1/conversations/{cid}").json()["events"]
     assert [e["type"] for e in events] == ["user", "bot"]  # nothing was written

@@ -260,3 +260,36 @@ def test_callback_gives_up_on_a_client_error_without_retrying(
     from ui.deliveries import DeliveryLedger
 
     assert DeliveryLedger(components.database.session).status("generic", "d-404") == "undelivered"
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed", "expected"),
+    [
+        ("https://crm.example.com/hook", "", True),
+        ("https://crm.example.com/hook", "crm.example.com", True),
+        ("https://CRM.example.com:8443/hook", "crm.example.com", True),
+        ("https://eu.crm.example.com/hook", ".example.com", True),
+        ("https://example.com/hook", ".example.com", True),
+        ("http://169.254.169.254/latest", "crm.example.com", False),
+        ("https://evilexample.com/hook", ".example.com", False),
+        ("https://crm.example.com.evil.io/hook", "crm.example.com", False),
+    ],
+)
+def test_callback_hosts_allow_list(url: str, allowed: str, expected: bool) -> None:
+    from ui.webhooks.generic import callback_allowed
+
+    assert callback_allowed(url, allowed) is expected
+
+
+def test_a_callback_outside_the_allow_list_is_refused_before_the_claim(
+    components: Components, model: FakeChatModel
+) -> None:
+    model.enqueue("Two years.")
+    components.settings.callback_hosts = "crm.example.com"
+    with serving(create_app(components, web=False)) as url:
+        body = delivery("d-ssrf", callback_url="http://127.0.0.1:9/internal")
+        refused = httpx.post(url + URL, content=body, headers=signed(body))
+        assert refused.status_code == 400 and "not allowed" in refused.json()["detail"]
+        plain = delivery("d-ssrf")  # the same delivery without a callback is still answered
+        answered = httpx.post(url + URL, content=plain, headers=signed(plain))
+    assert answered.status_code == 200 and answered.json()["answer"] == "Two years."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -69,7 +70,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         )
     },
     202: {"description": "Accepted; the answer is POSTed to callback_url, signed the same way."},
-    400: {"description": "Malformed JSON or missing fields."},
+    400: {
+        "description": (
+            "Malformed JSON, missing fields, or a callback_url host outside "
+            "ASSISTANT_CALLBACK_HOSTS."
+        )
+    },
     401: {
         "description": "Missing, malformed or wrong signature, or a timestamp outside the window."
     },
@@ -101,6 +107,15 @@ async def generic_webhook(request: Request) -> JSONResponse:
         raise HTTPException(503, "the generic webhook is off: set ASSISTANT_WEBHOOK_SECRET")
     verify_delivery(request, body, secrets, source=SOURCE, header_prefix="x-assistant")
     delivery = _parse(body)
+    if delivery.callback_url and not callback_allowed(
+        delivery.callback_url, settings.callback_hosts
+    ):
+        count(runtime, SOURCE, "callback_refused")
+        raise HTTPException(
+            400,
+            f"callback_url host {urlsplit(delivery.callback_url).hostname!r} is not allowed "
+            "(ASSISTANT_CALLBACK_HOSTS)",
+        )
     if not await claim_delivery(runtime, SOURCE, delivery.delivery_id, delivery.conversation_id):
         return JSONResponse({"status": "duplicate", "delivery_id": delivery.delivery_id})
     sender = delivery.sender or {}
@@ -123,6 +138,19 @@ async def generic_webhook(request: Request) -> JSONResponse:
     reply = await _answer(runtime, message)
     count(runtime, SOURCE, "answered")
     return JSONResponse(reply.as_json())
+
+
+def callback_allowed(url: str, allowed: str) -> bool:
+    """Whether the URL's host is in the comma-separated allow-list (".example.com" takes its
+    subdomains too); an empty list allows any host."""
+    entries = [e.strip().lower() for e in allowed.split(",") if e.strip()]
+    if not entries:
+        return True
+    host = (urlsplit(url).hostname or "").lower()
+    return any(
+        host == entry or (entry.startswith(".") and (host.endswith(entry) or host == entry[1:]))
+        for entry in entries
+    )
 
 
 def _parse(body: bytes) -> GenericDelivery:
