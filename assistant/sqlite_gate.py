@@ -89,15 +89,14 @@ class _GatedCursor(sqlite3.Cursor):
     connection: GatedSqliteConnection
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
-        self.connection._before(sql)
-        try:
-            return super().execute(sql, parameters)
-        finally:
-            self.connection._settle()
+        return self._gated(super().execute, sql, parameters)
 
     def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:  # type: ignore[override]
+        return self._gated(super().executemany, sql, parameters)
+
+    def _gated(self, run: Any, sql: str, parameters: Any) -> sqlite3.Cursor:
         self.connection._before(sql)
         try:
-            return super().executemany(sql, parameters)
+            return run(sql, parameters)  # type: ignore[no-any-return]
         finally:
             self.connection._settle()

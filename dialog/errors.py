@@ -9,3 +9,7 @@ class DialogError(AssistantError):
 
 class ConversationNotFound(DialogError):
     """No conversation has that id."""
+
+
+class EventNotFound(DialogError):
+    """The conversation has no event with that seq (feedback on an answer that is not there)."""

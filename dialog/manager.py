@@ -25,7 +25,7 @@ from dialog import events as ev
 from dialog.builtins import builtin_commands
 from dialog.commands import CommandContext, CommandError, CommandRegistry, Outcome
 from dialog.domain import Domain, SlotSpec
-from dialog.errors import DialogError
+from dialog.errors import DialogError, EventNotFound
 from dialog.extract import RULES, extract_rules, extract_with_model
 from dialog.fallback import fallback_answer
 from dialog.guard import check_message
@@ -318,7 +318,7 @@ class Assistant:
             if event_seq is not None:
                 last = self.store.load_state(conversation_id).seq
                 if not 1 <= event_seq <= last:
-                    raise DialogError(f"conversation {conversation_id} has no event {event_seq}")
+                    raise EventNotFound(f"conversation {conversation_id} has no event {event_seq}")
             return self.store.append(conversation_id, [ev.FeedbackGiven(positive, event_seq)])
 
     def hand_back(self, conversation_id: str, agent: str = "") -> bool:

@@ -69,10 +69,14 @@ class SentenceTransformerEmbedder:
         )
         self.dimension = int(dimension or 0)
         self.batch_size = batch_size
-        self.backend = "torch"
         self._short: OnnxEncoder | None = None
         if backend != "torch":
             self._short = self._onnx(path, backend, cache_dir or DEFAULT_CACHE)
+
+    @property
+    def backend(self) -> str:
+        """What embeds short inputs: "onnx" or "torch"."""
+        return "torch" if self._short is None else "onnx"
 
     def _onnx(self, path: Path, backend: str, cache_dir: Path) -> OnnxEncoder | None:
         """ONNX Runtime for short inputs on a CPU; with "auto", PyTorch when it cannot be."""
@@ -83,14 +87,12 @@ class SentenceTransformerEmbedder:
                 raise ModelError("the onnx embedding backend runs on the CPU only")
             return None
         try:
-            encoder = onnx_encoder(self._model, path, cache_dir, self.name)
+            return onnx_encoder(self._model, path, cache_dir, self.name)
         except ModelError as err:
             if backend == "onnx":
                 raise
             log.warning("queries are embedded with PyTorch: %s", err)
             return None
-        self.backend = "onnx"
-        return encoder
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:

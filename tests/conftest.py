@@ -82,6 +82,15 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[str]:
+    """The URL of an empty database, SQLite or PostgreSQL, for tests that start servers on it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{data_dir / 'shared.db'}"
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Database]:
     """Each store test runs on SQLite and on PostgreSQL."""
     import dialog.records  # noqa: F401

@@ -13,8 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from dialog.errors import DialogError
-from dialog.locking import TurnLockTimeout
+from dialog.errors import EventNotFound
 from dialog.messages import Message, new_conversation_id
 from ui.runtime import Runtime
 from ui.views import event_json, export_markdown, state_json
@@ -206,8 +205,6 @@ async def give_feedback(conversation_id: str, body: FeedbackIn, request: Request
         raise HTTPException(501, "this version of the dialog manager does not record feedback")
     try:
         await anyio.to_thread.run_sync(feedback, conversation_id, body.seq, body.positive)
-    except TurnLockTimeout:
-        raise  # the app answers 503: busy, not the client's fault
-    except DialogError as err:  # a seq the conversation does not have: that event is not found
+    except EventNotFound as err:
         raise HTTPException(404, str(err)) from err
     return Response(status_code=204)

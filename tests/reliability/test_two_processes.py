@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -52,14 +51,6 @@ def _wait_healthy(
         time.sleep(0.2)
     process.kill()
     raise RuntimeError("server did not become healthy")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{data_dir / 'shared.db'}"
-    else:
-        yield request.getfixturevalue("postgres_url")
 
 
 @pytest.mark.timeout(300)

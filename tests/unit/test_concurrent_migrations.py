@@ -1,8 +1,6 @@
 """Several processes starting at once on a fresh database migrate it once, and none fails."""
 
 import multiprocessing
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
@@ -10,14 +8,6 @@ from sqlalchemy import inspect, text
 from assistant.db import make_engine
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-    else:
-        yield request.getfixturevalue("postgres_url")
 
 
 def start_up(url: str, start: object) -> str:
@@ -37,14 +27,14 @@ def start_up(url: str, start: object) -> str:
     return ""
 
 
-def test_concurrent_first_starts_migrate_once(fresh_url: str) -> None:
+def test_concurrent_first_starts_migrate_once(database_url: str) -> None:
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         start = manager.Barrier(4)
         with context.Pool(4) as pool:
-            errors = pool.starmap(start_up, [(fresh_url, start)] * 4)
+            errors = pool.starmap(start_up, [(database_url, start)] * 4)
     assert [e for e in errors if e] == []
-    engine = make_engine(fresh_url)
+    engine = make_engine(database_url)
     assert {"events", "conversations", "shop_orders", "alembic_version"} <= set(
         inspect(engine).get_table_names()
     )
