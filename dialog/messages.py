@@ -33,6 +33,9 @@ class Source:
     title: str = ""
     kb_version: int = 0
     """The knowledge base's version when the passage was retrieved."""
+    quote: str = ""
+    """The passage's sentence or line that best answers the question, verbatim (empty when the
+    answer did not draw on this passage)."""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -41,6 +44,31 @@ class Source:
             "score": round(self.score, 4),
             "text": self.text,
             "kb_version": self.kb_version,
+            "quote": self.quote,
+        }
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """What the grounding check found in one answer and what it did about it.
+
+    `action` is one of: "passed" (every checkable fact is in the passages or the conversation),
+    "extractive" (an unsupported fact or a loop: the answer was replaced by quoted passages),
+    "abstained" (nothing relevant: the assistant said so and offered a person), "none" (no answer
+    was generated, e.g. a command or a tool).
+    """
+
+    action: str = "none"
+    facts: tuple[str, ...] = ()
+    unsupported: tuple[str, ...] = ()
+    reason: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "action": self.action,
+            "facts": list(self.facts),
+            "unsupported": list(self.unsupported),
+            "reason": self.reason,
         }
 
 
@@ -52,6 +80,12 @@ class Reply:
     answer: str
     sources: list[Source] = field(default_factory=list)
     handoff: bool = False
+    grounding: Grounding = field(default_factory=Grounding)
+
+    @property
+    def abstained(self) -> bool:
+        """The assistant said the documents lack the answer (and offered a person)."""
+        return self.grounding.action == "abstained"
 
     def as_json(self) -> dict[str, object]:
         return {
