@@ -108,6 +108,15 @@ class Settings(BaseSettings):
     turn_lock_timeout_s: float = Field(default=60.0, gt=0)
     summarize_after: int = Field(default=4, ge=1, le=100)
     route_with_model: bool = True
+    link_hosts: str = ""
+    """Hosts answers may link to, comma-separated (`example.com` covers its subdomains too); links
+    to any other host are removed as the answer streams. Empty: no links at all."""
+
+    @property
+    def allowed_link_hosts(self) -> tuple[str, ...]:
+        """`link_hosts` as a tuple of lower-case host names."""
+        hosts = (h.strip().lstrip(".").lower() for h in self.link_hosts.split(","))
+        return tuple(h for h in hosts if h)
 
     @field_validator("domain")
     @classmethod

@@ -111,6 +111,7 @@ class Components:
             lock_timeout_s=s.turn_lock_timeout_s,
             summarize_after=s.summarize_after,
             route_with_model=s.route_with_model,
+            allowed_link_hosts=s.allowed_link_hosts,
         )
         if s.domain == "demo":
             domain, tools, hooks = demo_setup(self.database.session)
@@ -129,6 +130,7 @@ class Components:
             domain=domain,
             tools=tools,
             erasure_hooks=hooks,
+            embed=self.embedder.embed,
         )
 
     def warm_up(self) -> None:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from dialog.errors import DialogError
 from dialog.events import Event
-from dialog.messages import Source
+from dialog.messages import Grounding, Source
 
 if TYPE_CHECKING:
     from dialog.turnwork import TurnWork
@@ -36,6 +36,8 @@ class Outcome:
     erase: bool = False
     asks: bool = False
     """The reply asks the user something (so no other offer is tacked on)."""
+    grounding: Grounding | None = None
+    """Set when the step answered (or declined to answer) a question from the documents."""
 
 
 @dataclass

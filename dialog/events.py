@@ -40,6 +40,8 @@ class BotUttered(Event):
     type: ClassVar[str] = "bot"
     text: str
     sources: list[dict[str, Any]] = field(default_factory=list)
+    check: dict[str, Any] = field(default_factory=dict)
+    """The grounding check of a generated answer: its facts, the unsupported ones, the action."""
 
 
 @dataclass(frozen=True)

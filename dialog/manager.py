@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from assistant.errors import AssistantError, LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
 from assistant.llm.protocol import ChatModel
 from dialog import events as ev
+from dialog.answer import EXTRACTIVE_INTRO, GroundedAnswer
 from dialog.builtins import builtin_commands
 from dialog.commands import CommandContext, CommandError, CommandRegistry, Outcome
 from dialog.domain import Domain, SlotSpec
@@ -30,8 +31,9 @@ from dialog.extract import RULES, extract_rules, extract_with_model
 from dialog.fallback import fallback_answer
 from dialog.guard import check_message
 from dialog.locking import Held, TurnLocks, locks_for
-from dialog.messages import Message, Reply, Source
+from dialog.messages import Grounding, Message, Reply, Source
 from dialog.prompt import KB_UNAVAILABLE, NO_ANSWER, SYSTEM_PROMPT, build_messages
+from dialog.quotes import Embed, QuotePicker
 from dialog.safety import OutputScrubber
 from dialog.sentiment import label_turn
 from dialog.state import ConversationState
@@ -127,6 +129,10 @@ class Route:
     chosen_by: str
 
 
+Settled = tuple[str, list[Source], Grounding]
+"""A streamed answer as it is finally stored: its text, its sources (with quotes), the check."""
+
+
 @dataclass
 class _AnswerPlan:
     messages: list[dict[str, Any]]
@@ -153,10 +159,14 @@ class Turn:
         handoff: bool = False,
         release: Callable[[], None] | None = None,
         recover: Callable[[LLMError], str] | None = None,
+        settle: Callable[[str], Settled] | None = None,
+        grounding: Grounding | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.sources = sources
         self.handoff = handoff
+        self.grounding = grounding or Grounding()
+        self._settle = settle
         self._deltas = deltas
         self._finish = finish
         self._fail = fail
@@ -175,6 +185,8 @@ class Turn:
                     self._parts.append(delta)
                     yield delta
                 answer = "".join(self._parts).strip()
+                if self._settle is not None:
+                    answer, self.sources, self.grounding = self._settle(answer)
             except LLMError as err:
                 if self._recover is None:
                     raise
@@ -184,7 +196,9 @@ class Turn:
                 yield ("\n\n" if partial.strip() else "") + answer
             if self._finish:
                 self._finish(answer)
-            self._reply = Reply(self.conversation_id, answer, self.sources, self.handoff)
+            self._reply = Reply(
+                self.conversation_id, answer, self.sources, self.handoff, self.grounding
+            )
         except BaseException as err:
             if self._reply is None:
                 self._record_failure(err, "".join(self._parts))
@@ -248,6 +262,7 @@ class Assistant:
         locks: TurnLocks | None = None,
         tool_context: dict[str, Any] | None = None,
         erasure_hooks: list[ErasureHook] | None = None,
+        embed: Embed | None = None,
     ) -> None:
         self.store = store
         self.knowledge = knowledge
@@ -259,6 +274,7 @@ class Assistant:
         self.locks = locks or locks_for(store.sessions.kw["bind"])
         self.tool_context = tool_context or {}
         self.erasure_hooks = list(erasure_hooks or [])
+        self.quotes = QuotePicker(embed)
         self.actions = self._build_actions()
         self._native_tools: bool | None = None
 
@@ -387,11 +403,18 @@ class Assistant:
                 text = f"{text}\n\n{OFFER_TEXT}" if text else OFFER_TEXT
                 work.add(ev.ConfirmationRequested("handoff"))
             refs = _refs(outcome.sources)
-            work.add(ev.BotUttered(text, refs))
+            check = outcome.grounding.as_json() if outcome.grounding else {}
+            work.add(ev.BotUttered(text, refs, check))
             self.store.append(cid, work.events, channel=channel)
         finally:
             held.release()
-        return Turn(cid, outcome.sources, iter([text] if text else []), handoff=work.state.handoff)
+        return Turn(
+            cid,
+            outcome.sources,
+            iter([text] if text else []),
+            handoff=work.state.handoff,
+            grounding=outcome.grounding,
+        )
 
     def _stream(self, work: TurnWork, plan: _AnswerPlan, held: Held) -> Turn:
         cid, channel = work.conversation_id, work.message.channel
@@ -400,6 +423,14 @@ class Assistant:
         closing: list[ev.Event] = []
         if work.offer_handoff and not suffix:
             suffix, closing = OFFER_TEXT, [ev.ConfirmationRequested("handoff")]
+        answer = GroundedAnswer(
+            work.text,
+            plan.sources,
+            self.quotes,
+            conversation=_said_by_customer(work),
+            intro=self.domain.response("extractive", EXTRACTIVE_INTRO),
+            suffix=suffix,
+        )
         deltas = self.model.stream(
             plan.messages,
             max_tokens=self.options.max_new_tokens,
@@ -408,13 +439,13 @@ class Assistant:
         deltas = OutputScrubber(
             allowed_hosts=self.options.allowed_link_hosts, secret_text=SYSTEM_PROMPT
         ).scrub(deltas)
-        if suffix:
-            deltas = _with_suffix(deltas, "\n\n" + suffix)
 
-        def finish(answer: str) -> None:
-            self.store.append(
-                cid, [ev.BotUttered(answer, _refs(plan.sources)), *closing], channel=channel
+        def finish(text: str) -> None:
+            offer = closing or (
+                [ev.ConfirmationRequested("handoff")] if answer.asks_for_person else []
             )
+            said = ev.BotUttered(text, _refs(turn.sources), turn.grounding.as_json())
+            self.store.append(cid, [said, *offer], channel=channel)
 
         def fail(reason: str, partial: str) -> None:
             self.store.append(cid, [ev.AnswerFailed(reason, partial)], channel=channel)
@@ -422,7 +453,17 @@ class Assistant:
         def recover(err: LLMError) -> str:
             return fallback_answer(err, plan.sources)
 
-        return Turn(cid, plan.sources, deltas, finish, fail, release=held.release, recover=recover)
+        turn = Turn(
+            cid,
+            plan.sources,
+            answer.stream(deltas),
+            finish,
+            fail,
+            release=held.release,
+            recover=recover,
+            settle=answer.settle,
+        )
+        return turn
 
     def _decide(self, work: TurnWork) -> Outcome | _AnswerPlan:
         if work.text.startswith("/"):
@@ -765,12 +806,19 @@ class Assistant:
             # a corrupted or mismatched index: keep talking, say so, log why
             log.warning("answering without the knowledge base: %s", err)
             work.add(ev.ConfirmationRequested("handoff"))
-            return Outcome(self.domain.response("kb_unavailable", KB_UNAVAILABLE), asks=True)
+            return Outcome(
+                self.domain.response("kb_unavailable", KB_UNAVAILABLE),
+                asks=True,
+                grounding=Grounding("abstained", reason="the knowledge base is unavailable"),
+            )
         if not hits:
+            abstained = Grounding("abstained", reason="no relevant passage")
             if suffix:
-                return Outcome(f"{NO_ANSWER}\n\n{suffix}", asks=True)
+                return Outcome(f"{NO_ANSWER}\n\n{suffix}", asks=True, grounding=abstained)
             work.add(ev.ConfirmationRequested("handoff"))
-            return Outcome(self.domain.response("no_answer", NO_ANSWER), asks=True)
+            return Outcome(
+                self.domain.response("no_answer", NO_ANSWER), asks=True, grounding=abstained
+            )
         self._maybe_summarize(work)
         state = work.state
         messages = build_messages(
@@ -804,13 +852,19 @@ class _Blank(dict[str, Any]):
         return "?"
 
 
-def _with_suffix(deltas: Iterator[str], suffix: str) -> Iterator[str]:
-    yield from deltas
-    yield suffix
+def _said_by_customer(work: TurnWork) -> list[str]:
+    """What the customer said in this conversation, and the slot values known: facts an answer may
+    repeat without a passage."""
+    said = [e.text for e in work.history if isinstance(e, ev.UserUttered)]
+    return [*said, *(str(slot.value) for slot in work.state.slots.values())]
 
 
 def _refs(sources: list[Source]) -> list[dict[str, Any]]:
-    return [{"chunk_id": s.chunk_id, "source": s.source, "score": s.score} for s in sources]
+    return [
+        {"chunk_id": s.chunk_id, "source": s.source, "score": s.score}
+        | ({"quote": s.quote} if s.quote else {})
+        for s in sources
+    ]
 
 
 def _source(hit: Hit) -> Source:
