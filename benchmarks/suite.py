@@ -52,7 +52,7 @@ GOALS = [
     Goal("ingest.throughput_ratio_vs_encode", ">=", 0.9),
     Goal("lm.speedup_16_vs_sequential_generate", ">=", 5.0),
     Goal("turn.overhead_ms_p50", "<=", 25.0),
-    Goal("turn.ttft_ratio_vs_bare_lm", "<=", 1.5),
+    Goal("turn.ttft_ratio_vs_bare_lm", "<=", 1.3),
     Goal("turn.stub_turns_per_s_ratio_vs_lm_rps", ">=", 10.0),
     Goal("webhook.ack_p99_ms", "<", 1000.0),
 ]

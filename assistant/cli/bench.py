@@ -21,15 +21,26 @@ from assistant.cli.app import friendly_errors
     "--out", type=click.Path(path_type=Path), default=Path("docs/bench"), show_default=True
 )
 @click.option(
+    "--update-docs",
+    is_flag=True,
+    help="Also rewrite the `assistant bench` section of --doc with this run's goals.",
+)
+@click.option(
     "--doc",
     type=click.Path(path_type=Path),
     default=Path("docs/benchmarks.md"),
     show_default=True,
-    help="Page whose `assistant bench` section is rewritten with this run's goals.",
+    help="The page --update-docs rewrites (relative to the current folder).",
 )
-@click.option("--no-doc", is_flag=True, help="Leave the page alone.")
-def bench(suites: tuple[str, ...], quick: bool, out: Path, doc: Path, no_doc: bool) -> None:
-    """Run benchmark SUITES (all by default); write OUT/results.json, report.md and plot.png."""
+@click.option("--no-doc", is_flag=True, hidden=True, help="Ignored: the page is left by default.")
+def bench(
+    suites: tuple[str, ...], quick: bool, out: Path, update_docs: bool, doc: Path, no_doc: bool
+) -> None:
+    """Run benchmark SUITES (all by default); write OUT/results.json, report.md and plot.png.
+
+    The documentation page is left alone unless --update-docs is given: a run from another folder
+    must not create or rewrite a docs/benchmarks.md there.
+    """
     from assistant.wiring import quiet_model_libraries
     from benchmarks.suite import SUITES, run_suites
 
@@ -43,7 +54,7 @@ def bench(suites: tuple[str, ...], quick: bool, out: Path, doc: Path, no_doc: bo
             console.log(text)
 
         results = run_suites(
-            chosen, quick=quick, out=out, progress=progress, doc=None if no_doc else doc
+            chosen, quick=quick, out=out, progress=progress, doc=doc if update_docs else None
         )
     click.echo((out / "report.md").read_text())
     if results.get("errors"):
