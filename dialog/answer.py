@@ -44,12 +44,14 @@ class GroundedAnswer:
         conversation: Sequence[str] = (),
         intro: str = EXTRACTIVE_INTRO,
         suffix: str = "",
+        relevance: dict[str, object] | None = None,
     ) -> None:
         self.question = question
         self.sources = list(sources)
         self.quotes = quotes
         self.intro = intro
         self.suffix = f"\n\n{suffix}" if suffix else ""
+        self.relevance = relevance or {}
         """Said after the answer whatever it is (a form's question, an offer of a person)."""
         evidence = Evidence([*(s.text for s in self.sources), question, *conversation])
         self.check = GroundedStream(evidence)
@@ -86,13 +88,14 @@ class GroundedAnswer:
         if self.check.failure:
             unsupported = tuple(f.text for f in self.check.unsupported)
             action = "extractive" if self._replacement_quotes else "abstained"
-            grounding = Grounding(action, facts, unsupported, self.check.reason)
+            grounding = Grounding(action, facts, unsupported, self.check.reason, self.relevance)
             text = self.replacement + self.suffix
             return text, self._quoted(self._replacement_quotes), grounding
         if self.declined:
-            return streamed, self.sources, Grounding("abstained", facts, (), "the model declined")
+            declined = Grounding("abstained", facts, (), "the model declined", self.relevance)
+            return streamed, self.sources, declined
         best = self.quotes.best(self.question, [s.text for s in self.sources], n=1)
-        return streamed, self._quoted(best), Grounding("passed", facts)
+        return streamed, self._quoted(best), Grounding("passed", facts, relevance=self.relevance)
 
     def _extractive(self) -> str:
         quotes = self.quotes.best(self.question, [s.text for s in self.sources], n=2)

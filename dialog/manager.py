@@ -34,6 +34,7 @@ from dialog.locking import Held, TurnLocks, locks_for
 from dialog.messages import Grounding, Message, Reply, Source
 from dialog.prompt import KB_UNAVAILABLE, NO_ANSWER, SYSTEM_PROMPT, build_messages
 from dialog.quotes import Embed, QuotePicker
+from dialog.relevance import judge
 from dialog.safety import OutputScrubber
 from dialog.sentiment import label_turn
 from dialog.state import ConversationState
@@ -99,6 +100,10 @@ class TurnOptions:
     email): FAQ questions then cost no routing call, and a small model cannot divert them to a
     tool."""
     extract_with_model: bool = True
+    check_relevance: bool = True
+    """Abstain unless the passages stand out from the knowledge base, cover the question's words
+    and hold the kind of value it asks for (dialog.relevance); off: any passage above
+    `min_score` is answered from."""
     allowed_link_hosts: tuple[str, ...] = ()
     """Hosts the answer may link to; links elsewhere are removed as the answer streams."""
 
@@ -138,6 +143,7 @@ class _AnswerPlan:
     messages: list[dict[str, Any]]
     sources: list[Source]
     suffix: str = ""
+    relevance: dict[str, object] = field(default_factory=dict)
 
 
 class Turn:
@@ -430,6 +436,7 @@ class Assistant:
             conversation=_said_by_customer(work),
             intro=self.domain.response("extractive", EXTRACTIVE_INTRO),
             suffix=suffix,
+            relevance=plan.relevance,
         )
         deltas = self.model.stream(
             plan.messages,
@@ -801,7 +808,12 @@ class Assistant:
     def _answer(self, work: TurnWork, *, suffix: str = "") -> Outcome | _AnswerPlan:
         opts = self.options
         try:
-            hits = self.knowledge.search(work.text, k=opts.top_k, min_score=opts.min_score)
+            retrieval = self.knowledge.retrieve(work.text, k=opts.top_k, min_score=opts.min_score)
+            relevance = (
+                judge(work.text, retrieval, self.knowledge.vocabulary())
+                if opts.check_relevance
+                else None
+            )
         except KnowledgeError as err:
             # a corrupted or mismatched index: keep talking, say so, log why
             log.warning("answering without the knowledge base: %s", err)
@@ -811,8 +823,11 @@ class Assistant:
                 asks=True,
                 grounding=Grounding("abstained", reason="the knowledge base is unavailable"),
             )
-        if not hits:
-            abstained = Grounding("abstained", reason="no relevant passage")
+        hits = retrieval.hits
+        signals = relevance.as_json() if relevance else {}
+        if not hits or (relevance is not None and not relevance.relevant):
+            why = relevance.reason if relevance else "no relevant passage"
+            abstained = Grounding("abstained", reason=why, relevance=signals)
             if suffix:
                 return Outcome(f"{NO_ANSWER}\n\n{suffix}", asks=True, grounding=abstained)
             work.add(ev.ConfirmationRequested("handoff"))
@@ -830,7 +845,7 @@ class Assistant:
             language=state.language,
             max_chars=opts.max_prompt_chars,
         )
-        return _AnswerPlan(messages, [_source(h) for h in hits], suffix)
+        return _AnswerPlan(messages, [_source(h) for h in hits], suffix, signals)
 
     def _maybe_summarize(self, work: TurnWork) -> None:
         """Fold turns older than the history window into the running summary, a few at a time."""

@@ -62,6 +62,8 @@ class Grounding:
     facts: tuple[str, ...] = ()
     unsupported: tuple[str, ...] = ()
     reason: str = ""
+    relevance: dict[str, object] = field(default_factory=dict)
+    """The signals the relevance decision was made on (standout, coverage, missing words …)."""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -69,6 +71,7 @@ class Grounding:
             "facts": list(self.facts),
             "unsupported": list(self.unsupported),
             "reason": self.reason,
+            "relevance": self.relevance,
         }
 
 

@@ -77,6 +77,34 @@ class Hit:
     heading: str
     position: int = 0
     kb_version: int = 0
+    vector_rank: int = 0
+    """1-based rank in the vector list (0: the vector search did not find it)."""
+    keyword_rank: int = 0
+    """1-based rank in the BM25 list (0: no shared keyword, or vector-only retrieval)."""
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The hits of one query, plus how the query scores against this knowledge base at large:
+    the relevance decision compares the best hit with this background, not with a global
+    threshold, because cosines run higher in a narrow corpus than in a broad one."""
+
+    hits: list[Hit]
+    background_mean: float = 0.0
+    """Mean cosine of the query with a fixed random sample of the knowledge base's passages."""
+    background_std: float = 0.0
+
+    def standout(self, hit: Hit) -> float:
+        """How many standard deviations the hit's cosine lies above the background."""
+        return (hit.score - self.background_mean) / max(self.background_std, 1e-3)
+
+
+BACKGROUND_SAMPLE = 512
+"""Passages in the background sample: enough for a stable mean and deviation, one small
+matmul per query."""
+BACKGROUND_MIN = 50
+"""Below this many passages there is no background to stand out from (`Retrieval.standout` is
+then not measured: `background_std` stays 0)."""
 
 
 @dataclass
@@ -162,6 +190,7 @@ class KnowledgeBase:
         self._refresh_s = refresh_s
         self._index: VectorIndex | None = None
         self._lexical: LexicalIndex | None = None
+        self._background: tuple[int, NDArray[np.float32]] | None = None
         self._checked_at = 0.0
 
     # ---- the index and its consistency with SQL
@@ -458,11 +487,17 @@ class KnowledgeBase:
         threshold applies to each passage's cosine similarity, so an empty list means nothing
         relevant, whichever way the passages were found.
         """
+        return self.retrieve(query, k=k, min_score=min_score, mode=mode).hits
+
+    def retrieve(
+        self, query: str, *, k: int = 3, min_score: float = -1.0, mode: str | None = None
+    ) -> Retrieval:
+        """`search`, with each hit's rank in both lists and the query's background scores."""
         if not query.strip() or k <= 0:
-            return []
+            return Retrieval([])
         index = self._fresh_index()
         if len(index) == 0:
-            return []
+            return Retrieval([])
         query_vector = self._embedder.embed([query])
         depth = max(4 * k, 20)
         vector_hits = index.search(query_vector, depth)[0]
@@ -478,7 +513,28 @@ class KnowledgeBase:
             for i, _ in reciprocal_rank_fusion(rankings, k=self._rrf_k)
             if cosine.get(i, -2.0) >= min_score
         ]
-        return self._hits(fused[:k], cosine, index.kb_version)
+        hits = self._hits(fused[:k], cosine, index.kb_version, rankings)
+        if len(index) < BACKGROUND_MIN:
+            return Retrieval(hits)
+        background = self._background_sample(index) @ query_vector[0]
+        return Retrieval(hits, float(background.mean()), float(background.std()))
+
+    def vocabulary(self) -> frozenset[str]:
+        """Every word the knowledge base's passages use: a question about a word it never uses
+        is one it cannot answer."""
+        index = self._fresh_index()
+        return self._keyword_index(index).vocabulary if len(index) else frozenset()
+
+    def _background_sample(self, index: VectorIndex) -> NDArray[np.float32]:
+        """A fixed random sample of the stored vectors, drawn again when the version changes."""
+        if self._background is None or self._background[0] != index.kb_version:
+            ids = index.ids()
+            rng = np.random.default_rng(index.kb_version)
+            chosen = rng.choice(ids, size=min(BACKGROUND_SAMPLE, len(ids)), replace=False)
+            vectors = index.reconstruct(chosen.tolist())
+            sample = np.array(list(vectors.values()), dtype=np.float32)
+            self._background = (index.kb_version, sample.reshape(-1, index.dimension))
+        return self._background[1]
 
     def _keyword_index(self, index: VectorIndex) -> LexicalIndex:
         if self._lexical is None or self._lexical.version != index.kb_version:
@@ -492,14 +548,33 @@ class KnowledgeBase:
             )
         return self._lexical
 
-    def _hits(self, ids: list[int], cosine: dict[int, float], version: int) -> list[Hit]:
+    def _hits(
+        self,
+        ids: list[int],
+        cosine: dict[int, float],
+        version: int,
+        rankings: Sequence[Sequence[int]] = (),
+    ) -> list[Hit]:
         if not ids:
             return []
         with self._sessions() as session:
             rows = session.execute(_PASSAGES, {"ids": ids}).all()
         by_id = {row.id: row for row in rows}
+        ranks = [{chunk: n for n, chunk in enumerate(r, start=1)} for r in rankings]
+        vector_ranks, keyword_ranks = (ranks + [{}, {}])[:2]
         return [
-            Hit(i, cosine[i], r.text, r.source, r.title, r.heading, r.position, version)
+            Hit(
+                i,
+                cosine[i],
+                r.text,
+                r.source,
+                r.title,
+                r.heading,
+                r.position,
+                version,
+                vector_ranks.get(i, 0),
+                keyword_ranks.get(i, 0),
+            )
             for i in ids
             if (r := by_id.get(i)) is not None
         ]

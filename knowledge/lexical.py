@@ -32,6 +32,11 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """Every indexed word (lower case, stopwords left out)."""
+        return frozenset(w for w in self._bm25.vocab_dict if w) if len(self._ids) else frozenset()
+
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Up to k (chunk id, BM25 score) with a positive score, best first."""
         if not len(self._ids) or k <= 0:

@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from knowledge.base import Hit
+from knowledge.base import Hit, Retrieval
 
 _STOP = {
     "what",
@@ -63,3 +63,10 @@ class KeywordKnowledge:
         scored = [(s, p) for s, p in scored if s >= min_score and s > 0]
         scored.sort(key=lambda sp: (-sp[0], sp[1].chunk_id))
         return [replace(p, score=s) for s, p in scored[:k]]
+
+    def retrieve(self, query: str, *, k: int = 3, min_score: float = -1.0) -> Retrieval:
+        """The hits with no background sample: the relevance check then judges by words alone."""
+        return Retrieval(self.search(query, k=k, min_score=min_score))
+
+    def vocabulary(self) -> frozenset[str]:
+        return frozenset(w for p in self.passages for w in re.findall(r"[a-z0-9]+", p.text.lower()))

@@ -12,6 +12,9 @@ A script:
         provenance: {order_id: {extractor: "rule:order_id", span: "order 1042"}}
         bot_contains: ["has shipped"]
         handoff: false
+        grounding: passed  # the grounding check's action: passed, extractive, abstained, none
+        unsupported: ["10%"]  # the facts it found unsupported
+        quote: "…"  # the top-quoted source's quote contains this
         state: {active_form: null, pending: null}
       - hand_back: true  # or feedback: true/false, instead of `user`
 Model replies: a string (text), {tool_calls: [{name, arguments}]}, {json: {...}}, {error: "..."}
@@ -130,6 +133,15 @@ def check_step(
             assert reply.handoff is step["handoff"], f"{where}: handoff {reply.handoff}"
         if "sources" in step:
             assert bool(reply.sources) is step["sources"], f"{where}: sources {reply.sources}"
+        if "grounding" in step:
+            got = reply.grounding.action
+            assert got == step["grounding"], f"{where}: grounding {got} ({reply.grounding})"
+        if "unsupported" in step:
+            got = list(reply.grounding.unsupported)
+            assert got == step["unsupported"], f"{where}: unsupported {got}"
+        if "quote" in step:
+            quotes = [s.quote for s in reply.sources if s.quote]
+            assert any(step["quote"] in q for q in quotes), f"{where}: quotes {quotes}"
     if "prompt_contains" in step:
         prompt = json.dumps(model.requests[-1]["messages"])
         for text in _as_list(step["prompt_contains"]):

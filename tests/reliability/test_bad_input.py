@@ -87,7 +87,7 @@ def test_any_text_gets_a_reply_and_is_stored_safely(
     assistant.model.enqueue(*["Fine.\x1b]0;pwned\x07"] * 3)  # type: ignore[attr-defined]
     conversation = f"h{number}"
     reply = assistant.handle(Message(text, conversation, channel="web"))
-    assert isinstance(reply.answer, str) and reply.answer
+    assert isinstance(reply.answer, str) and (reply.answer or reply.handoff)
     for event in assistant.history(conversation):
         if isinstance(event, UserUttered):
             assert not _UNSAFE.search(event.text)

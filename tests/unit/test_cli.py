@@ -41,7 +41,14 @@ def test_ingest_then_ask_json(tmp_path: Path) -> None:
     assert set(payload) == {"conversation_id", "answer", "sources"}
     assert payload["answer"] == "Blenders have a two year warranty."
     assert Path(payload["sources"][0]["source"]).name == "warranty.txt"
-    assert set(payload["sources"][0]) == {"source", "chunk_id", "score", "text", "kb_version", "quote"}
+    assert set(payload["sources"][0]) == {
+        "source",
+        "chunk_id",
+        "score",
+        "text",
+        "kb_version",
+        "quote",
+    }
     assert payload["sources"][0]["kb_version"] >= 1, (
         "the knowledge-base version is stamped on sources"
     )
