@@ -161,8 +161,8 @@ def _yaml_items(path: Path, text: str) -> tuple[str, list[tuple[int, Any]]]:
 
 
 def subset(question_set: QuestionSet, limit: int) -> QuestionSet:
-    """At most `limit` questions, answerable and unanswerable in the file's proportion (at least
-    one of each kind the file has, when the limit allows), in file order."""
+    """At most `limit` questions spread over the file, answerable and unanswerable in the file's
+    proportion (at least one of each kind the file has, when the limit allows), in file order."""
     questions = question_set.questions
     if limit <= 0 or limit >= len(questions):
         return question_set
@@ -172,7 +172,15 @@ def subset(question_set: QuestionSet, limit: int) -> QuestionSet:
         take_unanswerable = max(take_unanswerable, 1)
     if unanswerable < len(questions):
         take_unanswerable = min(take_unanswerable, limit - 1)
-    keep = {id(q) for q in question_set.unanswerable[:take_unanswerable]}
-    keep |= {id(q) for q in question_set.answerable[: limit - take_unanswerable]}
+    keep = {id(q) for q in _spread(question_set.unanswerable, take_unanswerable)}
+    keep |= {id(q) for q in _spread(question_set.answerable, limit - take_unanswerable)}
     chosen = [q for q in questions if id(q) in keep]
     return question_set.model_copy(update={"questions": chosen})
+
+
+def _spread(items: list[Question], count: int) -> list[Question]:
+    """`count` items evenly spaced through the list, the first included."""
+    if count <= 0:
+        return []
+    step = len(items) / count
+    return [items[int(i * step)] for i in range(min(count, len(items)))]

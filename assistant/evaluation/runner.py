@@ -49,10 +49,12 @@ class Variant:
     """One column of the report: settings overrides, e.g. {"retrieval": "vector"}."""
 
     overrides: dict[str, str] = field(default_factory=dict)
+    label: str = ""
 
     @property
     def name(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.overrides.items()) or "configured settings"
+        derived = ",".join(f"{k}={v}" for k, v in self.overrides.items())
+        return self.label or derived or "configured settings"
 
     @classmethod
     def parse(cls, spec: str) -> Variant:
