@@ -810,7 +810,7 @@ class Assistant:
         try:
             retrieval = self.knowledge.retrieve(work.text, k=opts.top_k, min_score=opts.min_score)
             relevance = (
-                judge(work.text, retrieval, self.knowledge.vocabulary())
+                judge(work.text, retrieval, self.knowledge.term_stats())
                 if opts.check_relevance
                 else None
             )

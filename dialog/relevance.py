@@ -7,12 +7,13 @@ each measured against this knowledge base rather than a constant:
 
 - **standout**: how far the best passage's cosine lies above the query's cosine with a random
   sample of the knowledge base, in standard deviations of that sample;
-- **coverage**: the question's content words that the passages use (words the knowledge base
-  never uses at all are strong evidence that it cannot answer);
+- **coverage**: the question's content words that the passages use (a word the knowledge base
+  never uses counts twice), and the options and identifiers the question names, which must be
+  there verbatim;
 - **answer type**: a question that asks for a phone number, an email, a time, an amount, a
   percentage or a number needs passages that contain one.
 
->>> judge("What is your phone number?", retrieval, vocabulary).relevant
+>>> judge("What is your phone number?", retrieval, kb.term_stats()).relevant
 False
 """
 
@@ -24,13 +25,16 @@ from dataclasses import dataclass, replace
 
 from dialog.facts import extract_facts
 from knowledge.base import Hit, Retrieval
+from knowledge.lexical import TermStats, stem_of
 
 STANDOUT_MIN = 1.5
 """Below this the best passage is no more similar to the question than passages at large are."""
 STANDOUT_STRONG = 3.0
-"""Above this the passage matches so well that one unknown word does not outweigh it."""
+"""Above this a passage matches so well that a word the documents never use (a synonym, a typo)
+does not outweigh it; also taken as the standout where none can be measured (a knowledge base
+too small to sample)."""
 COVERAGE_MIN = 0.5
-"""Share of the question's content words (weighted) that the passages must use."""
+"""Share of the question's content words that the passages must use (see `_coverage`)."""
 
 _WORD = re.compile(r"[a-z][a-z0-9]+")
 _STOP = frozenset(
@@ -43,7 +47,9 @@ _STOP = frozenset(
     take tell than that the their them then there these they thing things this those through to
     too try under until up us use used using ve very want wants was way we well were what when
     where which while who whom why will with within without work works would yes yet you your
-    yours long able anyone anything someone something s t d m""".split()
+    yours long able anyone anything someone something
+    happen happens mean means exactly actually correct right best ways difference different
+    still s t d m""".split()
 )
 _EXPECTS: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (
@@ -114,37 +120,62 @@ class Relevance:
         }
 
 
-def judge(question: str, retrieval: Retrieval, vocabulary: frozenset[str]) -> Relevance:
+def judge(question: str, retrieval: Retrieval, terms: TermStats) -> Relevance:
     """Decide whether the hits of this retrieval can answer the question."""
     hits = retrieval.hits
     if not hits:
         return Relevance(False, "no passage")
     best = max(hits, key=lambda hit: hit.score)
     standout = retrieval.standout(best) if retrieval.background_std else STANDOUT_STRONG
-    terms = content_words(question)
+    words = content_words(question)
     used = _words_of(hits)
-    missing = tuple(t for t in terms if not _known(t, used))
-    unknown = tuple(t for t in missing if vocabulary and not _known(t, vocabulary))
-    coverage = 1.0 - (len(missing) + len(unknown)) / (len(terms) + len(unknown)) if terms else 1.0
+    missing = tuple(w for w in words if not _uses(used, w))
+    unknown = tuple(w for w in missing if terms.documents and w not in terms)
     expects = expected_kinds(question)
     signals = Relevance(
         True,
         standout=round(standout, 3),
-        coverage=round(coverage, 3),
+        coverage=round(_coverage(words, missing, terms), 3),
         missing=missing,
         unknown=unknown,
         expects=tuple(sorted(expects)),
     )
+    passages = _normalise(" ".join(hit.text for hit in hits))
+    absent = [name for name in named_things(question) if _normalise(name) not in passages]
     reason = ""
     if standout < STANDOUT_MIN:
         reason = "no passage stands out"
+    elif absent:
+        reason = "the passages never name " + ", ".join(absent)
     elif expects and not _contains_kind(hits, expects):
         reason = "the passages hold no such value"
     elif unknown and standout < STANDOUT_STRONG:
         reason = "the documents never mention " + ", ".join(unknown)
-    elif coverage < COVERAGE_MIN:
-        reason = "the passages miss most of the question"
+    elif signals.coverage < COVERAGE_MIN:
+        reason = "the passages miss most of the question" + (
+            f" (the documents never mention {', '.join(unknown)})" if unknown else ""
+        )
     return replace(signals, relevant=not reason, reason=reason)
+
+
+def named_things(question: str) -> list[str]:
+    """Options, identifiers and code the question names (`dict.popitem()` as `popitem`):
+    passages that lack them are about something else."""
+    kinds = {"option", "identifier", "code", "email", "url"}
+    names = [re.sub(r"\(.*\)$", "", f.text) for f in extract_facts(question) if f.kind in kinds]
+    return [
+        name.rsplit(".", 1)[-1] if "@" not in name and "/" not in name else name for name in names
+    ]
+
+
+def _coverage(words: Sequence[str], missing: Sequence[str], terms: TermStats) -> float:
+    """The share of the question's words that the passages use; a word the knowledge base never
+    uses counts twice (weighting by inverse document frequency was tried: in a small corpus it
+    made everyday words such as "happens" or "temporary" decide the question)."""
+    if not words:
+        return 1.0
+    unknown = [w for w in missing if terms.documents and w not in terms]
+    return 1.0 - (len(missing) + len(unknown)) / (len(words) + len(unknown))
 
 
 def content_words(text: str) -> tuple[str, ...]:
@@ -177,9 +208,11 @@ def _words_of(hits: Sequence[Hit]) -> frozenset[str]:
     return frozenset(_WORD.findall(text.lower()))
 
 
-def _known(term: str, words: frozenset[str]) -> bool:
+def _uses(words: frozenset[str], term: str) -> bool:
     """The word, or one sharing its stem (refund ~ refunds, ship ~ shipping), is among `words`."""
-    if term in words:
-        return True
-    stem = term[: max(4, len(term) - 3)] if len(term) > 4 else term
-    return any(w.startswith(stem) for w in words)
+    stem = stem_of(term)
+    return term in words or any(w.startswith(stem) for w in words)
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().replace("`", "").split())

@@ -35,7 +35,7 @@ from knowledge.index import (
     choose_spec,
     gpu_available,
 )
-from knowledge.lexical import LexicalIndex, reciprocal_rank_fusion
+from knowledge.lexical import LexicalIndex, TermStats, reciprocal_rank_fusion
 from knowledge.loaders import LOADER_VERSION, SourceDocument, iter_files, load_document
 from knowledge.records import ChunkRow, DocumentRow, KnowledgeStateRow
 
@@ -519,11 +519,11 @@ class KnowledgeBase:
         background = self._background_sample(index) @ query_vector[0]
         return Retrieval(hits, float(background.mean()), float(background.std()))
 
-    def vocabulary(self) -> frozenset[str]:
-        """Every word the knowledge base's passages use: a question about a word it never uses
-        is one it cannot answer."""
+    def term_stats(self) -> TermStats:
+        """How often each word occurs in the passages: a question about a word the knowledge
+        base never uses is one it cannot answer."""
         index = self._fresh_index()
-        return self._keyword_index(index).vocabulary if len(index) else frozenset()
+        return self._keyword_index(index).terms if len(index) else TermStats(0, {})
 
     def _background_sample(self, index: VectorIndex) -> NDArray[np.float32]:
         """A fixed random sample of the stored vectors, drawn again when the version changes."""

@@ -3,6 +3,9 @@ changes."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 from collections.abc import Sequence
 
 import bm25s
@@ -12,6 +15,59 @@ from numpy.typing import NDArray
 
 def _tokens(texts: Sequence[str]) -> list[list[str]]:
     return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)  # type: ignore[return-value]
+
+
+class TermStats:
+    """In how many passages each word occurs: how much a question's word says about the corpus.
+
+    A word looked up by `frequency` also matches longer words that start with its stem, so
+    "refund" finds "refunds" and "ship" finds "shipping".
+
+    >>> TermStats(2, {"refunds": 1, "ship": 2}).frequency("refund")
+    1
+    """
+
+    def __init__(self, documents: int, frequencies: dict[str, int]) -> None:
+        self.documents = documents
+        self._frequencies = frequencies
+        self._sorted = sorted(frequencies)
+
+    @classmethod
+    def count(cls, docs: Sequence[Sequence[int]], vocab: dict[str, int]) -> TermStats:
+        words = {i: w for w, i in vocab.items() if w}
+        counts = np.zeros(len(vocab) + 1, dtype=np.int64)
+        for doc in docs:
+            counts[np.unique(np.asarray(doc, dtype=np.int64))] += 1
+        return cls(len(docs), {w: int(counts[i]) for i, w in words.items() if counts[i]})
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self.frequency(word) > 0
+
+    def __len__(self) -> int:
+        return len(self._frequencies)
+
+    def frequency(self, word: str) -> int:
+        """Passages holding the word or a word sharing its stem (the most frequent of those)."""
+        if word in self._frequencies:
+            return self._frequencies[word]
+        stem = stem_of(word)
+        start = bisect.bisect_left(self._sorted, stem)
+        best = 0
+        for other in itertools.islice(self._sorted, start, None):
+            if not other.startswith(stem):
+                break
+            best = max(best, self._frequencies[other])
+        return best
+
+    def weight(self, word: str) -> float:
+        """Inverse document frequency: rare words weigh most; unknown words the most of all."""
+        return math.log((self.documents + 1) / (self.frequency(word) + 0.5))
+
+
+def stem_of(word: str) -> str:
+    """A crude stem, enough to match inflections: the word less up to three letters, at least
+    four kept."""
+    return word[: max(4, len(word) - 3)] if len(word) > 4 else word
 
 
 class LexicalIndex:
@@ -25,17 +81,14 @@ class LexicalIndex:
         self.version = version
         self._ids = np.asarray(ids, dtype=np.int64)
         self._bm25 = bm25s.BM25()
+        self.terms = TermStats(0, {})
         if len(texts):
             corpus = bm25s.tokenize(list(texts), stopwords="en", show_progress=False)
             self._bm25.index(corpus, show_progress=False)
+            self.terms = TermStats.count(corpus.ids, corpus.vocab)
 
     def __len__(self) -> int:
         return len(self._ids)
-
-    @property
-    def vocabulary(self) -> frozenset[str]:
-        """Every indexed word (lower case, stopwords left out)."""
-        return frozenset(w for w in self._bm25.vocab_dict if w) if len(self._ids) else frozenset()
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Up to k (chunk id, BM25 score) with a positive score, best first."""

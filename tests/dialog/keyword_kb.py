@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from knowledge.base import Hit, Retrieval
+from knowledge.lexical import TermStats
 
 _STOP = {
     "what",
@@ -68,5 +69,9 @@ class KeywordKnowledge:
         """The hits with no background sample: the relevance check then judges by words alone."""
         return Retrieval(self.search(query, k=k, min_score=min_score))
 
-    def vocabulary(self) -> frozenset[str]:
-        return frozenset(w for p in self.passages for w in re.findall(r"[a-z0-9]+", p.text.lower()))
+    def term_stats(self) -> TermStats:
+        counts: dict[str, int] = {}
+        for passage in self.passages:
+            for word in set(re.findall(r"[a-z0-9]+", passage.text.lower())):
+                counts[word] = counts.get(word, 0) + 1
+        return TermStats(len(self.passages), counts)
