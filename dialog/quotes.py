@@ -1,7 +1,7 @@
 """Evidence for an answer: the sentence or line of a passage that best answers the question.
 
 Reference documents are prose and option lists alike (`-o, --output=FILE  write the result to
-FILE`), so a passage is cut into its lines and long lines into sentences; the embedding model
+FILE`), so a passage is cut into its lines and lines into sentences; the embedding model
 ranks them against the question. The quote is verbatim, so a customer can trust it as it stands.
 
 >>> picker = QuotePicker(embed=None)  # no embedder: ranks by shared words
@@ -42,12 +42,12 @@ class Quote:
 
 
 def units(passage: str) -> list[str]:
-    """Lines, and the sentences of long lines, stripped of Markdown markers; short ones dropped."""
+    """Sentences of each line (an option line is one unit), stripped of Markdown markers; short
+    ones dropped."""
     found: list[str] = []
     for line in passage.splitlines():
         line = _MARKUP.sub("", line).strip()
-        parts = _SENTENCE_END.split(line) if len(line) > MAX_QUOTE_CHARS else [line]
-        for part in parts:
+        for part in _SENTENCE_END.split(line):
             part = part.strip()
             if len(part) >= MIN_UNIT_CHARS and any(c.isalpha() for c in part):
                 found.append(_shorten(part))

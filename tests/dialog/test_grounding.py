@@ -1,0 +1,201 @@
+"""The grounding check: facts found and looked up, loops caught, the stream held back and cut."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialog.answer import GroundedAnswer
+from dialog.facts import Evidence, extract_facts, unsupported_facts
+from dialog.grounding import GroundedStream
+from dialog.loops import is_degenerate, loop_reason
+from dialog.messages import Source
+from dialog.quotes import QuotePicker, units
+
+pytestmark = pytest.mark.unit
+
+PASSAGE = (
+    "Refunds are issued within 5–7 business days. Call +31 20 555 0142 or write to "
+    "support@northwind.example. We are open 9:00 to 17:30, Monday to Friday.\n"
+    "-o, --output=FILE  write the result to FILE\n"
+    "Use `str.rstrip()` to remove trailing whitespace. Standard shipping costs €4.95."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("We refund 10% of it.", "percent", "10%"),
+        ("Call 123-456-7890 today.", "phone", "123-456-7890"),
+        ("Open at 23:13:48.", "time", "23:13:48"),
+        ("Limit: 1024 bytes.", "number", "1024"),
+        ("Mail help@example.com now.", "email", "help@example.com"),
+        ("See https://example.com/help for more.", "url", "https://example.com/help"),
+        ("Pass --verbose to see more.", "option", "--verbose"),
+        ("Call os.path.join() with both parts.", "identifier", "os.path.join()"),
+        ('Click "Reset password" at the top.', "quoted", "Reset password"),
+        ("It costs $12.50 per month.", "money", "$12.50"),
+        ("Shipped on March 3, 2024.", "date", "March 3, 2024"),
+        ("Order NW-1042 left us.", "identifier", "NW-1042"),
+    ],
+)
+def test_each_kind_of_fact_is_found(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in [(f.kind, f.text) for f in extract_facts(text)]
+
+
+def test_list_markers_and_plain_words_are_not_facts() -> None:
+    assert extract_facts("1. Open the settings\n2. Choose a new e-mail address") == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Refunds take 5-7 business days.",  # a hyphen for the passage's en dash
+        "Call +31 (20) 555-0142.",  # the same digits, other separators
+        "We open at 9am and close at 5:30 pm.",  # 12-hour clock for 9:00 and 17:30
+        "Write to support@northwind.example.",
+        "Use -o or --output to write the result.",
+        "Call `str.rstrip` on it.",
+        "It costs €4.95.",
+        "It takes seven business days at most.",  # a number word in the answer, digits in text
+    ],
+)
+def test_values_stated_differently_are_still_supported(answer: str) -> None:
+    assert unsupported_facts(answer, [PASSAGE]) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "invented"),
+    [
+        ("The company will refund you 10% of the price.", "10%"),
+        ("Our hotline is 123-456-7890.", "123-456-7890"),
+        ("We open at 23:13:48.", "23:13:48"),
+        ("The attachment limit is 1024 bytes.", "1024"),
+        ("Use the --fast option.", "--fast"),
+        ("Call str.reverse_words() instead.", "str.reverse_words()"),
+        ("Write to sales@northwind.example.", "sales@northwind.example"),
+        ("Shipping costs €2.50.", "€2.50"),
+    ],
+)
+def test_invented_values_are_unsupported(answer: str, invented: str) -> None:
+    assert [f.text for f in unsupported_facts(answer, [PASSAGE])] == [invented]
+
+
+def test_the_conversation_counts_as_evidence() -> None:
+    assert unsupported_facts("Order NW-1042 is on its way.", [PASSAGE, "where is NW-1042?"]) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Options: " + "-v, --verbose " * 6,
+        "The result is " + "0" * 40,
+        "####\n####\n####\n",
+        "yes " * 60,
+        "The answer is that the answer is that the answer is that the answer",
+    ],
+)
+def test_loops_are_degenerate(text: str) -> None:
+    assert is_degenerate(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Refunds are issued within 5–7 business days after your return arrives.",
+        "- Use the `-o` option.\n- Use the `-v` option.\n- Use the `-q` option.",
+        "The for statement iterates over the items of any sequence in order. The for statement "
+        "in Python differs a bit from what you may be used to in C or Pascal.",
+        "---\n| a | b |\n|---|---|\n| 1 | 2 |",
+    ],
+)
+def test_ordinary_answers_are_not_degenerate(text: str) -> None:
+    assert loop_reason(text) == ""
+
+
+def test_stream_releases_words_before_a_possible_fact_and_holds_the_rest() -> None:
+    check = GroundedStream(Evidence([PASSAGE]))
+    assert check.feed("Refunds are issued ") == "Refunds are issued "
+    assert check.feed("within 5–7 business") == "within "  # a digit: held until the sentence ends
+    assert check.feed(" days. Then") == "5–7 business days. "
+    assert check.finish() == "Then"
+    assert check.failure == ""
+
+
+def test_stream_stops_at_an_unsupported_fact_and_closes_the_model() -> None:
+    closed = []
+
+    def model() -> object:
+        try:
+            yield from ["We refund ", "10% ", "of it. ", "More text that never comes."]
+        finally:
+            closed.append(True)
+
+    check = GroundedStream(Evidence([PASSAGE]))
+    shown = "".join(check.stream(model()))  # type: ignore[arg-type]
+    assert "10%" not in shown and shown == "We refund "
+    assert check.failure == "unsupported" and [f.text for f in check.unsupported] == ["10%"]
+    assert closed == [True]
+
+
+def test_stream_stops_a_loop() -> None:
+    check = GroundedStream(Evidence([PASSAGE]))
+    shown = "".join(check.stream(["Use it. "] + ["again and again and "] * 10))
+    assert check.failure == "loop" and shown.count("again and again") < 3
+
+
+def _sources() -> list[Source]:
+    return [
+        Source("docs/refunds.md", 1, 0.8, PASSAGE, "Refunds"),
+        Source("docs/other.md", 2, 0.5, "Gift cards never expire.", "Gift cards"),
+    ]
+
+
+def test_a_supported_answer_is_kept_and_quoted() -> None:
+    answer = GroundedAnswer("How long do refunds take?", _sources(), QuotePicker(None))
+    streamed = "".join(answer.stream(["Refunds take ", "5-7 business days."]))
+    text, sources, grounding = answer.settle(streamed)
+    assert text == streamed == "Refunds take 5-7 business days."
+    assert grounding.action == "passed" and grounding.facts == ("5", "7")
+    assert sources[0].quote == "Refunds are issued within 5–7 business days."
+
+
+def test_an_unsupported_answer_is_replaced_by_quoted_passages() -> None:
+    answer = GroundedAnswer(
+        "How long do refunds take?", _sources(), QuotePicker(None), suffix="Anything else?"
+    )
+    streamed = "".join(answer.stream(["Refunds take ", "2 days and ", "cost 10%."]))
+    text, sources, grounding = answer.settle(streamed)
+    assert grounding.action == "extractive" and grounding.unsupported == ("2", "10%")
+    assert "2 days" not in text and "10%" not in text
+    assert "> Refunds are issued within 5–7 business days." in text and "— Refunds" in text
+    assert text.endswith("\n\nAnything else?") and streamed.endswith("Anything else?")
+    assert sources[0].quote and all(s.quote in text for s in sources if s.quote)
+
+
+def test_a_decline_is_an_abstention_that_offers_a_person() -> None:
+    answer = GroundedAnswer("Do you sell laptops?", _sources(), QuotePicker(None))
+    streamed = "".join(answer.stream(["I don't know."]))
+    text, sources, grounding = answer.settle(streamed)
+    assert grounding.action == "abstained" and answer.asks_for_person
+    assert "connect you with a person" in text and not any(s.quote for s in sources)
+
+
+def test_units_are_sentences_and_option_lines() -> None:
+    found = units("# Refunds and returns\n" + PASSAGE)
+    assert "-o, --output=FILE  write the result to FILE" in found
+    assert "Refunds and returns" in found
+    assert "Call +31 20 555 0142 or write to support@northwind.example." in found
+    long_line = " ".join(f"Sentence number {i} is here." for i in range(40))
+    assert all(len(u) <= 320 for u in units(long_line)) and len(units(long_line)) > 1
+
+
+def test_the_quote_picker_uses_the_embedder() -> None:
+    import numpy as np
+
+    def embed(texts: object) -> np.ndarray:
+        rows = [[1.0, 0.0] if "output" in t else [0.0, 1.0] for t in texts]  # type: ignore[attr-defined]
+        rows[0] = [1.0, 0.0]
+        return np.array(rows, dtype=np.float32)
+
+    best = QuotePicker(embed).best("How do I save the result?", [PASSAGE], n=1)
+    assert best[0].text == "-o, --output=FILE  write the result to FILE"
