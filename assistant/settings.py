@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     llm_max_queue: int = Field(default=64, ge=0, le=100000)
     llm_request_timeout_s: float = Field(default=120.0, gt=0)
     llm_cpu_threads: int = Field(default=0, ge=0, le=1024)
+    llm_repetition_penalty: float = Field(default=1.1, gt=0.0, le=2.0)
+    """The LM server's default repetition penalty (vLLM's semantics; 1.0 switches it off)."""
     # knowledge base
     retrieval: Literal["hybrid", "vector"] = "hybrid"
     index_backend: Literal["auto", "cpu", "gpu"] = "auto"
@@ -108,6 +110,9 @@ class Settings(BaseSettings):
     turn_lock_timeout_s: float = Field(default=60.0, gt=0)
     summarize_after: int = Field(default=4, ge=1, le=100)
     route_with_model: bool = True
+    check_relevance: bool = True
+    """Abstain unless the passages can answer (README, "Trustworthy answers"); false: answer from
+    any passage above `min_score`."""
     link_hosts: str = ""
     """Hosts answers may link to, comma-separated (`example.com` covers its subdomains too); links
     to any other host are removed as the answer streams. Empty: no links at all."""

@@ -112,6 +112,7 @@ class Components:
             summarize_after=s.summarize_after,
             route_with_model=s.route_with_model,
             allowed_link_hosts=s.allowed_link_hosts,
+            check_relevance=s.check_relevance,
         )
         if s.domain == "demo":
             domain, tools, hooks = demo_setup(self.database.session)
