@@ -53,7 +53,9 @@ class GroundedAnswer:
         self.suffix = f"\n\n{suffix}" if suffix else ""
         self.relevance = relevance or {}
         """Said after the answer whatever it is (a form's question, an offer of a person)."""
-        evidence = Evidence([*(s.text for s in self.sources), question, *conversation])
+        evidence = Evidence(
+            [*(f"{s.title}\n{s.text}" for s in self.sources), question, *conversation]
+        )
         self.check = GroundedStream(evidence)
         self.replacement = ""
         """The extractive answer that replaced the model's text ("" while it stands)."""

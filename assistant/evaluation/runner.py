@@ -90,6 +90,11 @@ class RunResult:
             "items": [i.as_json() for i in self.items],
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunResult:
+        items = [ItemResult(**item) for item in data.get("items", [])]
+        return cls(data["name"], dict(data.get("settings", {})), dict(data["summary"]), items)
+
 
 @dataclass
 class EvalReport:
@@ -121,6 +126,24 @@ class EvalReport:
             "runs": [r.as_json() for r in self.runs],
             "baseline": self.baseline.as_json() if self.baseline else None,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EvalReport:
+        """A report read back from its `eval.json`, e.g. to render it again."""
+        baseline = data.get("baseline")
+        return cls(
+            name=data["name"],
+            path=data["file"],
+            questions=data["questions"],
+            answerable=data["answerable"],
+            unanswerable=data["unanswerable"],
+            corpus=data.get("corpus"),
+            runs=[RunResult.from_json(r) for r in data["runs"]],
+            baseline=RunResult.from_json(baseline) if baseline else None,
+            k=data["k"],
+            started_at=data.get("started_at", ""),
+            duration_s=data.get("duration_s", 0.0),
+        )
 
 
 class Asker(Protocol):
@@ -173,9 +196,10 @@ def ask_all(
             item.answer = reply.answer
             item.abstained = abstained(reply)
             item.grounding = reply.grounding.action
+            item.reason = reply.grounding.reason
             item.sources = [s.source for s in reply.sources]
             item.quotes = [s.quote for s in reply.sources if s.quote]
-            evidence += [s.text for s in reply.sources]
+            evidence += [f"{s.title}\n{s.text}" for s in reply.sources]
         retrieved = retriever(question.question) if retriever and question.source else None
         items.append(
             score(question, item, evidence=evidence, checks=checks, retrieved=retrieved, k=k)
