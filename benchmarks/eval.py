@@ -34,7 +34,8 @@ from assistant.evaluation.runner import RunResult
 from benchmarks.doc_sections import markers, write_section
 
 DEVSET = Path(__file__).resolve().parent / "devset"
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "evaluation"
 
 
@@ -167,7 +168,6 @@ def run(
         "failures_by_kind": {
             dev.name: failures_by_kind(r) for dev, r in zip(dev_sets(), reports, strict=True)
         },
-        "_reports": reports,
     }
 
 
@@ -189,7 +189,7 @@ def _evaluate_set(
         mark = "ok" if not item.problems else "; ".join(item.problems)[:120]
         progress(f"{dev.name} [{done}/{total}] {name}: {item.id}: {mark}")
 
-    return evaluate(
+    report = evaluate(
         question_set,
         base=load_settings(**dev.settings),
         variants=list(variants) or [Variant(label="assistant")],
@@ -199,6 +199,16 @@ def _evaluate_set(
         on_item=on_item,
         status=lambda text: progress(f"{dev.name}: {text}"),
     )
+    report.path, report.corpus = _relative(dev.questions), _relative(dev.corpus)
+    return report
+
+
+def _relative(path: Path) -> str:
+    """Paths in the reports relative to the repository, so committed results name no machine."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _topics() -> int:
@@ -212,8 +222,14 @@ def _load() -> str:
         return "n/a"
 
 
+def reports_of(results: dict[str, Any]) -> list[EvalReport]:
+    return [EvalReport.from_json(data) for data in results["sets"].values()]
+
+
 def render(results: dict[str, Any]) -> str:
-    reports: list[EvalReport] = results["_reports"]
+    """The whole run as Markdown: goals, both sets together, then each set's report with its
+    failures."""
+    reports = reports_of(results)
     totals = results["combined"]
     runs = [RunResult(name, {}, summary, []) for name, summary in totals.items()]
     lines = [
@@ -237,7 +253,9 @@ def render(results: dict[str, Any]) -> str:
 
 
 def doc_section(results: dict[str, Any], out: Path) -> str:
-    reports: list[EvalReport] = results["_reports"]
+    """The "Evaluation" section of docs/benchmarks.md: goals and summary tables, failures by
+    kind."""
+    reports = reports_of(results)
     start, end = markers(SECTION)
     totals = results["combined"]
     runs = [RunResult(name, {}, summary, []) for name, summary in totals.items()]
@@ -296,18 +314,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--doc", type=Path, default=DOC, help=argparse.SUPPRESS)
     parser.add_argument("--no-doc", action="store_true", help="(the default) leave the page alone")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="EVAL_JSON",
+        help="render (and with --update-docs, document) a finished run instead of running",
+    )
     args = parser.parse_args(argv)
     variants = [Variant.parse(spec) for spec in args.compare]
 
     def progress(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    results = run(
-        quick=args.quick, variants=variants, baseline=not args.no_baseline, progress=progress
-    )
     args.out.mkdir(parents=True, exist_ok=True)
-    stored = {k: v for k, v in results.items() if not k.startswith("_")}
-    (args.out / "eval.json").write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n")
+    if args.from_json:
+        results = json.loads(args.from_json.read_text())
+    else:
+        results = run(
+            quick=args.quick, variants=variants, baseline=not args.no_baseline, progress=progress
+        )
+        text = json.dumps(results, indent=2, ensure_ascii=False)
+        (args.out / "eval.json").write_text(text + "\n")
     markdown = render(results)
     (args.out / "eval.md").write_text(markdown)
     if args.update_docs and not args.no_doc:

@@ -74,6 +74,8 @@ class ItemResult:
     answer: str = ""
     abstained: bool = False
     grounding: str = ""
+    """The turn's grounding verdict (passed, extractive, abstained, none) and why."""
+    reason: str = ""
     sources: list[str] = field(default_factory=list)
     quotes: list[str] = field(default_factory=list)
     citation_rank: int | None = None

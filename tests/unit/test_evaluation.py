@@ -389,7 +389,8 @@ def test_markdown_report_has_a_column_per_run_and_the_failures(tmp_path: Path) -
         "| ceo | Who is the CEO? | The CEO is Ada, since 2019. | answered an unanswerable" in text
     )
     assert "Failures" not in render_markdown(report, with_failures=False)
-    json.dumps(report.as_json())
+    again = EvalReport.from_json(json.loads(json.dumps(report.as_json())))
+    assert render_markdown(again) == text
 
 
 # ---- the command, on a real dialog manager with fake models --------------------------------------
@@ -485,6 +486,28 @@ def test_eval_command_compares_settings_on_a_fresh_corpus(
     assert "| metric | retrieval=vector | retrieval=hybrid,top_k=2 | model alone |" in markdown
     assert "| metric |" in result.stdout and "Failures" not in result.stdout
     assert not (data_dir / "assistant.db").exists(), "the configured knowledge base is untouched"
+
+
+def test_bench_gives_a_knowledge_base_per_chunking_and_shares_the_models(tmp_path: Path) -> None:
+    from assistant.evaluation.runner import Bench
+    from assistant.settings import load_settings
+
+    model, embedder = EchoModel(), HashingEmbedder()
+    overrides = {"embedder": embedder, "chat_model": model}
+    with Bench(
+        load_settings(domain="none"), corpus=_corpus(tmp_path), overrides=overrides
+    ) as bench:
+        default = bench.components(Variant())
+        vector = bench.components(Variant({"retrieval": "vector"}))
+        small = bench.components(Variant({"chunk_size": "300"}))
+        assert default.settings.data_dir == vector.settings.data_dir
+        assert small.settings.data_dir != default.settings.data_dir
+        assert vector.settings.retrieval == "vector" and small.settings.chunk_size == 300
+        assert default.settings.models_dir == load_settings().models_dir
+        assert default.knowledge.count() == small.knowledge.count() == (2, 2)
+        assert vector.chat_model is model and vector.embedder is embedder
+        workdir = default.settings.data_dir.parent
+    assert not workdir.exists(), "the temporary knowledge bases are removed"
 
 
 def test_eval_command_json_on_the_configured_knowledge_base(tmp_path: Path) -> None:
