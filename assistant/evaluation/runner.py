@@ -321,6 +321,11 @@ class Bench:
         self._embedders.setdefault(embed_key, components.embedder)
         if self.corpus and data_dir is not None and not (data_dir / ".ingested").exists():
             self._ingest(components, data_dir)
+        elif not self.corpus and components.knowledge.count()[1] == 0:
+            raise EvaluationError(
+                "the knowledge base is empty: ingest documents first (assistant ingest PATH), "
+                "or evaluate on a folder with --corpus DIR"
+            )
         self.status(f"{variant.name}: loading the chat model")
         if "chat_model" not in shared:
             self._models[lm_key] = components.chat_model

@@ -541,6 +541,14 @@ def test_eval_command_bad_settings_are_one_line(
     assert "Traceback" not in result.output
 
 
+def test_eval_command_on_an_empty_knowledge_base_says_what_to_do(tmp_path: Path) -> None:
+    app = App(overrides={"embedder": HashingEmbedder(), "chat_model": EchoModel()})
+    path = _write(tmp_path, "tiny.yaml", EVAL_FILE)
+    result = CliRunner().invoke(main, ["eval", str(path)], obj=app)
+    assert result.exit_code == 1 and "knowledge base is empty" in result.output
+    assert "--corpus" in result.output
+
+
 def test_eval_command_reports_a_bad_question_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "bad.yaml", "- question: Who?\n")
     result = CliRunner().invoke(main, ["eval", str(path)], obj=App())
