@@ -37,6 +37,13 @@ class SourceOut(BaseModel):
     kb_version: int = Field(
         0, description="The knowledge base's version when the passage was retrieved."
     )
+    quote: str = Field(
+        "",
+        description=(
+            "The passage's sentence or line the answer rests on, verbatim; empty when the answer "
+            "did not draw on this passage."
+        ),
+    )
 
 
 class ReplyOut(BaseModel):
@@ -80,13 +87,16 @@ async def send_message(body: MessageIn, request: Request) -> dict[str, Any]:
     responses={
         200: {
             "content": {"text/event-stream": {}},
-            "description": "`sources`, then `delta`s, then `done`.",
+            "description": (
+                "`sources` (the passages retrieved), then `delta`s, then `done` (the reply, whose "
+                "`sources` carry their `quote`s)."
+            ),
         }
     },
 )
 async def stream_message(body: MessageIn, request: Request) -> StreamingResponse:
-    """Events: `sources` (known before the first word), `delta` (text), `done` (the reply) or
-    `error`."""
+    """Events: `sources` (known before the first word), `delta` (text), `done` (the final reply:
+    its sources are the ones the answer kept, with their quotes) or `error`."""
     runtime = runtime_of(request)
     message = _message(body)
     turn = await runtime.blocking(runtime.assistant.start, message)

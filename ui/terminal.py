@@ -8,7 +8,6 @@ and document text never reach the terminal with control characters or escape seq
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -20,8 +19,8 @@ from rich.markdown import Markdown
 from rich.markup import escape
 
 from assistant.wiring import Components
-from dialog.guard import strip_control
 from dialog.messages import Message, Source, new_conversation_id
+from ui.views import plain_text
 
 PROMPT = "you> "
 QUIT = {"/quit", "/exit", "/q"}
@@ -33,13 +32,12 @@ FALLBACK_COMMANDS = {
     "/sources": "The last answer's passages",
     "/handoff": "Talk to a person",
 }
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def safe_for_terminal(text: str) -> str:
     """Model output and documents never get to move the cursor, retitle the window or reorder
     text."""
-    return _BIDI.sub("", "\n".join(strip_control(line) for line in text.split("\n")))
+    return plain_text(text)
 
 
 def slash_commands(assistant: Any) -> dict[str, str]:
@@ -204,6 +202,16 @@ class TerminalChat:
                 )
 
     def _print_sources(self, sources: list[Source]) -> None:
+        """`[n] Title — path` per source, its quote (the evidence) on the line below."""
         for number, source in enumerate(sources, start=1):
             title, where = safe_for_terminal(source.title), safe_for_terminal(source.source)
-            self.console.print(f"[dim]  [{number}] {escape(title)} — {escape(where)}[/]")
+            self.console.print(
+                f"[dim]  [{number}] {escape(title)} — {escape(where)}[/]", emoji=False
+            )
+            if quote := terminal_quote(source.quote):
+                self.console.print(f"[dim italic]      “{escape(quote)}”[/]", emoji=False)
+
+
+def terminal_quote(quote: str) -> str:
+    """A quote on one line, with nothing in it that could steer the terminal."""
+    return " ".join(safe_for_terminal(quote).split())

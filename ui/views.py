@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dialog.events import Event
+from dialog.guard import strip_control
 from dialog.messages import Source
 from dialog.state import ConversationState
 
@@ -34,7 +37,7 @@ def state_json(state: ConversationState) -> dict[str, Any]:
 
 
 def export_markdown(conversation_id: str, events: list[Event]) -> str:
-    """A readable transcript: who said what, with the sources of each answer."""
+    """A readable transcript: who said what, with the sources of each answer and their quotes."""
     lines = [f"# Conversation {conversation_id}", ""]
     for event in events:
         payload = event.payload()
@@ -47,17 +50,56 @@ def export_markdown(conversation_id: str, events: list[Event]) -> str:
                 lines.append(
                     f"  [{number}] {source.get('source')} (chunk {source.get('chunk_id')})"
                 )
+                if quote := quote_markdown(str(source.get("quote") or "")):
+                    lines += [f"  {quote}", ""]  # the blank line ends the blockquote
             lines.append("")
         else:
             lines += [f"_{event.type}_: {json.dumps(jsonable(payload), ensure_ascii=False)}", ""]
     return "\n".join(lines)
 
 
-def sources_markdown(sources: list[Source]) -> str:
-    """`[1] Title — file` lines shown under an answer."""
-    if not sources:
-        return ""
-    return "\n".join(
-        f"[{number}] {source.title or source.source} — `{source.source.rsplit('/', 1)[-1]}`"
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_text(text: str) -> str:
+    """Document or model text without escape sequences, control characters or bidi overrides: it
+    can neither steer a terminal nor reorder what a reader sees."""
+    return _BIDI.sub("", "\n".join(strip_control(line) for line in text.split("\n")))
+
+
+def quote_markdown(quote: str) -> str:
+    """A passage's quote as one `> “…”` line: document text, so it is made plain and its Markdown
+    escaped to read verbatim; empty when there is no quote."""
+    flat = _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(plain_text(quote).split()))
+    return f"> “{flat}”" if flat else ""
+
+
+def sources_markdown(sources: Sequence[Source]) -> str:
+    """`[1] Title — file` entries shown under an answer, each with its quote (the evidence)
+    beneath."""
+    return "\n\n".join(
+        _entry(number, f"{source.title or source.source} — `{_file(source.source)}`", source.quote)
         for number, source in enumerate(sources, start=1)
     )
+
+
+def refs_markdown(refs: Sequence[Mapping[str, Any]]) -> str:
+    """The same entries from a stored answer's source refs (`source`, `chunk_id`, `quote`?)."""
+    return "\n\n".join(
+        _entry(
+            number,
+            f"`{_file(str(ref.get('source')))}` (chunk {ref.get('chunk_id')})",
+            str(ref.get("quote") or ""),
+        )
+        for number, ref in enumerate(refs, start=1)
+    )
+
+
+def _entry(number: int, label: str, quote: str) -> str:
+    quoted = quote_markdown(quote)
+    return f"[{number}] {label}" + (f"\n{quoted}" if quoted else "")
+
+
+def _file(path: str) -> str:
+    return path.rsplit("/", 1)[-1]

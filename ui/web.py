@@ -17,7 +17,13 @@ from fastapi import FastAPI  # noqa: E402
 from assistant.errors import ConfigError  # noqa: E402
 from dialog.messages import Message, new_conversation_id  # noqa: E402
 from ui.runtime import Runtime  # noqa: E402
-from ui.views import jsonable, sources_markdown, state_json  # noqa: E402
+from ui.views import (  # noqa: E402
+    jsonable,
+    quote_markdown,
+    refs_markdown,
+    sources_markdown,
+    state_json,
+)
 
 
 def upload_types() -> list[str]:
@@ -118,10 +124,12 @@ class WebChat:
         sources = state.get("last_sources") or []
         if sources:
             lines += ["", "**Last answer's sources:**"]
-            lines += [
-                f"- `{Path(str(s.get('source'))).name}` (chunk {s.get('chunk_id')})"
-                for s in sources
-            ]
+            for source in sources:
+                lines.append(
+                    f"- `{Path(str(source.get('source'))).name}` (chunk {source.get('chunk_id')})"
+                )
+                if quote := quote_markdown(str(source.get("quote") or "")):
+                    lines.append(f"\n  {quote}\n")
         return "\n".join(lines)
 
     def hand_back(self, conversation_id: str) -> tuple[str, str]:
@@ -148,10 +156,8 @@ class WebChat:
             if event.type == "user":
                 history.append({"role": "user", "content": payload["text"]})
             elif event.type == "bot":
-                names = [
-                    f"`{Path(str(s.get('source'))).name}`" for s in payload.get("sources") or []
-                ]
-                sources = "\n\n**Sources:** " + ", ".join(names) if names else ""
+                listed = refs_markdown(payload.get("sources") or [])
+                sources = f"\n\n**Sources**\n\n{listed}" if listed else ""
                 history.append({"role": "assistant", "content": payload["text"] + sources})
         return (
             history,

@@ -25,7 +25,9 @@ from dialog.messages import Message, new_conversation_id
 )
 @pass_app
 def ask(app: App, question: str, conversation_id: str | None, as_json: bool) -> None:
-    """Ask one QUESTION and print the answer with its sources."""
+    """Ask one QUESTION and print the answer with its sources and their quotes."""
+    from ui.terminal import terminal_quote
+
     with friendly_errors():
         assistant = app.components.assistant
         message = Message(question, conversation_id or new_conversation_id(), channel="cli")
@@ -38,4 +40,6 @@ def ask(app: App, question: str, conversation_id: str | None, as_json: bool) -> 
         click.echo()
         for number, source in enumerate(turn.reply.sources, start=1):
             click.echo(f"  [{number}] {source.title} ({source.source})", err=True)
+            if quote := terminal_quote(source.quote):  # the evidence, under its source
+                click.echo(f"      “{quote}”", err=True)
         click.echo(f"conversation: {turn.conversation_id}", err=True)

@@ -12,9 +12,11 @@ from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.ui.conftest import write_docs
 from ui.terminal import TerminalChat
 
+# Grounded, so the grounding check lets it through, with escapes in it. The titles are set with
+# xterm's digit-free `ESC ] l` / `ESC ] L`: the check reads OSC 0's or 52's digits as facts.
 HOSTILE = (
-    "**Blenders** have a two year warranty.\x1b]0;pwned-title\x07 "
-    "\x1b]52;c;ZXZpbC1jbGlw\x07Keep the \x1b[31mreceipt\x1b[0m.\u202e"
+    "**Blenders** have a two year warranty.\x1b]lpwned-title\x07 "
+    "\x1b]Lpwned-icon\x1b\\Keep the \x1b[31mreceipt\x1b[0m.\u202e"
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from tests.ui.conftest import serving
 from ui.server import create_app
 
 pytestmark = pytest.mark.unit
+WARRANTY_QUOTE = "The warranty on blenders lasts two years from delivery."
 
 
 @pytest.fixture
@@ -27,14 +29,15 @@ def base(components: Components) -> Iterator[str]:
 def test_send_message_then_read_and_export_the_conversation(
     base: str, model: FakeChatModel
 ) -> None:
-    model.enqueue("Blenders carry a two year warranty [1].")
+    model.enqueue("Blenders carry a two year warranty.")
     sent = httpx.post(
         f"{base}/api/v1/messages", json={"text": "How long is the warranty on blenders?"}
     )
     assert sent.status_code == 200, sent.text
     reply = sent.json()
-    assert reply["answer"] == "Blenders carry a two year warranty [1]."
+    assert reply["answer"] == "Blenders carry a two year warranty."
     assert reply["sources"][0]["source"].endswith("warranty.md")
+    assert reply["sources"][0]["quote"] == WARRANTY_QUOTE, "the evidence, from the dialog manager"
     conversation_id = reply["conversation_id"]
 
     read = httpx.get(f"{base}/api/v1/conversations/{conversation_id}").json()
@@ -46,6 +49,7 @@ def test_send_message_then_read_and_export_the_conversation(
     assert exported.status_code == 200
     assert "attachment" in exported.headers["content-disposition"]
     assert "**Customer:** How long is the warranty on blenders?" in exported.text
+    assert f"  > “{WARRANTY_QUOTE}”" in exported.text
     as_json = httpx.get(f"{base}/api/v1/conversations/{conversation_id}/export").json()
     assert as_json["events"][1]["text"] == reply["answer"]
 
@@ -72,6 +76,8 @@ def test_stream_sends_sources_first_then_deltas_then_done(base: str, model: Fake
     )
     assert str(events[0][1]["sources"][0]["source"]).endswith("loyalty.md")  # type: ignore[index]
     assert events[-1][1]["answer"] == "Points expire after eighteen months."
+    final = events[-1][1]["sources"][0]  # type: ignore[index]
+    assert final["quote"] and final["quote"] in final["text"], "done carries the verbatim quote"
 
 
 def test_continuing_a_conversation_keeps_its_history(base: str, model: FakeChatModel) -> None:
@@ -149,6 +155,18 @@ def test_feedback_goes_to_the_dialog_manager_when_it_records_feedback(
     assert calls == [(cid, None, False)]
 
 
+def long_answer(words: int) -> str:
+    """A long answer that does not loop (the grounding check cuts a loop at once): lowercase
+    made-up words, each pass over them in another order."""
+    syllables = "ba ce di fo gu ka le mi no pu ra se ti vo zu".split()
+    vocabulary = [a + b + c for a in syllables for b in syllables for c in syllables[:2]]
+    order = random.Random(7)
+    out: list[str] = []
+    while len(out) < words:
+        out += order.sample(vocabulary, len(vocabulary))
+    return "Here is how " + " ".join(out[:words])
+
+
 class SlowModel(FakeChatModel):
     """Streams a long answer slowly, like a real model on a CPU."""
 
@@ -161,7 +179,7 @@ class SlowModel(FakeChatModel):
 
 
 def test_a_client_leaving_mid_stream_frees_the_conversation(components: Components) -> None:
-    slow = SlowModel().enqueue(" ".join(["word"] * 200), "Two years.")
+    slow = SlowModel().enqueue(long_answer(200), "Two years.")
     components.overrides["chat_model"] = slow
     for name in ("chat_model", "assistant"):
         components.__dict__.pop(name, None)

@@ -63,11 +63,12 @@ def test_chat_in_a_pseudo_terminal(data_dir: Path) -> None:
     child.sendline("How long is the warranty on blenders?")
     child.expect("Keep the")
     child.expect("warranty.md")
+    child.expect("“The warranty on blenders lasts two years from delivery.”")  # the evidence
     child.expect_exact(PROMPT)
     answer = transcript.getvalue()
     assert "two year warranty" in answer
     assert "**Blenders**" not in answer, "Markdown is rendered, not shown raw"
-    for leaked in ("pwned-title", "ZXZpbC1jbGlw", "\x1b]", "\x1b[31m", "\u202e"):
+    for leaked in ("pwned-title", "pwned-icon", "\x1b]", "\x1b[31m", "\u202e"):
         assert leaked not in answer
     assert "Blender warranty" in answer
 

@@ -33,6 +33,7 @@ ARGS = [
 ]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 TIMEOUT_MS = 30_000
+WARRANTY_QUOTE = "The warranty on blenders lasts two years from delivery."
 
 
 class SteppedModel(FakeChatModel):
@@ -72,9 +73,9 @@ def browser() -> Iterator[Any]:
 def test_chat_streams_with_sources_then_upload_and_ask_about_it(
     components: Components, browser: Any, tmp_path: Path
 ) -> None:
-    model = SteppedModel().enqueue(
-        "Blenders have a **two year** warranty from delivery [1].",
-        "The Barista Pro has a three year warranty [1].",
+    model = SteppedModel().enqueue(  # grounded: the grounding check lets both through
+        "Blenders have a **two year** warranty from delivery.",
+        "The Barista Pro espresso machine has a three year warranty.",
     )
     components.overrides["chat_model"] = model
     for name in ("chat_model", "assistant"):
@@ -110,8 +111,12 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
         bot.get_by_text("warranty.md").wait_for()
         assert "two year warranty from delivery" in bot.inner_text()
         assert "Blender warranty" in bot.inner_text()
+        # the evidence: the passage's sentence, quoted under its source
+        quote = bot.locator("blockquote").filter(has_text=WARRANTY_QUOTE)
+        assert quote.count() == 1 and "Sources" in bot.inner_text().split(WARRANTY_QUOTE)[0]
         panel = page.locator("#state-panel")
         panel.get_by_text("warranty.md").wait_for()
+        assert WARRANTY_QUOTE in panel.inner_text(), "the side panel shows the quote too"
         assert "Turns: 1" in panel.inner_text() and "Handoff: no" in panel.inner_text()
         conversation_id = page.locator("#conversation-id code").inner_text()
         assert len(conversation_id) == 32
@@ -183,12 +188,10 @@ def test_closing_the_page_mid_answer_frees_the_conversation(
 
     import httpx
 
-    from tests.ui.test_api import SlowModel
+    from tests.ui.test_api import SlowModel, long_answer
 
     # a minute of streaming: closing the page must free the conversation long before it would end
-    components.overrides["chat_model"] = SlowModel().enqueue(
-        " ".join(["word"] * 1200), "Two years."
-    )
+    components.overrides["chat_model"] = SlowModel().enqueue(long_answer(1200), "Two years.")
     for name in ("chat_model", "assistant"):
         components.__dict__.pop(name, None)
     with serving(create_app(components)) as base:
@@ -197,7 +200,7 @@ def test_closing_the_page_mid_answer_frees_the_conversation(
         page.goto(base + "/")
         page.locator("#message textarea").fill("blender warranty")
         page.locator("#send").click()
-        page.locator("#chatbot .message.bot").last.get_by_text("word word").wait_for()
+        page.locator("#chatbot .message.bot").last.get_by_text("Here is how").wait_for()
         conversation_id = page.locator("#conversation-id code").inner_text()
         page.close()
         started = time.monotonic()

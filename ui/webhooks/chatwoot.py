@@ -19,8 +19,9 @@ import httpx
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from dialog.messages import Message, Reply
+from dialog.messages import Message, Reply, Source
 from ui.runtime import Runtime
+from ui.views import plain_text
 from ui.webhooks.common import claim_delivery, count, read_body, secrets_of, verify_delivery
 
 log = logging.getLogger(__name__)
@@ -112,10 +113,32 @@ def contact_message(event: dict[str, Any]) -> ContactMessage | str:
     )
 
 
+QUOTE_CHARS = 160
+"""A chat message is no place for a whole passage: the evidence is cut to about this length."""
+
+
 def reply_text(reply: Reply) -> str:
-    """The answer, with the titles of its sources on a last line."""
-    titles = list(dict.fromkeys(s.title or s.source.rsplit("/", 1)[-1] for s in reply.sources))
-    return reply.answer + (f"\n\nSources: {'; '.join(titles)}" if titles else "")
+    """The answer, the titles of its sources on one line, then a short quote of each source's
+    evidence so the customer sees what the answer rests on."""
+    titles = list(dict.fromkeys(_title(s) for s in reply.sources))
+    quotes = dict.fromkeys(
+        f"“{short_quote(s.quote)}” ({_title(s)})" for s in reply.sources if s.quote.strip()
+    )
+    sources = f"\n\nSources: {'; '.join(titles)}" if titles else ""
+    return reply.answer + sources + "".join(f"\n{line}" for line in quotes)
+
+
+def short_quote(quote: str, limit: int = QUOTE_CHARS) -> str:
+    """The quote on one line, without control characters, cut at a word boundary with an ellipsis
+    when longer than `limit`."""
+    flat = " ".join(plain_text(quote).split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def _title(source: Source) -> str:
+    return source.title or source.source.rsplit("/", 1)[-1]
 
 
 @router.post(
