@@ -243,6 +243,8 @@ class Turn:
 
 ErasureHook = Callable[[str], None]
 """Called with a conversation id when it is erased, to delete data derived from it elsewhere."""
+AnswerHook = Callable[[Grounding], None]
+"""Called with the grounding check of every answered (or abstained) question: metrics."""
 
 
 class Assistant:
@@ -281,6 +283,7 @@ class Assistant:
         self.tool_context = tool_context or {}
         self.erasure_hooks = list(erasure_hooks or [])
         self.quotes = QuotePicker(embed)
+        self.answer_hooks: list[AnswerHook] = []
         self.actions = self._build_actions()
         self._native_tools: bool | None = None
 
@@ -387,6 +390,13 @@ class Assistant:
             return self._stream(work, decided, held)
         return self._finish_fixed(work, decided, held)
 
+    def _answered(self, grounding: Grounding) -> None:
+        for hook in self.answer_hooks:
+            try:
+                hook(grounding)
+            except Exception:  # noqa: BLE001 - a metrics hook never fails a turn
+                log.exception("answer hook failed")
+
     def _handoff_command(self, text: str) -> bool:
         if not text.startswith("/"):
             return False
@@ -411,6 +421,8 @@ class Assistant:
             refs = _refs(outcome.sources)
             check = outcome.grounding.as_json() if outcome.grounding else {}
             work.add(ev.BotUttered(text, refs, check))
+            if outcome.grounding is not None:
+                self._answered(outcome.grounding)
             self.store.append(cid, work.events, channel=channel)
         finally:
             held.release()
@@ -453,6 +465,7 @@ class Assistant:
             )
             said = ev.BotUttered(text, _refs(turn.sources), turn.grounding.as_json())
             self.store.append(cid, [said, *offer], channel=channel)
+            self._answered(turn.grounding)
 
         def fail(reason: str, partial: str) -> None:
             self.store.append(cid, [ev.AnswerFailed(reason, partial)], channel=channel)

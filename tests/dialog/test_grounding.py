@@ -10,6 +10,7 @@ from dialog.grounding import GroundedStream
 from dialog.loops import is_degenerate, loop_reason
 from dialog.messages import Source
 from dialog.quotes import QuotePicker, units
+from tests.fakes import FakeChatModel
 
 pytestmark = pytest.mark.unit
 
@@ -199,3 +200,18 @@ def test_the_quote_picker_uses_the_embedder() -> None:
 
     best = QuotePicker(embed).best("How do I save the result?", [PASSAGE], n=1)
     assert best[0].text == "-o, --output=FILE  write the result to FILE"
+
+
+def test_every_answer_reports_its_grounding_to_the_hooks(sqlite_db: object, shop: object) -> None:
+    from dialog.messages import Grounding, Message
+
+    model = FakeChatModel().enqueue("Standard shipping takes 3–5 business days.", "It is 2 days.")
+    assistant = shop(sqlite_db, model)  # type: ignore[operator]
+    seen: list[Grounding] = []
+    assistant.answer_hooks.append(seen.append)
+    for text in ("How long does standard shipping take?", "How long does standard shipping take?"):
+        assistant.handle(Message(text, "c1"))
+    assistant.handle(Message("Do you sell refurbished laptops?", "c2"))
+    assert [g.action for g in seen] == ["passed", "extractive", "abstained"]
+    stored = [e.check["action"] for e in assistant.history("c1") if e.type == "bot"]
+    assert stored == ["passed", "extractive"]
