@@ -161,6 +161,7 @@ def run(
         "started": started,
         "quick": quick,
         "cpu_cores": os.cpu_count(),
+        "commit": _commit(),
         "load_average": _load(),
         "sets": {dev.name: r.as_json() for dev, r in zip(dev_sets(), reports, strict=True)},
         "combined": totals,
@@ -209,6 +210,41 @@ def _relative(path: Path) -> str:
         return str(path.resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
+
+
+def _commit() -> str:
+    """The code measured: HEAD, and whether the working tree had changes."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head}{' with uncommitted changes' if dirty else ''}" if head else "unknown"
+
+
+def _busy(results: dict[str, Any]) -> list[str]:
+    """A note when other work shared the CPUs: latencies then include waiting for them."""
+    try:
+        load = float(str(results.get("load_average", "")).split()[0])
+    except (IndexError, ValueError):
+        return []
+    cores = results.get("cpu_cores") or 1
+    if load <= cores:
+        return []
+    return [
+        f"The machine was busy (load {load:.1f} on {cores} cores): the latencies include waiting "
+        "for the CPUs; the other figures do not depend on speed.",
+        "",
+    ]
 
 
 def _topics() -> int:
@@ -265,7 +301,8 @@ def doc_section(results: dict[str, Any], out: Path) -> str:
         "",
         f"`python -m benchmarks.eval{' --quick' if results['quick'] else ''} --update-docs`, "
         f"started {results['started']} on the {results['cpu_cores']}-core CPU machine (load "
-        f"average {results['load_average']}), the packaged SmolLM2-135M. The development set "
+        f"average {results['load_average']}), code {results.get('commit', 'unknown')}, the "
+        "packaged SmolLM2-135M. The development set "
         "(`benchmarks/devset/`): questions over the Python documentation shipped with the "
         f"standard library (`pydoc_data.topics`, {_topics()} topics rendered to text) and over "
         "the demo help centre, each ingested into a fresh knowledge base; "
@@ -273,6 +310,7 @@ def doc_section(results: dict[str, Any], out: Path) -> str:
         "is in "
         f"`{out / 'eval.json'}` and `{out / 'eval.md'}`.",
         "",
+        *_busy(results),
         *goal_table(results["goals"]),
         "",
         "Both sets together:",
