@@ -5,8 +5,8 @@ FILE`), so a passage is cut into its lines and lines into sentences; the embeddi
 ranks them against the question. The quote is verbatim, so a customer can trust it as it stands.
 
 >>> picker = QuotePicker(embed=None)  # no embedder: ranks by shared words
->>> picker.best("How long do returns take?", ["Returns\\nRefunds take 5 days after we get it."])
-[Quote(passage=0, text='Refunds take 5 days after we get it.', score=0.3333)]
+>>> picker.best("How long do refunds take?", ["Refunds\\n\\nThey take 5 days. Then we mail you."])
+[Quote(passage=0, text='Refunds\\nThey take 5 days. Then we mail you.', score=0.6667)]
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ Embed = Callable[[Sequence[str]], NDArray[np.float32]]
 MAX_QUOTE_CHARS = 320
 MIN_UNIT_CHARS = 12
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`*_-])")
-_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+(?=\S)|>\s*)")
+_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+(?=\S)|>(?!>)\s*)")
+_ITEM = re.compile(r"^\s*(?:[-*+]\s|\d{1,2}[.)]\s|--?[A-Za-z]|\||>>>|\.\.\.)")
+"""A line that stands on its own: a list item, an option (`-o, --output`), a table row, code
+typed at a prompt."""
+WINDOW = 2
+"""Sentences per unit: a sentence and the next, so a definition's first sentence is scored and
+shown with the one that completes it."""
+WRAPPED_LINE_CHARS = 40
+"""A line at least this long followed by another is taken as prose wrapped at a fixed width."""
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
     "a an and are as at be by can do does for from how i in is it its me my of on or the this "
@@ -42,16 +50,65 @@ class Quote:
 
 
 def units(passage: str) -> list[str]:
-    """Sentences of each line (an option line is one unit), stripped of Markdown markers; short
-    ones dropped."""
+    """The passage's quotable units: the sentences of its paragraphs (hard-wrapped lines joined
+    again) and its list, option and table lines whole; a paragraph's first sentence keeps the
+    short label line above it (`str.rstrip([chars])`, a heading, an FAQ's question), which is
+    often what names the thing the sentence describes."""
     found: list[str] = []
-    for line in passage.splitlines():
-        line = _MARKUP.sub("", line).strip()
-        for part in _SENTENCE_END.split(line):
-            part = part.strip()
-            if len(part) >= MIN_UNIT_CHARS and any(c.isalpha() for c in part):
-                found.append(_shorten(part))
-    return found
+    label = ""
+    for block in _blocks(passage):
+        if _ITEM.match(block):
+            found.append(block)
+        elif _is_label(block):
+            label = block
+            continue
+        else:
+            sentences = [s.strip() for s in _SENTENCE_END.split(block) if s.strip()]
+            windows = [" ".join(sentences[i : i + WINDOW]) for i in range(len(sentences))]
+            if label and windows:
+                windows[0] = f"{label}\n{windows[0]}"
+            found += windows
+        label = ""
+    return [_shorten(u) for u in found if len(u) >= MIN_UNIT_CHARS and any(c.isalpha() for c in u)]
+
+
+def _blocks(passage: str) -> list[str]:
+    """Paragraphs with their wrapped lines joined, and list/option/table lines on their own."""
+    blocks: list[list[str]] = []
+    previous, item_indent = "", -1
+    for raw in passage.splitlines():
+        line = _MARKUP.sub("", raw).strip()
+        if not line or set(line) <= set("*=-#~^_"):  # a blank line or an underline ends a block
+            previous = ""
+            continue
+        indent = len(raw) - len(raw.lstrip())
+        if item_indent >= 0:  # an item goes on only in lines indented under it
+            continues = bool(previous) and indent > item_indent
+        else:
+            continues = (
+                bool(previous)
+                and not _ITEM.match(raw.strip())
+                and len(previous) >= WRAPPED_LINE_CHARS
+                and not previous.endswith(":")
+            )
+        if continues:
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+            item_indent = indent if _ITEM.match(raw.strip()) else -1
+        previous = line
+    return [" ".join(block) for block in blocks]
+
+
+def _is_label(block: str) -> bool:
+    """A short line that names what follows: a signature, a heading, a question."""
+    letters = sum(c.isalpha() for c in block)
+    return (
+        len(block) < WRAPPED_LINE_CHARS
+        and letters >= 4
+        and not block.startswith(("'", '"'))
+        and not block.endswith((".", "!", ":", ";", ","))
+    )
 
 
 class QuotePicker:

@@ -157,7 +157,10 @@ def test_a_supported_answer_is_kept_and_quoted() -> None:
     text, sources, grounding = answer.settle(streamed)
     assert text == streamed == "Refunds take 5-7 business days."
     assert grounding.action == "passed" and grounding.facts == ("5", "7")
-    assert sources[0].quote == "Refunds are issued within 5–7 business days."
+    assert sources[0].quote == (
+        "Refunds are issued within 5–7 business days. "
+        "Call +31 20 555 0142 or write to support@northwind.example."
+    )
 
 
 def test_an_unsupported_answer_is_replaced_by_quoted_passages() -> None:
@@ -184,8 +187,12 @@ def test_a_decline_is_an_abstention_that_offers_a_person() -> None:
 def test_units_are_sentences_and_option_lines() -> None:
     found = units("# Refunds and returns\n" + PASSAGE)
     assert "-o, --output=FILE  write the result to FILE" in found
-    assert "Refunds and returns" in found
-    assert "Call +31 20 555 0142 or write to support@northwind.example." in found
+    assert found[0].startswith("Refunds and returns\nRefunds are issued")  # the heading leads
+    assert "We are open 9:00 to 17:30, Monday to Friday." in found
+    assert units("-v, --verbose  say more, and then\n      even more\nNext paragraph here.") == [
+        "-v, --verbose  say more, and then even more",
+        "Next paragraph here.",
+    ]
     long_line = " ".join(f"Sentence number {i} is here." for i in range(40))
     assert all(len(u) <= 320 for u in units(long_line)) and len(units(long_line)) > 1
 
