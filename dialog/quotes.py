@@ -123,8 +123,14 @@ class QuotePicker:
         if not candidates:
             return []
         scores = self._scores(question, [unit for _, unit in candidates])
-        order = sorted(range(len(candidates)), key=lambda j: (-scores[j], j))[:n]
-        return [Quote(candidates[j][0], candidates[j][1], round(scores[j], 4)) for j in order]
+        chosen: list[Quote] = []
+        for j in sorted(range(len(candidates)), key=lambda j: (-scores[j], j)):
+            quote = Quote(candidates[j][0], candidates[j][1], round(scores[j], 4))
+            if not any(_overlap(quote, other) for other in chosen):
+                chosen.append(quote)
+            if len(chosen) == n:
+                break
+        return chosen
 
     def _scores(self, question: str, texts: list[str]) -> list[float]:
         if self._embed is None:
@@ -132,6 +138,13 @@ class QuotePicker:
             return [len(asked & _words(t)) / max(len(asked), 1) for t in texts]
         vectors = self._embed([question, *texts])
         return [float(v) for v in vectors[1:] @ vectors[0]]
+
+
+def _overlap(a: Quote, b: Quote) -> bool:
+    """Two windows of one passage that share a sentence (quoting both would repeat it)."""
+    if a.passage != b.passage:
+        return False
+    return bool(set(_SENTENCE_END.split(a.text)) & set(_SENTENCE_END.split(b.text)))
 
 
 def _words(text: str) -> set[str]:

@@ -222,3 +222,10 @@ def test_every_answer_reports_its_grounding_to_the_hooks(sqlite_db: object, shop
     assert [g.action for g in seen] == ["passed", "extractive", "abstained"]
     stored = [e.check["action"] for e in assistant.history("c1") if e.type == "bot"]
     assert stored == ["passed", "extractive"]
+
+
+def test_two_quotes_never_repeat_a_sentence() -> None:
+    passage = "Shifts move bits. A left shift multiplies by two. A right shift divides by two."
+    quotes = QuotePicker(None).best("What does a left shift do?", [passage], n=2)
+    sentences = [s for q in quotes for s in q.text.split(". ")]
+    assert len(quotes) == 2 and len(sentences) == len(set(sentences))
