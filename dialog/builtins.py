@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from assistant.errors import LLMError
 from dialog.commands import CommandContext, CommandRegistry, NoArgs, Outcome
-from dialog.events import BotUttered, ConversationRestarted, LanguageSet
+from dialog.events import BotUttered, ConversationRestarted, Event, LanguageSet
+from dialog.steps.handoff import start_handoff
 from dialog.summary import summarize, transcript
 
 
@@ -53,8 +54,7 @@ def _help(ctx: CommandContext, args: NoArgs) -> Outcome:
 
 
 def _reset(ctx: CommandContext, args: NoArgs) -> Outcome:
-    ctx.add(ConversationRestarted())
-    return Outcome("Let's start over. What can I help you with?")
+    return Outcome("Let's start over. What can I help you with?", events=[ConversationRestarted()])
 
 
 def _state(ctx: CommandContext, args: NoArgs) -> Outcome:
@@ -89,21 +89,21 @@ def _sources(ctx: CommandContext, args: NoArgs) -> Outcome:
 
 
 def _summarize(ctx: CommandContext, args: NoArgs) -> Outcome:
-    assistant, state = ctx.assistant, ctx.work.state
+    state = ctx.work.state
     lines = transcript(ctx.work.history)
     if not lines and not state.summary:
         return Outcome("There is nothing to summarise yet.")
-    return Outcome("Summary: " + summarize(assistant.model, state.summary, lines))
+    return Outcome("Summary: " + summarize(ctx.assistant.model, state.summary, lines))
 
 
 def _translate(ctx: CommandContext, args: TranslateArgs) -> Outcome:
     language = args.language.strip().title()
-    ctx.add(LanguageSet(language))
+    events: list[Event] = [LanguageSet(language)]
     last = next(
         (e.text for e in reversed(ctx.work.history) if isinstance(e, BotUttered) and e.text), ""
     )
     if not last:
-        return Outcome(f"From now on I will answer in {language}.")
+        return Outcome(f"From now on I will answer in {language}.", events=events)
     messages = [
         {
             "role": "system",
@@ -117,13 +117,15 @@ def _translate(ctx: CommandContext, args: TranslateArgs) -> Outcome:
         ).text.strip()
     except LLMError as err:
         return Outcome(
-            f"I could not translate that just now ({err}). I will answer in {language} from now on."
+            f"I could not translate that just now ({err}). "
+            f"I will answer in {language} from now on.",
+            events=events,
         )
-    return Outcome(text or f"From now on I will answer in {language}.")
+    return Outcome(text or f"From now on I will answer in {language}.", events=events)
 
 
 def _handoff(ctx: CommandContext, args: NoArgs) -> Outcome:
-    return ctx.assistant.start_handoff(ctx.work, "the customer asked for a person (/handoff)")
+    return start_handoff(ctx.assistant, ctx.work, "the customer asked for a person (/handoff)")
 
 
 def _forget(ctx: CommandContext, args: NoArgs) -> Outcome:

@@ -23,6 +23,7 @@ from dialog.events import Event
 from dialog.messages import Grounding, Source
 
 if TYPE_CHECKING:
+    from dialog.steps.services import Services
     from dialog.turnwork import TurnWork
 
 
@@ -38,17 +39,17 @@ class Outcome:
     """The reply asks the user something (so no other offer is tacked on)."""
     grounding: Grounding | None = None
     """Set when the step answered (or declined to answer) a question from the documents."""
+    events: list[Event] = field(default_factory=list)
+    """What the step did, as events: the manager adds them to the turn, in order, after it."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class CommandContext:
-    """What a command handler gets: the assistant's services and this turn's work in progress."""
+    """What a command handler reads: the assistant's parts and this turn's work so far; it returns
+    its events in its Outcome and never changes the work."""
 
-    assistant: Any
+    assistant: Services
     work: TurnWork
-
-    def add(self, *events: Event) -> None:
-        self.work.add(*events)
 
 
 class NoArgs(BaseModel):
@@ -56,6 +57,7 @@ class NoArgs(BaseModel):
 
 
 Handler = Callable[[CommandContext, Any], Outcome]
+"""Any: each handler takes its own argument model, which a narrower parameter type would refuse."""
 
 
 class CommandError(DialogError):

@@ -12,7 +12,12 @@ from dialog.state import ConversationState
 
 @dataclass
 class TurnWork:
-    """Events added here are folded into `state` at once, so later steps of the turn see them."""
+    """Events added here are folded into `state` at once, so later steps of the turn see them.
+
+    `state` is this turn's copy: the stored conversation changes only when `events` are appended.
+    A step adds what the steps after it must see (a slot just extracted); the rest it returns in
+    its Outcome, which the manager adds when the step has decided.
+    """
 
     message: Message
     text: str
@@ -32,6 +37,7 @@ class TurnWork:
         return self.state.turns
 
     def add(self, *events: Event) -> None:
+        """Record events of this turn and fold them into its state."""
         for event in events:
             self.events.append(event)
             self.state.apply(event)

@@ -76,7 +76,7 @@ def test_a_grounded_answer_is_stored_with_its_sources(assistant: Assistant) -> N
 
 def test_without_tool_support_routing_uses_constrained_json(assistant: Assistant) -> None:
     reply = assistant.handle(Message("What is going on with NW-1043? It has been ages", "c1"))
-    assert assistant._native_tools is False  # the in-process engine has no function calling
+    assert assistant.router.native_tools is False  # the in-process engine has no function calling
     calls = [e for e in assistant.history("c1") if isinstance(e, ev.ToolCalled)]
     assert all(c.name == "order_status" for c in calls)
     assert reply.answer.strip()
