@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -265,15 +265,3 @@ def _provenance(slot: str, value: str, text: str) -> Extraction:
     if at >= 0:
         return Extraction(slot, text[at : at + len(value)], text[at : at + len(value)], "lm", 0.85)
     return Extraction(slot, value, "", "lm", 0.5)
-
-
-def parse_date(value: str) -> date | None:
-    """An ISO date slot value back to a date."""
-    try:
-        return datetime.fromisoformat(value).date()
-    except ValueError:
-        return None
-
-
-def first(extractions: Sequence[Extraction], slot: str) -> Extraction | None:
-    return next((e for e in extractions if e.slot == slot), None)
