@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     llm_max_queue: int = Field(default=64, ge=0, le=100000)
     llm_request_timeout_s: float = Field(default=120.0, gt=0)
     llm_cpu_threads: int = Field(default=0, ge=0, le=1024)
-    llm_repetition_penalty: float = Field(default=1.1, gt=0.0, le=2.0)
-    """The LM server's default repetition penalty (vLLM's semantics; 1.0 switches it off)."""
+    llm_loop_ngram: int = Field(default=6, ge=0, le=64)
+    """LM server's loop guard: no run of this many tokens a third time in one answer (0: off)."""
     # knowledge base
     retrieval: Literal["hybrid", "vector"] = "hybrid"
     index_backend: Literal["auto", "cpu", "gpu"] = "auto"
@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     turn_lock_timeout_s: float = Field(default=60.0, gt=0)
     summarize_after: int = Field(default=4, ge=1, le=100)
     route_with_model: bool = True
+    min_quote_similarity: float = Field(default=0.5, ge=-1.0, le=1.0)
+    """An answer needs a passage sentence at least this similar to the question (cosine of the
+    embedding model; 0.5 suits the packaged all-MiniLM-L6-v2)."""
     check_relevance: bool = True
     """Abstain unless the passages can answer (README, "Trustworthy answers"); false: answer from
     any passage above `min_score`."""

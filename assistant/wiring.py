@@ -113,6 +113,7 @@ class Components:
             route_with_model=s.route_with_model,
             allowed_link_hosts=s.allowed_link_hosts,
             check_relevance=s.check_relevance,
+            min_quote_similarity=s.min_quote_similarity,
         )
         if s.domain == "demo":
             domain, tools, hooks = demo_setup(self.database.session)

@@ -13,8 +13,8 @@ from dialog.messages import Grounding, Source
 from dialog.quotes import Quote, QuotePicker
 
 EXTRACTIVE_INTRO = "Here is what I found in our documents:"
-NOTHING_TO_QUOTE = "I couldn't find a reliable answer to that in our documents."
 DECLINE_OFFER = "Would you like me to connect you with a person?"
+NO_SENTENCE = f"I couldn't find a reliable answer to that in our documents. {DECLINE_OFFER}"
 _DECLINED = re.compile(
     r"\b(?:i (?:do not|don't|cannot|can't|couldn't|could not) (?:know|find|answer|say|tell)|"
     r"(?:is|are) not (?:mentioned|provided|stated|included|specified|covered|given)|"
@@ -58,8 +58,9 @@ class GroundedAnswer:
         )
         self.check = GroundedStream(evidence)
         self.replacement = ""
-        """The extractive answer that replaced the model's text ("" while it stands)."""
-        self._replacement_quotes: list[Quote] = []
+        """What replaced the model's text: the passages quoted, or the offer of a person ("" while
+        the model's text stands)."""
+        self._quotes: list[Quote] = []
         self.declined = False
 
     def stream(self, deltas: Iterable[str]) -> Iterator[str]:
@@ -69,44 +70,57 @@ class GroundedAnswer:
             shown = shown or bool(part.strip())
             yield part
         if self.check.failure:
-            self.replacement = self._extractive()
-            yield ("\n\n" if shown else "") + self.replacement
+            self._quotes = self._pick(2)
+            self.replacement = self._extractive() if self._quotes else NO_SENTENCE
         elif _DECLINED.search(self.check.text):
             self.declined = True
             if not _PERSON.search(self.check.text) and not self.suffix:
                 yield f" {DECLINE_OFFER}"
+        else:
+            self._quotes = self._pick(1)
+            if not self._quotes:  # fluent, but no sentence of the passages answers the question
+                self.replacement = NO_SENTENCE
+        if self.replacement:
+            yield ("\n\n" if shown else "") + self.replacement
         if self.suffix:
             yield self.suffix
 
     @property
     def asks_for_person(self) -> bool:
         """The answer ended with the offer of a person, so a "yes" next hands off."""
-        return self.declined or bool(self.check.failure and not self._replacement_quotes)
+        return self.declined or (bool(self.replacement) and not self._quotes)
 
     def settle(self, streamed: str) -> tuple[str, list[Source], Grounding]:
-        """The answer as stored: the replacement alone when the check failed, else what streamed,
-        with the quote that backs it."""
+        """The answer as stored: the replacement alone when the check failed or no sentence
+        backs the answer, else what streamed, with the quote that backs it."""
         facts = tuple(f.text for f in extract_facts(self.check.text))
-        if self.check.failure:
-            unsupported = tuple(f.text for f in self.check.unsupported)
-            action = "extractive" if self._replacement_quotes else "abstained"
-            grounding = Grounding(action, facts, unsupported, self.check.reason, self.relevance)
-            text = self.replacement + self.suffix
-            return text, self._quoted(self._replacement_quotes), grounding
+        unsupported = tuple(f.text for f in self.check.unsupported)
         if self.declined:
             declined = Grounding("abstained", facts, (), "the model declined", self.relevance)
             return streamed, self.sources, declined
-        best = self.quotes.best(self.question, [s.text for s in self.sources], n=1)
-        return streamed, self._quoted(best), Grounding("passed", facts, relevance=self.relevance)
+        if not self._quotes:
+            reason = self.check.reason or "no sentence of the passages answers the question"
+            grounding = Grounding("abstained", facts, unsupported, reason, self.relevance)
+            return self.replacement + self.suffix, self.sources, grounding
+        if self.replacement:
+            grounding = Grounding(
+                "extractive", facts, unsupported, self.check.reason, self.relevance
+            )
+            return self.replacement + self.suffix, self._quoted(self._quotes), grounding
+        return (
+            streamed,
+            self._quoted(self._quotes),
+            Grounding("passed", facts, relevance=self.relevance),
+        )
 
-    def _extractive(self) -> str:
-        quotes = self.quotes.best(self.question, [s.text for s in self.sources], n=2)
+    def _pick(self, n: int) -> list[Quote]:
+        quotes = self.quotes.best(self.question, [s.text for s in self.sources], n=n)
         if len(quotes) == 2 and quotes[1].score < SECOND_QUOTE_SHARE * quotes[0].score:
             quotes = quotes[:1]
-        self._replacement_quotes = quotes
-        if not quotes:
-            return f"{NOTHING_TO_QUOTE} {DECLINE_OFFER}"
-        blocks = [f"> {q.text}\n>\n> — {_cite(self.sources[q.passage])}" for q in quotes]
+        return quotes
+
+    def _extractive(self) -> str:
+        blocks = [f"> {q.text}\n>\n> — {_cite(self.sources[q.passage])}" for q in self._quotes]
         return "\n\n".join([self.intro, *blocks])
 
     def _quoted(self, quotes: Sequence[Quote]) -> list[Source]:

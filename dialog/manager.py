@@ -81,7 +81,7 @@ class Assistant:
         self.locks = locks or locks_for(store.sessions.kw["bind"])
         self.tool_context = tool_context or {}
         self.erasure_hooks = list(erasure_hooks or [])
-        self.quotes = QuotePicker(embed)
+        self.quotes = QuotePicker(embed, min_similarity=self.options.min_quote_similarity)
         self.answer_hooks: list[AnswerHook] = []
         self.actions = build_actions(self.domain, self.tools)
         self.router = Router()

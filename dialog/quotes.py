@@ -114,11 +114,14 @@ def _is_label(block: str) -> bool:
 class QuotePicker:
     """Ranks the units of passages against a question, with the embedder when there is one."""
 
-    def __init__(self, embed: Embed | None) -> None:
+    def __init__(self, embed: Embed | None, *, min_similarity: float = 0.0) -> None:
         self._embed = embed
+        self.min_similarity = min_similarity if embed is not None else 0.0
+        """Units less similar to the question than this are not quotes of an answer (cosine of
+        the embedding model; without one, shared words rank and nothing is cut)."""
 
     def best(self, question: str, passages: Sequence[str], n: int = 1) -> list[Quote]:
-        """The n units most similar to the question, best first."""
+        """The n units most similar to the question, best first, none below `min_similarity`."""
         candidates = [(i, unit) for i, text in enumerate(passages) for unit in units(text)]
         if not candidates:
             return []
@@ -126,6 +129,8 @@ class QuotePicker:
         chosen: list[Quote] = []
         for j in sorted(range(len(candidates)), key=lambda j: (-scores[j], j)):
             quote = Quote(candidates[j][0], candidates[j][1], round(scores[j], 4))
+            if scores[j] < self.min_similarity:
+                break
             if not any(_overlap(quote, other) for other in chosen):
                 chosen.append(quote)
             if len(chosen) == n:

@@ -43,6 +43,10 @@ class TurnOptions:
     email): FAQ questions then cost no routing call, and a small model cannot divert them to a
     tool."""
     extract_with_model: bool = True
+    min_quote_similarity: float = 0.5
+    """An answer needs a passage sentence at least this similar to the question (cosine of the
+    embedding model; 0.5 suits all-MiniLM-L6-v2): without one it is an abstention, whatever the
+    model wrote."""
     check_relevance: bool = True
     """Abstain unless the passages stand out from the knowledge base, cover the question's words
     and hold the kind of value it asks for (dialog.relevance); off: any passage above
