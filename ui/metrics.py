@@ -8,6 +8,8 @@ from collections import defaultdict
 _HELP = {
     "assistant_http_requests_total": "HTTP requests answered, by method and status code.",
     "assistant_turns_total": "Turns run, by channel.",
+    "assistant_answers_total": "Questions answered, by the grounding check's action (passed, "
+    "extractive, abstained).",
     "assistant_turn_seconds_total": "Seconds spent in turns, by channel.",
     "assistant_webhook_deliveries_total": "Webhook deliveries, by source and outcome.",
 }

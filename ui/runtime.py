@@ -15,7 +15,7 @@ import anyio
 import httpx
 
 from assistant.wiring import Components
-from dialog.messages import Message, Reply
+from dialog.messages import Grounding, Message, Reply
 from ui.deliveries import DeliveryLedger
 from ui.metrics import Metrics
 
@@ -42,6 +42,7 @@ class Runtime:
     assistant_override: Any = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _turn_limiter: anyio.CapacityLimiter | None = None
+    _counted: set[int] = field(default_factory=set)
 
     @property
     def turn_limiter(self) -> anyio.CapacityLimiter:
@@ -58,11 +59,18 @@ class Runtime:
 
     @property
     def assistant(self) -> Any:
-        return (
+        assistant = (
             self.assistant_override
             if self.assistant_override is not None
             else self.components.assistant
         )
+        if id(assistant) not in self._counted:
+            self._counted.add(id(assistant))
+            assistant.answer_hooks.append(self._count_answer)
+        return assistant
+
+    def _count_answer(self, grounding: Grounding) -> None:
+        self.metrics.inc("assistant_answers_total", action=grounding.action)
 
     @property
     def ledger(self) -> DeliveryLedger:

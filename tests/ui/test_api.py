@@ -109,6 +109,8 @@ def test_health_metrics_and_openapi(base: str, model: FakeChatModel) -> None:
     httpx.post(f"{base}/api/v1/messages", json={"text": "blender warranty"})
     metrics = httpx.get(f"{base}/metrics").text
     assert 'assistant_turns_total{channel="api"} 1' in metrics
+    answers = [line for line in metrics.splitlines() if line.startswith("assistant_answers_total{")]
+    assert len(answers) == 1 and answers[0].endswith(" 1"), answers
     assert 'assistant_http_requests_total{code="200",method="POST"} 1' in metrics
     spec = httpx.get(f"{base}/openapi.json").json()
     assert {
