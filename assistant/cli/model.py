@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,13 +32,29 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _load(engine: Engine, name: str, url: str) -> None:
+class Exit:
+    """The process's exit status, set by whatever ends serving: 0 for a signal, 1 for a failure a
+    supervisor should restart us for (a model that does not load, a batch loop that stays dead)."""
+
+    def __init__(self) -> None:
+        self.code = 0
+        self.server: Any = None
+
+    def fail(self, reason: str) -> None:
+        click.echo(f"Error: {reason}; exiting so that a supervisor restarts the server", err=True)
+        self.code = 1
+        if self.server is not None:
+            self.server.should_exit = True
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _load(engine: Engine, name: str, url: str, ending: Exit) -> None:
     """Load in the background so /health can say "loading"; a failed load stops the server."""
     try:
         engine.start()
     except AssistantError as err:
-        click.echo(f"Error: {err}", err=True)
-        os.kill(os.getpid(), signal.SIGTERM)
+        ending.fail(str(err))
         return
     batching = "on" if engine.batching else "off"
     click.echo(
@@ -98,18 +116,50 @@ def serve(
         config = server_config(
             settings, path, device=device, dtype=dtype, max_batch=max_batch, max_queue=max_queue
         )
-        engine = Engine(config)
+        ending = Exit()
+        engine = Engine(config, on_fatal=ending.fail)
         url = f"http://{host}:{port or settings.llm_port}/v1"
         click.echo(
             f"loading {config.model_path}; {url} answers 503 until it is ready ...", err=True
         )
-        threading.Thread(target=_load, args=(engine, config.model_name, url), daemon=True).start()
-        try:
-            uvicorn.run(
+        ending.server = uvicorn.Server(
+            uvicorn.Config(
                 create_app(engine, config),
                 host=host,
                 port=port or settings.llm_port,
                 log_level="warning",
+                timeout_graceful_shutdown=max(1, round(config.shutdown_s)),
             )
+        )
+        loader = threading.Thread(target=_load, args=(engine, config.model_name, url, ending))
+        loader.daemon = True
+        loader.start()
+        for handled in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(handled, _stopped)
+        try:
+            ending.server.run()
+        except Stopped:  # uvicorn hands the signal back once its own shutdown is done
+            pass
         finally:
             engine.close()
+        _exit(ending.code, engine)
+
+
+class Stopped(Exception):
+    """SIGINT or SIGTERM, re-raised by uvicorn after its graceful shutdown."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise Stopped
+
+
+def _exit(code: int, engine: Engine) -> None:
+    """Leave now: a batch thread still inside a forward pass (non-daemon) would hold the
+    interpreter at exit past any supervisor's patience."""
+    if engine.threads_alive():
+        click.echo("a batch loop is still busy; exiting without waiting for it", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        raise SystemExit(code)

@@ -1,5 +1,6 @@
 """A transformers chat model run in this process, without a server: for scripts and tests (the
-assistant itself uses the model server)."""
+assistant itself uses the model server). Same rules as the server: bad Unicode and prompts past the
+context are refused before any work, and repetition control is on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from typing import Any
 
 from assistant.errors import LLMError, ModelError
 from assistant.llm.devices import pick_device, pick_dtype
-from assistant.llm.protocol import ChatMessages, Completion, Usage
+from assistant.llm.protocol import ChatMessages, Completion, ContextTooLong, Usage
+from assistant.llm.server.repetition import NO_MARKERS, Markers, Penalties, SerialRepetition
+from assistant.llm.server.schemas import bad_unicode
+
+DEFAULT_PENALTIES = Penalties(loop_ngram=6)
+"""The model server's default (`ServerConfig.loop_ngram`), so both paths answer alike."""
 
 
 class TransformersChatModel:
@@ -24,7 +30,9 @@ class TransformersChatModel:
     'The capital of France is Paris.'
     """
 
-    def __init__(self, path: Path, *, device: str = "auto") -> None:
+    def __init__(
+        self, path: Path, *, device: str = "auto", penalties: Penalties = DEFAULT_PENALTIES
+    ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = pick_device(device)
@@ -36,20 +44,44 @@ class TransformersChatModel:
             raise ModelError(f"cannot load chat model from {path}: {err}") from err
         self.model.eval()
         self.name = path.name
+        self.penalties = penalties
+        self.markers = Markers.of(self.tokenizer) if penalties.loop_ngram else NO_MARKERS
+        self.context_tokens = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self._lock = threading.Lock()
 
-    def _inputs(self, messages: ChatMessages) -> Any:
+    def _inputs(self, messages: ChatMessages, max_tokens: int) -> Any:
+        """Prompt tensors; the same refusals as the model server (bad Unicode, too long), before
+        any work."""
+        if max_tokens < 1:
+            raise LLMError(f"max_tokens must be at least 1, not {max_tokens}")
+        problem = bad_unicode(list(messages), "messages")
+        if problem:
+            raise LLMError(problem)
         ids = self.tokenizer.apply_chat_template(
             list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
+        prompt = int(ids["input_ids"].shape[1])
+        if prompt + max_tokens > self.context_tokens:
+            raise ContextTooLong(
+                f"the prompt ({prompt} tokens) plus max_tokens ({max_tokens}) exceed this model's "
+                f"context of {self.context_tokens} tokens",
+                prompt,
+                self.context_tokens,
+            )
         return {k: v.to(self.device) for k, v in ids.items()}
 
-    def _sampling(self, max_tokens: int, temperature: float) -> dict[str, Any]:
+    def _sampling(
+        self, max_tokens: int, temperature: float, prompt_len: int, constrained: bool = False
+    ) -> dict[str, Any]:
         options: dict[str, Any] = {"max_new_tokens": max_tokens, "do_sample": temperature > 0}
         if temperature > 0:
             options["temperature"] = temperature
         else:
             options.update(temperature=None, top_p=None, top_k=None)
+        if self.penalties.active and not constrained:
+            options["logits_processor"] = [
+                SerialRepetition(prompt_len, self.penalties, self.markers)
+            ]
         return options
 
     def stream(
@@ -57,16 +89,15 @@ class TransformersChatModel:
     ) -> Iterator[str]:
         from transformers import TextIteratorStreamer
 
-        inputs = self._inputs(messages)
+        inputs = self._inputs(messages, max_tokens)
+        options = self._sampling(max_tokens, temperature, inputs["input_ids"].shape[1])
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         failure: list[BaseException] = []
 
         def run() -> None:
             try:
                 with self._lock:
-                    self.model.generate(
-                        **inputs, streamer=streamer, **self._sampling(max_tokens, temperature)
-                    )
+                    self.model.generate(**inputs, streamer=streamer, **options)
             except BaseException as err:  # re-raised in the consumer's thread
                 failure.append(err)
                 streamer.end()
@@ -91,13 +122,13 @@ class TransformersChatModel:
     ) -> Completion:
         if tools:
             raise LLMError("tool calling needs the model server (assistant model serve)")
-        inputs = self._inputs(messages)
-        options = self._sampling(max_tokens, temperature)
+        inputs = self._inputs(messages, max_tokens)
+        prompt_len = inputs["input_ids"].shape[1]
+        options = self._sampling(max_tokens, temperature, prompt_len, response_format is not None)
         if response_format is not None:
-            options["logits_processor"] = [self._json_processor(response_format)]
+            options.setdefault("logits_processor", []).append(self._json_processor(response_format))
         with self._lock:
             output = self.model.generate(**inputs, **options)
-        prompt_len = inputs["input_ids"].shape[1]
         new = output[0, prompt_len:]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         finish = "length" if len(new) >= max_tokens else "stop"

@@ -11,7 +11,7 @@ import httpx
 import openai
 
 from assistant.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
-from assistant.llm.protocol import ChatMessages, Completion, ToolCall, Usage
+from assistant.llm.protocol import ChatMessages, Completion, ContextTooLong, ToolCall, Usage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -20,6 +20,8 @@ T = TypeVar("T")
 def translate_error(err: BaseException, base_url: str) -> LLMError:
     """Say what failed in words a user can act on."""
     status = getattr(err, "status_code", None)
+    if status == 400 and getattr(err, "code", None) == "context_length_exceeded":
+        return ContextTooLong(f"the language model at {base_url} refused the prompt: {_said(err)}")
     if isinstance(err, openai.APITimeoutError | httpx.TimeoutException) or status == 504:
         return LLMTimeout(f"the language model at {base_url} did not answer in time")
     if isinstance(err, openai.APIConnectionError | httpx.TransportError):
@@ -32,8 +34,22 @@ def translate_error(err: BaseException, base_url: str) -> LLMError:
         return LLMError(
             f"the language model at {base_url} refused the API key (ASSISTANT_LLM_API_KEY)"
         )
-    message = getattr(err, "message", None) or str(err)
-    return LLMError(f"the language model at {base_url} failed: {message}")
+    return LLMError(f"the language model at {base_url} failed: {_said(err)}")
+
+
+def _said(err: BaseException) -> str:
+    body = getattr(err, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return getattr(err, "message", None) or str(err)
+
+
+def byte_bound(messages: ChatMessages) -> int:
+    """Tokens a chat prompt can take at most, without a tokenizer: byte-level BPE and SentencePiece
+    with byte fallback spend at least one UTF-8 byte per token; 16 per message and 64 in all cover
+    the chat template's markers and a default system prompt."""
+    size = sum(len(str(m.get("content") or "").encode("utf-8", "replace")) for m in messages)
+    return size + 16 * len(messages) + 64
 
 
 RETRYABLE = (LLMUnavailable, LLMOverloaded)
@@ -65,6 +81,7 @@ class OpenAIChatModel:
         self.model = model
         self.max_retries = max_retries
         self.retry_backoff_s = retry_backoff_s
+        self._context: int | None = None
         self._client = openai.OpenAI(
             base_url=base_url,
             api_key=api_key or "not-needed",
@@ -166,6 +183,35 @@ class OpenAIChatModel:
             finish_reason=choice.finish_reason or "stop",
             usage=usage,
         )
+
+    def context_window(self) -> int | None:
+        """The model's context in tokens, as `/v1/models` tells it (`max_model_len`: ours, vLLM);
+        None when the server does not say."""
+        if self._context is None:
+            try:
+                cards = self._client.models.list().data
+            except (openai.OpenAIError, httpx.HTTPError) as err:
+                raise translate_error(err, self.base_url) from err
+            lengths = [getattr(c, "max_model_len", None) for c in cards if c.id == self.model]
+            lengths = lengths or [getattr(c, "max_model_len", None) for c in cards]
+            self._context = next((int(n) for n in lengths if isinstance(n, int)), 0)
+        return self._context or None
+
+    def count_tokens(self, messages: ChatMessages) -> int:
+        """The chat prompt's tokens as the server counts them (`POST /tokenize`: ours, vLLM); where
+        the server has no such endpoint, `byte_bound`, an upper bound."""
+        root = self.base_url.rstrip("/").removesuffix("/v1")
+        try:
+            reply = self._client.post(
+                f"{root}/tokenize",
+                cast_to=httpx.Response,
+                body={"model": self.model, "messages": list(messages)},
+            )
+            return int(reply.json()["count"])
+        except openai.NotFoundError:
+            return byte_bound(messages)
+        except (openai.OpenAIError, httpx.HTTPError) as err:
+            raise translate_error(err, self.base_url) from err
 
     def close(self) -> None:
         """Close the HTTP connections."""

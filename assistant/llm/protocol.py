@@ -6,8 +6,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from assistant.errors import LLMError
+
 ChatMessages = Sequence[dict[str, Any]]
 """OpenAI-style messages: `{"role": "user", "content": "..."}`."""
+
+
+class ContextTooLong(LLMError):
+    """The prompt plus the answer's token budget exceed the model's context: shorten the prompt
+    (the server refused it before doing any work)."""
+
+    def __init__(self, message: str, prompt_tokens: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.prompt_tokens, self.limit = prompt_tokens, limit
 
 
 @dataclass(frozen=True)

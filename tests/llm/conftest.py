@@ -9,6 +9,9 @@ import pytest
 from assistant.llm.openai_client import EmbeddedChatModel
 from assistant.settings import Settings
 from tests.conftest import MODEL_CACHE
+from tests.integration.conftest import chat_model_dir
+
+__all__ = ["chat_model_dir"]
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from assistant.llm.server.batching import Sampling
+from assistant.llm.server.repetition import Penalties
 
 EOS = 0
 
@@ -42,6 +43,10 @@ class FakeEngine:
     batching = False
     device = "cpu"
     eos_ids = [EOS]
+    context_tokens = 4096
+    penalties = Penalties(loop_ngram=6)
+    failure: str | None = None
+    restarts = 0
 
     def __init__(self, reply: str = "Hello there.", delay_s: float = 0.0) -> None:
         self.reply, self.delay_s = reply, delay_s
@@ -51,8 +56,11 @@ class FakeEngine:
         self.ready.set()
         self.calls: list[dict[str, Any]] = []
 
+    def status(self) -> str:
+        return "ok" if self.ready.is_set() else "loading"
+
     def alive(self) -> bool:
-        return True
+        return self.status() == "ok"
 
     def batches(self, sampling: Sampling) -> bool:
         return False

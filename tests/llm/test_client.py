@@ -145,3 +145,35 @@ def test_complete_sends_tools_tool_choice_and_schema() -> None:
         and seen[0]["tool_choice"] == "required"
         and seen[0]["response_format"] == fmt
     )
+
+
+def test_context_length_exceeded_is_its_own_error_with_the_servers_numbers() -> None:
+    from assistant.llm.protocol import ContextTooLong
+
+    message = "This model's maximum context length is 8192 tokens. However, you requested 9000"
+    body = {"error": {"message": message, "code": "context_length_exceeded", "param": "messages"}}
+    model = _model(lambda request: httpx.Response(400, json=body))
+    with pytest.raises(ContextTooLong, match="maximum context length is 8192"):
+        model.complete(HI)
+    with pytest.raises(ContextTooLong):
+        list(model.stream(HI))
+
+
+def test_token_count_and_context_come_from_the_server_or_a_safe_bound() -> None:
+    from assistant.llm.openai_client import byte_bound
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/tokenize":
+            assert json.loads(request.content)["messages"] == HI
+            return httpx.Response(200, json={"count": 7, "max_model_len": 8192, "tokens": []})
+        card = {"id": "default", "object": "model", "created": 0, "owned_by": "x"}
+        return httpx.Response(
+            200, json={"object": "list", "data": [dict(card, max_model_len=8192)]}
+        )
+
+    model = _model(handle)
+    assert model.count_tokens(HI) == 7 and model.context_window() == 8192
+    plain = _model(lambda request: httpx.Response(404, json={"error": {"message": "no"}}))
+    assert plain.count_tokens(HI) == byte_bound(HI) >= len(b"Hi")
+    text = [{"role": "user", "content": "日本語のテキスト" * 50}]
+    assert byte_bound(text) >= 3 * len(text[0]["content"])  # a CJK character can be 3 tokens

@@ -36,10 +36,12 @@ class OldContinuousBatchingConfig:
 class FakeManager:
     def __init__(self, config: Any) -> None:
         self.config, self.started = config, threading.Event()
+        self.batch_processor: object | None = None
         self.background_thread_status = type("S", (), {"fatal_error": None})()
 
     def start(self) -> None:
         self.started.set()
+        self.batch_processor = type("Processor", (), {"cache": None})()
 
     def is_running(self) -> bool:
         return self.started.is_set()

@@ -1,5 +1,5 @@
-"""Whole processes: `assistant model serve` serves and stops on Ctrl-C; the embedded server never
-blocks exit."""
+"""Whole processes: `assistant model serve` serves and stops within seconds on SIGTERM, even
+mid-answer; the embedded server never blocks exit."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -30,7 +31,23 @@ def _env() -> dict[str, str]:
     return env
 
 
-def test_model_serve_answers_then_stops_on_ctrl_c() -> None:
+def _stream_until_first_words(port: int, started: threading.Event) -> None:
+    """A long answer, streamed; the server is stopped while it is being generated."""
+    body = {"messages": [{"role": "user", "content": "Tell me a long story."}], "stream": True}
+    body.update(max_tokens=2000, temperature=0)
+    try:
+        with httpx.stream(
+            "POST", f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=120
+        ) as reply:
+            for line in reply.iter_lines():
+                if '"content"' in line and '"content": ""' not in line:
+                    started.set()
+    except httpx.HTTPError:
+        pass  # the server went away mid-answer, as it should
+    started.set()
+
+
+def test_model_serve_answers_then_stops_on_sigterm_mid_answer() -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "assistant", "model", "serve", "--port", str(port)],
@@ -57,9 +74,16 @@ def test_model_serve_answers_then_stops_on_ctrl_c() -> None:
             f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=120
         ).json()
         assert "Paris" in reply["choices"][0]["message"]["content"]
+        started = threading.Event()
+        streamer = threading.Thread(target=_stream_until_first_words, args=(port, started))
+        streamer.start()
+        assert started.wait(120)
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
         output, _ = proc.communicate(timeout=60)
+    assert time.monotonic() - stopped < 20, "SIGTERM must end the server within seconds"
+    streamer.join(timeout=30)
     assert proc.returncode == 0, output
     assert "continuous batching on" in output
 

@@ -53,7 +53,7 @@ def test_stop_string_is_removed() -> None:
     assert body["choices"][0]["message"]["content"] == "one"
 
 
-@pytest.mark.parametrize("field", ["logprobs", "frequency_penalty", "logit_bias", "made_up"])
+@pytest.mark.parametrize("field", ["logprobs", "top_logprobs", "logit_bias", "made_up"])
 def test_unsupported_fields_are_refused_by_name(field: str) -> None:
     reply = client(FakeEngine()).post("/v1/chat/completions", json={"messages": HI, field: 1})
     assert reply.status_code == 400
@@ -158,3 +158,152 @@ def test_health_is_503_until_loaded_and_models_lists_the_name() -> None:
     engine.ready.set()
     assert http.get("/health").json()["status"] == "ok"
     assert http.get("/v1/models").json()["data"][0]["id"] == "smol"
+
+
+RAW = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        (b'{"messages": [{"role": "user", "content": "\\ud800 hi"}]}', "invalid Unicode"),
+        (
+            b'{"messages": [{"role": "user", "content": "hi"}], "seed": 1208925819614629174706176}',
+            "seed",
+        ),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "temperature": NaN}', "NaN"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5.5}', "max_tokens"),
+        (b"[1, 2]", "JSON object"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested"),
+        (b'{"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}', "text"),
+        (b'{"messages": [{"role": "assistant", "tool_calls": [5]}]}', "tool_calls"),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], '
+            b'"tools": [{"type": "function", "function": "f"}]}',
+            "tools",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "frequency_penalty": 2.5}',
+            "frequency_penalty",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "repetition_penalty": 0}',
+            "repetition_penalty",
+        ),
+        (b'{"messages": [{"role": "robot", "content": "x"}]}', "role"),
+    ],
+)
+def test_client_mistakes_are_400_in_openais_shape(raw: bytes, named: str) -> None:
+    engine = FakeEngine()
+    reply = client(engine).post("/v1/chat/completions", content=raw, headers=RAW)
+    body = reply.json()
+    assert reply.status_code == 400 and body["error"]["type"] == "invalid_request_error"
+    assert named in body["error"]["message"]
+    assert not engine.calls
+
+
+def test_an_oversized_body_is_413_before_it_is_read_whole() -> None:
+    http = client(FakeEngine(), max_body_bytes=1000)
+    reply = http.post(
+        "/v1/chat/completions", json={"messages": [{"role": "user", "content": "x" * 2000}]}
+    )
+    assert reply.status_code == 413 and "1000 bytes" in reply.json()["error"]["message"]
+
+
+def test_prompt_plus_budget_past_the_context_is_context_length_exceeded_with_numbers() -> None:
+    engine = FakeEngine()
+    engine.context_tokens = 100
+    long = [{"role": "user", "content": "x" * 90}]  # 90 + the template's "user: ...\n" = 97 tokens
+    reply = client(engine).post("/v1/chat/completions", json={"messages": long, "max_tokens": 10})
+    error = reply.json()["error"]
+    assert reply.status_code == 400 and error["code"] == "context_length_exceeded"
+    assert "100 tokens" in error["message"] and "97 in the messages" in error["message"]
+    assert error["param"] == "messages" and not engine.calls
+
+
+def test_without_max_tokens_the_answer_gets_what_the_context_leaves() -> None:
+    engine = FakeEngine("abcdef")
+    engine.context_tokens = 100
+    long = [{"role": "user", "content": "x" * 90}]
+    reply = client(engine).post("/v1/chat/completions", json={"messages": long})
+    assert reply.status_code == 200 and engine.calls[0]["sampling"].max_tokens == 3
+
+
+def test_penalties_reach_the_engine_over_the_servers_loop_guard() -> None:
+    engine = FakeEngine()
+    http = client(engine)
+    http.post("/v1/chat/completions", json={"messages": HI})
+    chosen = {"frequency_penalty": 0.5, "presence_penalty": -0.5, "repetition_penalty": 1.3}
+    http.post("/v1/chat/completions", json={"messages": HI, **chosen})
+    fmt = {"type": "json_object"}
+    http.post("/v1/chat/completions", json={"messages": HI, "response_format": fmt})
+    default, asked, constrained = (call["sampling"].penalties for call in engine.calls)
+    assert (default.repetition, default.frequency, default.loop_ngram) == (1.0, 0.0, 6)
+    assert (asked.repetition, asked.frequency, asked.presence, asked.loop_ngram) == (
+        1.3,
+        0.5,
+        -0.5,
+        6,
+    )
+    assert not constrained.active  # JSON repeats its keys by design: no guard unless asked
+
+
+class BrokenGrammars(FakeEngine):
+    """A bug of ours: the grammar compiler raises something nobody expected."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grammars.processor = self._boom  # type: ignore[method-assign]
+
+    @staticmethod
+    def _boom(schema: object) -> None:
+        raise KeyError("boom")
+
+
+def test_a_fault_of_the_server_is_a_json_500_and_counted() -> None:
+    http = client(BrokenGrammars())
+    fmt = {"type": "json_object"}
+    reply = http.post("/v1/chat/completions", json={"messages": HI, "response_format": fmt})
+    assert reply.status_code == 500 and reply.json()["error"]["type"] == "server_error"
+    assert 'assistant_lm_requests_total{status="500"} 1.0' in http.get("/metrics").text
+
+
+class FailingEngine(FakeEngine):
+    def generate_serial(self, *args: object, **kwargs: object) -> list[int]:
+        raise RuntimeError("CUDA error: device-side assert triggered")
+
+
+def test_an_engine_failure_is_a_json_500_and_the_next_request_works() -> None:
+    engine = FailingEngine()
+    http = client(engine)
+    reply = http.post("/v1/chat/completions", json={"messages": HI})
+    assert reply.status_code == 500 and reply.json()["error"]["type"] == "server_error"
+    assert "device-side assert" in reply.json()["error"]["message"]
+    engine.__class__ = FakeEngine
+    assert http.post("/v1/chat/completions", json={"messages": HI}).status_code == 200
+
+
+def test_health_says_restarting_and_failed_and_requests_get_503() -> None:
+    engine = FakeEngine()
+    http = client(engine)
+    engine.status = lambda: "restarting"  # type: ignore[method-assign]
+    assert http.get("/health").json() == {"status": "restarting"}
+    reply = http.post("/v1/chat/completions", json={"messages": HI})
+    assert reply.status_code == 503 and reply.headers["retry-after"]
+    engine.failure = "out of memory"
+    engine.status = lambda: "failed"  # type: ignore[method-assign]
+    assert http.get("/health").json() == {"status": "failed", "error": "out of memory"}
+    assert "out of memory" in http.post("/v1/chat/completions", json={"messages": HI}).text
+
+
+def test_tokenize_counts_the_chat_prompt_against_the_context() -> None:
+    body = client(FakeEngine()).post("/tokenize", json={"messages": HI}).json()
+    assert body["count"] == len("user: Hi\n") and body["max_model_len"] == 4096
+    models = client(FakeEngine()).get("/v1/models").json()
+    assert models["data"][0]["max_model_len"] == 4096
+
+
+def test_restarts_are_a_metric() -> None:
+    engine = FakeEngine()
+    engine.restarts = 2
+    assert "assistant_lm_batch_restarts_total 2.0" in client(engine).get("/metrics").text

@@ -1,9 +1,15 @@
-"""The FastAPI app: `/v1/chat/completions`, `/v1/models`, `/health`, `/metrics`."""
+"""The FastAPI app: `/v1/chat/completions`, `/v1/models`, `/tokenize`, `/health`, `/metrics`.
+
+A client's mistake is a 400 (413 for an oversized body) in OpenAI's error shape; a 5xx is only the
+server's own fault, always JSON: 503 while loading, restarting a batch loop or failed, 504 past the
+deadline, 500 for a bug.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,22 +17,59 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
 
-from assistant.llm.server.batching import Engine, Sampling
+from assistant.llm.server.batching import BatchLost, Engine, Sampling
 from assistant.llm.server.config import ServerConfig
 from assistant.llm.server.jobs import DeadlineExceeded, GenerationFailed, Job
 from assistant.llm.server.metrics import Metrics
+from assistant.llm.server.openapi import install_openapi
 from assistant.llm.server.prompts import forced_tool_schema, parse_tool_calls, prompt_ids
-from assistant.llm.server.schemas import BadRequest, ChatRequest
+from assistant.llm.server.repetition import Penalties
+from assistant.llm.server.schemas import (
+    BadRequest,
+    ChatRequest,
+    ContextTooLong,
+    TokenizeRequest,
+    parse_body,
+)
+
+log = logging.getLogger(__name__)
 
 
 def error(
-    status: int, message: str, kind: str, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    kind: str,
+    headers: dict[str, str] | None = None,
+    *,
+    code: str | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
     """OpenAI's error shape, so every client library shows the message."""
-    body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def bad_request(err: BadRequest) -> JSONResponse:
+    return error(400, str(err), "invalid_request_error", code=err.code, param=err.param)
+
+
+class TooLarge(Exception):
+    """The body is bigger than `max_body_bytes`."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing to buffer more than `limit` bytes whatever Content-Length says."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Admission:
@@ -54,10 +97,25 @@ class Admission:
             self.metrics.queue_depth.dec()
 
 
+def unavailable(engine: Engine) -> JSONResponse | None:
+    """503 (with Retry-After) unless the engine serves now."""
+    state = engine.status()
+    if state == "ok":
+        return None
+    reasons = {
+        "loading": "the model is still loading",
+        "restarting": "a batch loop failed and is being restarted; please retry",
+        "failed": f"the model server failed: {engine.failure}",
+        "stopped": "the model server is shutting down",
+    }
+    return error(503, reasons.get(state, state), "unavailable", {"Retry-After": "5"})
+
+
 def create_app(engine: Engine, config: ServerConfig) -> FastAPI:
-    """Routes over a started (or starting) engine; `/health` is 503 until the model is loaded."""
+    """Routes over a started (or starting) engine; `/health` is 503 unless requests can be
+    served."""
     app = FastAPI(title="assistant LM server", docs_url=None, redoc_url=None)
-    metrics = Metrics()
+    metrics = Metrics(lambda: int(getattr(engine, "restarts", 0)))
     admission = Admission(config.max_pending, metrics)
     app.state.engine, app.state.metrics, app.state.admission = engine, metrics, admission
 
@@ -65,17 +123,24 @@ def create_app(engine: Engine, config: ServerConfig) -> FastAPI:
     async def bearer(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if config.api_key and request.url.path.startswith("/v1/"):
+        if config.api_key and request.url.path.startswith(("/v1/", "/tokenize")):
             if request.headers.get("authorization") != f"Bearer {config.api_key}":
                 return error(401, "missing or wrong bearer key", "authentication_error")
         return await call_next(request)
 
+    @app.exception_handler(Exception)
+    async def server_fault(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("LM server fault on %s", request.url.path, exc_info=exc)
+        return error(500, f"internal error ({type(exc).__name__})", "server_error")
+
     @app.get("/health")
     def health() -> JSONResponse:
-        if not engine.ready.is_set():
-            return JSONResponse({"status": "loading"}, status_code=503)
-        if not engine.alive():
-            return JSONResponse({"status": "failed"}, status_code=503)
+        state = engine.status()
+        if state != "ok":
+            body: dict[str, Any] = {"status": state}
+            if state == "failed":
+                body["error"] = engine.failure
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok", "batching": engine.batching, "device": engine.device})
 
     @app.get("/metrics")
@@ -84,35 +149,68 @@ def create_app(engine: Engine, config: ServerConfig) -> FastAPI:
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        card = {"id": config.model_name, "object": "model", "created": 0, "owned_by": "assistant"}
+        card: dict[str, Any] = {
+            "id": config.model_name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "assistant",
+        }
+        if engine.ready.is_set():
+            card["max_model_len"] = engine.context_tokens
         return {"object": "list", "data": [card]}
+
+    @app.post("/tokenize")
+    async def tokenize(request: Request) -> Response:
+        return await _tokenize(request, engine, config)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
-        response = await _chat(request, engine, config, admission, metrics)
+        try:
+            response = await _chat(request, engine, config, admission, metrics)
+        except Exception as err:  # a bug of ours: still JSON, still counted
+            log.exception("LM server fault")
+            response = error(500, f"internal error ({type(err).__name__})", "server_error")
         metrics.requests.labels(status=str(response.status_code)).inc()
         return response
 
+    install_openapi(app, config)
     return app
+
+
+async def _tokenize(request: Request, engine: Engine, config: ServerConfig) -> Response:
+    try:
+        body = parse_body(await read_body(request, config.max_body_bytes), TokenizeRequest)
+    except TooLarge:
+        return error(
+            413, f"the body exceeds {config.max_body_bytes} bytes", "invalid_request_error"
+        )
+    except BadRequest as err:
+        return bad_request(err)
+    if (refusal := unavailable(engine)) is not None:
+        return refusal
+    tools = [t.model_dump(exclude_none=True) for t in body.tools] if body.tools else None
+    try:
+        ids = await asyncio.to_thread(prompt_ids, engine.tokenizer, body.message_dicts(), tools)
+    except BadRequest as err:
+        return bad_request(err)
+    return JSONResponse({"count": len(ids), "max_model_len": engine.context_tokens, "tokens": ids})
 
 
 async def _chat(
     request: Request, engine: Engine, config: ServerConfig, admission: Admission, metrics: Metrics
 ) -> Response:
     try:
-        body = await request.json()
-        chat = ChatRequest.model_validate(body)
+        chat = parse_body(await read_body(request, config.max_body_bytes), ChatRequest)
         chat.check_supported()
-        job = _job(chat, engine, config)
-    except json.JSONDecodeError:
-        return error(400, "the body is not JSON", "invalid_request_error")
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        return error(400, problems, "invalid_request_error")
+        if (refusal := unavailable(engine)) is not None:
+            return refusal
+        job = await asyncio.to_thread(_job, chat, engine, config)
+    except TooLarge:
+        return error(
+            413, f"the body exceeds {config.max_body_bytes} bytes", "invalid_request_error"
+        )
     except BadRequest as err:
-        return error(400, str(err), "invalid_request_error")
-    if not engine.ready.is_set():
-        return error(503, "the model is still loading", "unavailable", {"Retry-After": "5"})
+        return bad_request(err)
     if not admission.try_enter():
         return error(
             429,
@@ -126,18 +224,37 @@ async def _chat(
     return await run.whole(request)
 
 
+def _penalties(chat: ChatRequest, default: Penalties, constrained: bool) -> Penalties:
+    """The request's penalties over the server's defaults; a grammar-constrained answer (JSON that
+    repeats keys by design, values copied from the prompt) gets only what the client asked for."""
+    if constrained:
+        default = Penalties()
+    return Penalties(
+        repetition=chat.repetition_penalty or default.repetition,
+        frequency=chat.frequency_penalty or 0.0,
+        presence=chat.presence_penalty or 0.0,
+        loop_ngram=default.loop_ngram,
+    )
+
+
 def _job(chat: ChatRequest, engine: Engine, config: ServerConfig) -> Job:
-    """Validate against the model and build the generation; raises BadRequest."""
-    tools = chat.tools if chat.tool_choice != "none" else None
+    """Validate against the model and build the generation; raises BadRequest (ContextTooLong
+    when prompt + completion cannot fit, before anything is scheduled)."""
+    tools = chat.tool_dicts()
     schema = chat.response_format.schema_or_none() if chat.response_format else None
     if tools and chat.tool_choice not in (None, "auto"):
-        schema = forced_tool_schema(tools, chat.tool_choice)  # type: ignore[arg-type]
-    if engine.ready.is_set() and schema is not None:
+        schema = forced_tool_schema(tools, chat.choice())  # type: ignore[arg-type]
+    if schema is not None:
         engine.grammars.processor(schema)  # compile now: a bad schema is a 400, not a 500 later
-    ids = prompt_ids(engine.tokenizer, chat.messages, tools) if engine.ready.is_set() else []
-    sampling = Sampling(
-        chat.token_budget(config.max_tokens_limit), chat.temperature, chat.top_p, chat.seed
-    )
+    ids = prompt_ids(engine.tokenizer, chat.message_dicts(), tools)
+    budget = chat.token_budget(config.max_tokens_limit)
+    room = engine.context_tokens - len(ids)
+    if not (chat.max_tokens or chat.max_completion_tokens) and 0 < room < budget:
+        budget = room  # no budget asked for: answer in what the context leaves
+    if len(ids) + budget > engine.context_tokens:
+        raise ContextTooLong(len(ids), budget, engine.context_tokens)
+    penalties = _penalties(chat, engine.penalties, schema is not None)
+    sampling = Sampling(budget, chat.temperature, chat.top_p, chat.seed, penalties)
     return Job(
         engine,
         ids,
@@ -163,7 +280,7 @@ class Run:
         )
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
-        self.tools = chat.tools if chat.tool_choice != "none" else None
+        self.tools = chat.tool_dicts()
         self._waiting = True
         self._finished = False
 
@@ -224,6 +341,8 @@ class Run:
             task.result()
         except DeadlineExceeded as err:
             return error(504, str(err), "timeout")
+        except BatchLost as err:
+            return error(503, str(err), "unavailable", {"Retry-After": "1"})
         except GenerationFailed as err:
             return error(500, f"generation failed: {err}", "server_error")
         message, reason = self.message()
@@ -256,14 +375,17 @@ class Run:
 
     async def sse(self) -> AsyncIterator[str]:
         """Server-sent events; with tools the text is held back until it is known whether it is a
-        call."""
+        call. A failure after the headers went out is an error event, then [DONE]."""
         yield self._chunk({"role": "assistant", "content": ""}, None)
         try:
             async for delta in self._deltas():
                 if not self.tools:
                     yield self._chunk({"content": delta}, None)
-        except (DeadlineExceeded, GenerationFailed) as err:
-            kind = "timeout" if isinstance(err, DeadlineExceeded) else "server_error"
+        except Exception as err:  # noqa: BLE001 - the status line is sent: say it in the stream
+            kinds = {DeadlineExceeded: "timeout", BatchLost: "unavailable"}
+            kind = kinds.get(type(err), "server_error")
+            if kind == "server_error" and not isinstance(err, GenerationFailed):
+                log.exception("LM server fault in a stream")
             yield f"data: {json.dumps({'error': {'message': str(err), 'type': kind}})}\n\n"
             yield "data: [DONE]\n\n"
             return

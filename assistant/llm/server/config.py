@@ -26,6 +26,17 @@ class ServerConfig:
     page_size: int = 32
     api_key: str | None = None
     cpu_threads: int = 0
+    loop_ngram: int = 6
+    """Loop guard for free-text answers: no run of this many tokens a third time (0 is off)."""
+    repetition_penalty: float = 1.0
+    """Default for requests that do not set `repetition_penalty`; off (1.0), as it also pushes the
+    answer away from the prompt's words, i.e. from the passages it should quote."""
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_restarts: int = 5
+    """Batch-loop restarts allowed within `restart_window_s`; one more and the engine has failed."""
+    restart_window_s: float = 300.0
+    shutdown_s: float = 3.0
+    """How long stopping waits for in-flight requests and for the batch loops."""
 
     @property
     def max_pending(self) -> int:
@@ -48,6 +59,7 @@ def server_config(settings: Any, model_path: Path | None = None, **overrides: An
         "request_timeout_s": settings.llm_request_timeout_s,
         "api_key": key,
         "cpu_threads": settings.llm_cpu_threads,
+        "loop_ngram": settings.llm_loop_ngram,
     }
     options.update({k: v for k, v in overrides.items() if v is not None})
     return ServerConfig(**options)

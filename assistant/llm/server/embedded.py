@@ -57,14 +57,27 @@ class BackgroundServer:
     ) -> None:
         self.config = config
         self.host, self.port = host, port or free_port(host)
-        self.engine = Engine(config)
+        self.engine = Engine(config, on_fatal=self._fatal)
         self.app = app = create_app(self.engine, config)
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="off")
+            uvicorn.Config(
+                app,
+                host=self.host,
+                port=self.port,
+                log_level="warning",
+                lifespan="off",
+                timeout_graceful_shutdown=max(1, round(config.shutdown_s)),
+            )
         )
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.run, name="lm-server", daemon=True)
         self._stopped = False
+
+    @staticmethod
+    def _fatal(reason: str) -> None:
+        """Inside the assistant there is no supervisor to exit for: answers fail with a 503 that
+        names the reason (the client reports the model as unavailable) until it is restarted."""
+        log.error("the embedded model server failed: %s; restart the assistant", reason)
 
     @property
     def base_url(self) -> str:
@@ -93,7 +106,7 @@ class BackgroundServer:
         self._stopped = True
         self._server.should_exit = True
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=self.config.shutdown_s + 2)
         self.engine.close()
 
     def __enter__(self) -> BackgroundServer:

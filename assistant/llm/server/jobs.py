@@ -63,6 +63,8 @@ class Job:
             tokens = await asyncio.to_thread(
                 self.engine.generate_serial, self.ids, self.sampling, self.schema, cancelled
             )
+        except (RuntimeError, ValueError, IndexError, MemoryError) as err:
+            raise GenerationFailed(f"{type(err).__name__}: {err}") from err
         finally:
             cancelled.set()
         self.first_token_at = time.perf_counter()
@@ -76,6 +78,8 @@ class Job:
         try:
             while not done:
                 output = await generation.queue.get()
+                if isinstance(output, Exception):  # BatchLost: the loop died under us
+                    raise output
                 if output.error is not None:
                     raise GenerationFailed(str(output.error))
                 done = output.is_finished()

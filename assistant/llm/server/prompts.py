@@ -30,8 +30,10 @@ def text_of(content: Any) -> str:
         parts = []
         for part in content:
             if not isinstance(part, dict) or part.get("type") != "text":
-                raise BadRequest("only text content parts are supported")
-            parts.append(str(part.get("text", "")))
+                raise BadRequest("only text content parts are supported", param="messages")
+            if not isinstance(part.get("text"), str):
+                raise BadRequest("a text content part needs a string `text`", param="messages")
+            parts.append(part["text"])
         return "".join(parts)
     raise BadRequest("message content must be a string or a list of text parts")
 
@@ -80,15 +82,22 @@ def _arguments(raw: Any) -> Any:
 def prompt_ids(
     tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
 ) -> list[int]:
-    """Token ids of the chat prompt, generation prompt included."""
-    if tools and template_knows_tools(tokenizer):
-        rendered = tokenizer.apply_chat_template(
-            messages, tools=tools, add_generation_prompt=True, tokenize=False
-        )
-    else:
-        rendered = tokenizer.apply_chat_template(
-            plain_messages(messages, tools), add_generation_prompt=True, tokenize=False
-        )
+    """Token ids of the chat prompt, generation prompt included; a template that refuses the
+    messages (role order, types) is the client's 400, not our 500."""
+    try:
+        if tools and template_knows_tools(tokenizer):
+            texts = [dict(m, content=text_of(m.get("content"))) for m in messages]
+            rendered = tokenizer.apply_chat_template(
+                texts, tools=tools, add_generation_prompt=True, tokenize=False
+            )
+        else:
+            rendered = tokenizer.apply_chat_template(
+                plain_messages(messages, tools), add_generation_prompt=True, tokenize=False
+            )
+    except BadRequest:
+        raise
+    except Exception as err:  # jinja2's TemplateError, or what a template's raise_exception raises
+        raise BadRequest(f"the chat template refused these messages: {err}") from err
     return list(tokenizer(rendered, add_special_tokens=False)["input_ids"])
 
 
