@@ -110,9 +110,10 @@ class Settings(BaseSettings):
     turn_lock_timeout_s: float = Field(default=60.0, gt=0)
     summarize_after: int = Field(default=4, ge=1, le=100)
     route_with_model: bool = True
-    min_quote_similarity: float = Field(default=0.5, ge=-1.0, le=1.0)
-    """An answer needs a passage sentence at least this similar to the question (cosine of the
-    embedding model; 0.5 suits the packaged all-MiniLM-L6-v2)."""
+    min_quote_similarity: float | None = Field(default=None, ge=-1.0, le=1.0)
+    """An answer needs a passage sentence at least this similar to the question (a cosine of the
+    embedding model, so its scale depends on the model); unset: the value known for the model
+    (`assistant.wiring.QUOTE_FLOORS`: 0.5 for all-MiniLM-L6-v2), else no floor."""
     check_relevance: bool = True
     """Abstain unless the passages can answer (README, "Trustworthy answers"); false: answer from
     any passage above `min_score`."""

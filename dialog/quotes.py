@@ -25,6 +25,7 @@ MAX_QUOTE_CHARS = 320
 MIN_UNIT_CHARS = 12
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`*_-])")
 _MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+(?=\S)|>(?!>)\s*)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 _ITEM = re.compile(r"^\s*(?:[-*+]\s|\d{1,2}[.)]\s|--?[A-Za-z]|\||>>>|\.\.\.)")
 """A line that stands on its own: a list item, an option (`-o, --output`), a table row, code
 typed at a prompt."""
@@ -52,33 +53,45 @@ class Quote:
 def units(passage: str) -> list[str]:
     """The passage's quotable units: the sentences of its paragraphs (hard-wrapped lines joined
     again) and its list, option and table lines whole; a paragraph's first sentence keeps the
-    short label line above it (`str.rstrip([chars])`, a heading, an FAQ's question), which is
-    often what names the thing the sentence describes."""
+    short line above it (`str.rstrip([chars])`, an FAQ's question), which often names the thing
+    the sentence describes. Headings are titles, not answers: they are left out."""
     found: list[str] = []
     label = ""
-    for block in _blocks(passage):
-        if _ITEM.match(block):
+    for block, heading in _blocks(passage):
+        if heading:
+            label = ""
+        elif _ITEM.match(block):
             found.append(block)
+            label = ""
         elif _is_label(block):
             label = block
-            continue
         else:
             sentences = [s.strip() for s in _SENTENCE_END.split(block) if s.strip()]
             windows = [" ".join(sentences[i : i + WINDOW]) for i in range(len(sentences))]
             if label and windows:
                 windows[0] = f"{label}\n{windows[0]}"
             found += windows
-        label = ""
+            label = ""
     return [_shorten(u) for u in found if len(u) >= MIN_UNIT_CHARS and any(c.isalpha() for c in u)]
 
 
-def _blocks(passage: str) -> list[str]:
-    """Paragraphs with their wrapped lines joined, and list/option/table lines on their own."""
-    blocks: list[list[str]] = []
+def _blocks(passage: str) -> list[tuple[str, bool]]:
+    """(text, is a heading) of each paragraph with its wrapped lines joined, each list, option or
+    table line, and each heading (`# Title`, or a line underlined with `===`)."""
+    blocks: list[tuple[list[str], bool]] = []
     previous, item_indent = "", -1
     for raw in passage.splitlines():
         line = _MARKUP.sub("", raw).strip()
-        if not line or set(line) <= set("*=-#~^_"):  # a blank line or an underline ends a block
+        if line and len(line) >= 3 and set(line) <= set("*=-#~^_"):  # underlines its line
+            if previous and len(blocks[-1][0]) == 1:
+                blocks[-1] = (blocks[-1][0], True)
+            previous = ""
+            continue
+        if not line:
+            previous = ""
+            continue
+        if _HEADING.match(raw):
+            blocks.append(([line], True))
             previous = ""
             continue
         indent = len(raw) - len(raw.lstrip())
@@ -92,16 +105,16 @@ def _blocks(passage: str) -> list[str]:
                 and not previous.endswith(":")
             )
         if continues:
-            blocks[-1].append(line)
+            blocks[-1][0].append(line)
         else:
-            blocks.append([line])
+            blocks.append(([line], False))
             item_indent = indent if _ITEM.match(raw.strip()) else -1
         previous = line
-    return [" ".join(block) for block in blocks]
+    return [(" ".join(lines), heading) for lines, heading in blocks]
 
 
 def _is_label(block: str) -> bool:
-    """A short line that names what follows: a signature, a heading, a question."""
+    """A short line that names what follows: a signature, a term, a question."""
     letters = sum(c.isalpha() for c in block)
     return (
         len(block) < WRAPPED_LINE_CHARS

