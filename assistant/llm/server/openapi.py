@@ -51,6 +51,11 @@ COMPLETION = {
         },
     },
 }
+EVENT = {  # one server-sent event: a chunk, an error, or [DONE]
+    "type": "object",
+    "required": ["data"],
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+}
 TOKENS = {
     "type": "object",
     "required": ["count", "max_model_len", "tokens"],
@@ -102,7 +107,7 @@ def document(app: FastAPI, config: ServerConfig) -> dict[str, Any]:
             "description": "the answer, or server-sent events when `stream` is true",
             "content": {
                 "application/json": {"schema": COMPLETION},
-                "text/event-stream": {"schema": {"type": "string"}},
+                "text/event-stream": {"schema": EVENT},
             },
         },
         "429": {
