@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from assistant.wiring import Components
 from dialog.messages import Message, Source, new_conversation_id
-from ui.views import plain_text
+from ui.views import plain_text, quote_lines
 
 PROMPT = "you> "
 QUIT = {"/quit", "/exit", "/q"}
@@ -209,9 +209,11 @@ class TerminalChat:
                 f"[dim]  [{number}] {escape(title)} — {escape(where)}[/]", emoji=False
             )
             if quote := terminal_quote(source.quote):
-                self.console.print(f"[dim italic]      “{escape(quote)}”[/]", emoji=False)
+                self.console.print(f"[dim italic]{escape(quote)}[/]", emoji=False)
 
 
-def terminal_quote(quote: str) -> str:
-    """A quote on one line, with nothing in it that could steer the terminal."""
-    return " ".join(safe_for_terminal(quote).split())
+def terminal_quote(quote: str, indent: str = "      ") -> str:
+    """The quote in curly quotes, one indented line per line of it, with nothing in it that could
+    steer the terminal; "" when there is none."""
+    lines = quote_lines(quote)
+    return f"{indent}“" + f"\n{indent} ".join(lines) + "”" if lines else ""

@@ -51,7 +51,8 @@ def export_markdown(conversation_id: str, events: list[Event]) -> str:
                     f"  [{number}] {source.get('source')} (chunk {source.get('chunk_id')})"
                 )
                 if quote := quote_markdown(str(source.get("quote") or "")):
-                    lines += [f"  {quote}", ""]  # the blank line ends the blockquote
+                    lines += [f"  {line}" for line in quote.split("\n")]
+                    lines.append("")  # the blank line ends the blockquote
             lines.append("")
         else:
             lines += [f"_{event.type}_: {json.dumps(jsonable(payload), ensure_ascii=False)}", ""]
@@ -68,11 +69,17 @@ def plain_text(text: str) -> str:
     return _BIDI.sub("", "\n".join(strip_control(line) for line in text.split("\n")))
 
 
+def quote_lines(quote: str) -> list[str]:
+    """A quote's lines (a heading is kept with the sentence under it), plain, without blanks."""
+    lines = (" ".join(line.split()) for line in plain_text(quote).splitlines())
+    return [line for line in lines if line]
+
+
 def quote_markdown(quote: str) -> str:
-    """A passage's quote as one `> “…”` line: document text, so it is made plain and its Markdown
-    escaped to read verbatim; empty when there is no quote."""
-    flat = _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(plain_text(quote).split()))
-    return f"> “{flat}”" if flat else ""
+    """A passage's quote as a `> “…”` blockquote, one hard-broken line per line of it: document
+    text, so it is made plain and its Markdown escaped to read verbatim; "" when there is none."""
+    lines = [_MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in quote_lines(quote)]
+    return "> “" + "  \n> ".join(lines) + "”" if lines else ""
 
 
 def sources_markdown(sources: Sequence[Source]) -> str:

@@ -129,7 +129,7 @@ class WebChat:
                     f"- `{Path(str(source.get('source'))).name}` (chunk {source.get('chunk_id')})"
                 )
                 if quote := quote_markdown(str(source.get("quote") or "")):
-                    lines.append(f"\n  {quote}\n")
+                    lines += ["", *(f"  {line}" for line in quote.split("\n")), ""]
         return "\n".join(lines)
 
     def hand_back(self, conversation_id: str) -> tuple[str, str]:

@@ -41,5 +41,5 @@ def ask(app: App, question: str, conversation_id: str | None, as_json: bool) -> 
         for number, source in enumerate(turn.reply.sources, start=1):
             click.echo(f"  [{number}] {source.title} ({source.source})", err=True)
             if quote := terminal_quote(source.quote):  # the evidence, under its source
-                click.echo(f"      “{quote}”", err=True)
+                click.echo(quote, err=True)
         click.echo(f"conversation: {turn.conversation_id}", err=True)

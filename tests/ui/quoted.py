@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from dialog.events import BotUttered, Event, UserUttered
 from dialog.messages import Grounding, Message, Reply, Source
@@ -23,7 +23,7 @@ SOURCES = [
         "# Blender warranty\n\nThe warranty on blenders lasts two years from delivery.",
         title="Blender warranty",
         kb_version=3,
-        quote="The warranty on blenders lasts two years from delivery.",
+        quote="Blender warranty\nThe warranty on blenders lasts two years from delivery.",
     ),
     Source(
         "/docs/receipts.md",
@@ -74,6 +74,8 @@ class QuotingAssistant:
         self.answer = answer
         self.sources = SOURCES if sources is None else sources
         self.events: dict[str, list[Event]] = {}
+        self.answer_hooks: list[Callable[[Grounding], None]] = []
+        """Called with each answer's grounding check, like the dialog manager's (for /metrics)."""
 
     def start(self, message: Message) -> QuotedTurn:
         refs = [
@@ -84,6 +86,8 @@ class QuotingAssistant:
         self.events.setdefault(message.conversation_id, []).extend(
             [UserUttered(message.text), BotUttered(self.answer, refs)]
         )
+        for hook in self.answer_hooks:
+            hook(Grounding("passed"))
         return QuotedTurn(message.conversation_id, self.answer, self.sources)
 
     def handle(self, message: Message) -> Reply:

@@ -17,7 +17,7 @@ from tests.ui.conftest import serving
 from ui.server import create_app
 
 pytestmark = pytest.mark.unit
-WARRANTY_QUOTE = "The warranty on blenders lasts two years from delivery."
+WARRANTY_SENTENCE = "The warranty on blenders lasts two years from delivery."
 
 
 @pytest.fixture
@@ -37,7 +37,9 @@ def test_send_message_then_read_and_export_the_conversation(
     reply = sent.json()
     assert reply["answer"] == "Blenders carry a two year warranty."
     assert reply["sources"][0]["source"].endswith("warranty.md")
-    assert reply["sources"][0]["quote"] == WARRANTY_QUOTE, "the evidence, from the dialog manager"
+    assert WARRANTY_SENTENCE in reply["sources"][0]["quote"], (
+        "the evidence, from the dialog manager"
+    )
     conversation_id = reply["conversation_id"]
 
     read = httpx.get(f"{base}/api/v1/conversations/{conversation_id}").json()
@@ -49,7 +51,7 @@ def test_send_message_then_read_and_export_the_conversation(
     assert exported.status_code == 200
     assert "attachment" in exported.headers["content-disposition"]
     assert "**Customer:** How long is the warranty on blenders?" in exported.text
-    assert f"  > “{WARRANTY_QUOTE}”" in exported.text
+    assert "  > “" in exported.text and f"{WARRANTY_SENTENCE}”" in exported.text
     as_json = httpx.get(f"{base}/api/v1/conversations/{conversation_id}/export").json()
     assert as_json["events"][1]["text"] == reply["answer"]
 
@@ -77,7 +79,8 @@ def test_stream_sends_sources_first_then_deltas_then_done(base: str, model: Fake
     assert str(events[0][1]["sources"][0]["source"]).endswith("loyalty.md")  # type: ignore[index]
     assert events[-1][1]["answer"] == "Points expire after eighteen months."
     final = events[-1][1]["sources"][0]  # type: ignore[index]
-    assert final["quote"] and final["quote"] in final["text"], "done carries the verbatim quote"
+    lines = final["quote"].splitlines()
+    assert lines and all(line in final["text"] for line in lines), "done carries verbatim quotes"
 
 
 def test_continuing_a_conversation_keeps_its_history(base: str, model: FakeChatModel) -> None:

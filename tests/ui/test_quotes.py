@@ -28,7 +28,9 @@ from ui.web import WebChat
 from ui.webhooks.chatwoot import QUOTE_CHARS, reply_text
 
 pytestmark = pytest.mark.unit
-WARRANTY_QUOTE = "The warranty on blenders lasts two years from delivery."
+WARRANTY_SENTENCE = "The warranty on blenders lasts two years from delivery."
+MD_QUOTE = f"> “Blender warranty  \n> {WARRANTY_SENTENCE}”"
+"""SOURCES[0]'s two-line quote (a heading kept with its sentence) as Markdown: hard line breaks."""
 
 
 def _html(markdown: str) -> str:
@@ -37,11 +39,11 @@ def _html(markdown: str) -> str:
 
 def test_sources_markdown_puts_each_quote_under_its_own_source() -> None:
     text = sources_markdown(SOURCES)
-    assert text.startswith(f"[1] Blender warranty — `warranty.md`\n> “{WARRANTY_QUOTE}”\n\n[2]")
+    assert text.startswith(f"[1] Blender warranty — `warranty.md`\n{MD_QUOTE}\n\n[2]")
     html = _html(text)
     assert html.count("<blockquote>") == 2, "one quote per quoted source, none for the third"
     first, second = html.split("</blockquote>")[:2]
-    assert WARRANTY_QUOTE in first and "[2] Receipts" in second
+    assert f"Blender warranty<br />\n{WARRANTY_SENTENCE}" in first and "[2] Receipts" in second
     assert "[3]" not in first + second, "the source after a quote is not swallowed into it"
     assert "loyalty.md" in html.split("</blockquote>")[2]
 
@@ -56,17 +58,17 @@ def test_a_quote_is_document_text_its_markdown_shows_verbatim() -> None:
 
 def test_export_and_stored_refs_carry_the_quote_when_present() -> None:
     refs = [
-        {"source": "/docs/warranty.md", "chunk_id": 2, "score": 0.8, "quote": WARRANTY_QUOTE},
+        {"source": "/docs/warranty.md", "chunk_id": 2, "score": 0.8, "quote": SOURCES[0].quote},
         {"source": "/docs/loyalty.md", "chunk_id": 7, "score": 0.3},
     ]
     events = [UserUttered("How long is the warranty?"), BotUttered("Two years.", refs)]
     exported = export_markdown("c1", events).splitlines()
     at = exported.index("  [1] /docs/warranty.md (chunk 2)")
-    assert exported[at + 1] == f"  > “{WARRANTY_QUOTE}”"
+    assert exported[at + 1 : at + 4] == ["  > “Blender warranty  ", f"  > {WARRANTY_SENTENCE}”", ""]
     after = exported.index("  [2] /docs/loyalty.md (chunk 7)")
     assert not any(line.strip().startswith(">") for line in exported[after:])
     listed = refs_markdown(refs)
-    assert listed.startswith(f"[1] `warranty.md` (chunk 2)\n> “{WARRANTY_QUOTE}”\n\n[2]")
+    assert listed.startswith(f"[1] `warranty.md` (chunk 2)\n{MD_QUOTE}\n\n[2]")
 
 
 def test_terminal_prints_each_quote_under_its_source_without_escapes() -> None:
@@ -75,10 +77,10 @@ def test_terminal_prints_each_quote_under_its_source_without_escapes() -> None:
     chat._print_sources(SOURCES)
     lines = out.getvalue().splitlines()
     assert lines[0] == "  [1] Blender warranty — /docs/warranty.md"
-    assert lines[1] == f"      “{WARRANTY_QUOTE}”"
-    assert lines[2] == "  [2] Receipts — /docs/receipts.md"
-    assert lines[3] == "      “Keep the receipt for two years.”"
-    assert lines[4] == "  [3]  — /docs/loyalty.md" and len(lines) == 5
+    assert lines[1:3] == ["      “Blender warranty", f"       {WARRANTY_SENTENCE}”"]
+    assert lines[3] == "  [2] Receipts — /docs/receipts.md"
+    assert lines[4] == "      “Keep the receipt for two years.”"
+    assert lines[5] == "  [3]  — /docs/loyalty.md" and len(lines) == 6
     assert "\x1b" not in out.getvalue() and "pwned" not in out.getvalue()
     assert "cHduZWQ" not in out.getvalue(), "no clipboard payload"
     assert "\u202e" not in out.getvalue()
@@ -92,9 +94,9 @@ def test_ask_prints_each_quote_under_its_source() -> None:
     assert result.stdout.strip() == ANSWER
     err = result.stderr.splitlines()
     at = err.index("  [1] Blender warranty (/docs/warranty.md)")
-    assert err[at + 1] == f"      “{WARRANTY_QUOTE}”"
-    assert err[at + 3] == "      “Keep the receipt for two years.”"
-    assert err[at + 4].startswith("  [3]")
+    assert err[at + 1 : at + 3] == ["      “Blender warranty", f"       {WARRANTY_SENTENCE}”"]
+    assert err[at + 4] == "      “Keep the receipt for two years.”"
+    assert err[at + 5].startswith("  [3]")
     assert "\x1b" not in result.stderr
 
 
@@ -108,13 +110,13 @@ def test_web_chat_shows_the_final_replys_quotes_under_the_answer() -> None:
     assert len(shown) > 3 and all("Sources" not in text for text in shown[:-1])
     final = shown[-1]
     assert final.startswith(ANSWER + "\n\n**Sources**\n\n[1] Blender warranty")
-    assert f"> “{WARRANTY_QUOTE}”" in final, "quotes come from turn.reply, not the first sources"
+    assert MD_QUOTE in final, "quotes come from turn.reply, not the first sources"
     assert "> “Keep the receipt for two years.”" in final
     assert "\x1b" not in final and "pwned" not in final and "\u202e" not in final
-    assert "`warranty.md` (chunk 2)" in panel and f"> “{WARRANTY_QUOTE}”" in panel
+    assert "`warranty.md` (chunk 2)" in panel and f"  > {WARRANTY_SENTENCE}”" in panel
     history = chat.resume("c1")[0]
     assert history[-1]["content"].startswith(ANSWER + "\n\n**Sources**\n\n[1] `warranty.md`")
-    assert f"> “{WARRANTY_QUOTE}”" in history[-1]["content"], "a resumed answer keeps its quotes"
+    assert MD_QUOTE in history[-1]["content"], "a resumed answer keeps its quotes"
 
 
 def test_sse_done_and_json_replies_carry_the_final_quotes(components: Components) -> None:
@@ -127,7 +129,7 @@ def test_sse_done_and_json_replies_carry_the_final_quotes(components: Components
     assert names[0] == "sources" and names[-1] == "done"
     assert all(s["quote"] == "" for s in events[0][1]["sources"]), "not known before the answer"
     done = events[-1][1]["sources"]
-    assert done[0]["quote"] == WARRANTY_QUOTE and done[1]["quote"] == HOSTILE_QUOTE
+    assert done[0]["quote"] == SOURCES[0].quote and done[1]["quote"] == HOSTILE_QUOTE
 
 
 def test_chatwoot_reply_adds_a_short_quote_per_source() -> None:
@@ -136,7 +138,7 @@ def test_chatwoot_reply_adds_a_short_quote_per_source() -> None:
     text = reply_text(Reply("c1", ANSWER, [*sources, SOURCES[2]]))
     lines = text.splitlines()
     assert lines[:3] == [ANSWER, "", "Sources: Blender warranty; Returns; loyalty.md"]
-    assert lines[3] == f"“{WARRANTY_QUOTE}” (Blender warranty)"
+    assert lines[3] == f"“Blender warranty / {WARRANTY_SENTENCE}” (Blender warranty)"
     assert lines[4].startswith("“Returns are free") and lines[4].endswith("…” (Returns)")
     assert len(lines[4]) < QUOTE_CHARS + len("“…” (Returns)") + 1 and len(lines) == 5
     assert (

@@ -33,7 +33,7 @@ ARGS = [
 ]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 TIMEOUT_MS = 30_000
-WARRANTY_QUOTE = "The warranty on blenders lasts two years from delivery."
+WARRANTY_SENTENCE = "The warranty on blenders lasts two years from delivery."
 
 
 class SteppedModel(FakeChatModel):
@@ -112,11 +112,11 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
         assert "two year warranty from delivery" in bot.inner_text()
         assert "Blender warranty" in bot.inner_text()
         # the evidence: the passage's sentence, quoted under its source
-        quote = bot.locator("blockquote").filter(has_text=WARRANTY_QUOTE)
-        assert quote.count() == 1 and "Sources" in bot.inner_text().split(WARRANTY_QUOTE)[0]
+        quote = bot.locator("blockquote").filter(has_text=WARRANTY_SENTENCE)
+        assert quote.count() == 1 and "Sources" in bot.inner_text().split(WARRANTY_SENTENCE)[0]
         panel = page.locator("#state-panel")
         panel.get_by_text("warranty.md").wait_for()
-        assert WARRANTY_QUOTE in panel.inner_text(), "the side panel shows the quote too"
+        assert WARRANTY_SENTENCE in panel.inner_text(), "the side panel shows the quote too"
         assert "Turns: 1" in panel.inner_text() and "Handoff: no" in panel.inner_text()
         conversation_id = page.locator("#conversation-id code").inner_text()
         assert len(conversation_id) == 32
@@ -163,7 +163,9 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
         assert page.locator("#chatbot .message.bot").count() == 0
         page.locator("#resume-id textarea, #resume-id input").first.fill(conversation_id)
         page.locator("#resume").click()
-        page.locator("#chatbot .message.bot").nth(1).get_by_text("three year").wait_for()
+        page.locator("#chatbot .message.bot").nth(1).get_by_text(
+            "has a three year warranty"
+        ).wait_for()
         assert "Turns: 2" in page.locator("#state-panel").inner_text()
 
         # handoff shows in the side panel; an agent hands the conversation back

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from dialog.messages import Message, Reply, Source
 from ui.runtime import Runtime
-from ui.views import plain_text
+from ui.views import quote_lines
 from ui.webhooks.common import claim_delivery, count, read_body, secrets_of, verify_delivery
 
 log = logging.getLogger(__name__)
@@ -129,9 +129,9 @@ def reply_text(reply: Reply) -> str:
 
 
 def short_quote(quote: str, limit: int = QUOTE_CHARS) -> str:
-    """The quote on one line, without control characters, cut at a word boundary with an ellipsis
-    when longer than `limit`."""
-    flat = " ".join(plain_text(quote).split())
+    """The quote on one line (its lines joined by " / "), without control characters, cut at a
+    word boundary with an ellipsis when longer than `limit`."""
+    flat = " / ".join(quote_lines(quote))
     if len(flat) <= limit:
         return flat
     return flat[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
