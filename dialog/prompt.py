@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from assistant.llm.openai_client import byte_bound
 from dialog.events import BotUttered, Event, UserUttered
 from knowledge.base import Hit
 
@@ -56,13 +57,15 @@ def build_messages(
     history_turns: int = 2,
     summary: str = "",
     language: str = "",
-    max_chars: int = 0,
+    max_tokens: int = 0,
 ) -> list[dict[str, Any]]:
     """System instructions (+ summary of older turns, answer language), history, then passages and
     question.
 
-    With `max_chars`, the oldest history messages are dropped until the prompt fits (the summary
-    keeps their gist); the instructions, passages and question are never cut.
+    With `max_tokens`, the prompt is kept within that many tokens as `byte_bound` counts them (an
+    upper bound for byte-level tokenizers, so no tokenizer call is needed): the oldest history
+    goes first (the summary keeps its gist), then the lowest-ranked passages; the instructions and
+    the question are never cut (a question too long for the model is refused by the server).
     """
     system = SYSTEM_PROMPT
     if summary:
@@ -70,12 +73,16 @@ def build_messages(
     if language:
         system += f"\n\nAnswer in {language}."
     head = {"role": "system", "content": system}
-    tail = {"role": "user", "content": f"{reference_block(hits)}\n\nQuestion: {question}"}
+    passages = list(hits)
     middle = history_messages(history, history_turns)
-    while max_chars and middle and _size([head, *middle, tail]) > max_chars:
-        middle = middle[2:] if len(middle) > 1 else []
-    return [head, *middle, tail]
 
+    def prompt() -> list[dict[str, Any]]:
+        tail = f"{reference_block(passages)}\n\nQuestion: {question}"
+        return [head, *middle, {"role": "user", "content": tail}]
 
-def _size(messages: Sequence[dict[str, Any]]) -> int:
-    return sum(len(m["content"]) for m in messages)
+    while max_tokens and byte_bound(prompt()) > max_tokens and (middle or len(passages) > 1):
+        if middle:
+            middle = middle[2:] if len(middle) > 1 else []
+        else:
+            passages.pop()
+    return prompt()

@@ -72,7 +72,7 @@ def plan_answer(services: Services, work: TurnWork, *, suffix: str = "") -> Outc
         history_turns=opts.history_turns,
         summary=work.state.summary,
         language=work.state.language,
-        max_chars=opts.max_prompt_chars,
+        max_tokens=opts.max_prompt_tokens,
     )
     return AnswerPlan(messages, [_source(h) for h in hits], suffix, signals)
 

@@ -35,8 +35,10 @@ class TurnOptions:
     lock_timeout_s: float = 60.0
     summarize_after: int = 4
     """Summarise once this many turns lie beyond the history window."""
-    max_prompt_chars: int = 12_000
-    """About 3,000 tokens: older history is dropped beyond it (the summary keeps its gist)."""
+    max_prompt_tokens: int = 3_000
+    """The answer prompt's budget in tokens, counted as an upper bound (dialog.prompt): older
+    history, then the lowest passages, are dropped beyond it. With `max_new_tokens` it must stay
+    within the model's context (8,192 for SmolLM2; checked at start-up by the wiring)."""
     route_with_model: bool = True
     route_requires_slot: bool = True
     """Ask the LM to route only when the message carries a value some action needs (an order id, an

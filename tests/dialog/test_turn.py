@@ -137,8 +137,22 @@ def test_history_is_dropped_oldest_first_to_fit_the_prompt_budget() -> None:
     ]
     roomy = build_messages("q?", hits, history, history_turns=2)
     assert len(roomy) == 6
-    tight = build_messages(
-        "q?", hits, history, history_turns=2, max_chars=sum(len(m["content"]) for m in roomy) - 10
-    )
+    from assistant.llm.openai_client import byte_bound
+
+    tight = build_messages("q?", hits, history, history_turns=2, max_tokens=byte_bound(roomy) - 10)
     assert [m["content"] for m in tight[1:-1]] == ["second", "ok"]
     assert tight[-1] == roomy[-1] and tight[0] == roomy[0]
+
+
+def test_passages_are_dropped_lowest_first_when_history_is_not_enough() -> None:
+    from assistant.llm.openai_client import byte_bound
+    from dialog.prompt import build_messages
+    from knowledge.base import Hit
+
+    hits = [Hit(i, 0.9, f"passage {i} " + "text " * 100, "r.md", "R", "") for i in (1, 2, 3)]
+    roomy = build_messages("q?", hits, [], history_turns=2)
+    tight = build_messages("q?", hits, [], max_tokens=byte_bound(roomy) - 10)
+    assert "passage 1" in tight[-1]["content"] and "passage 2" in tight[-1]["content"]
+    assert "passage 3" not in tight[-1]["content"] and byte_bound(tight) <= byte_bound(roomy) - 10
+    tiny = build_messages("q?", hits, [], max_tokens=10)
+    assert "passage 1" in tiny[-1]["content"] and tiny[-1]["content"].endswith("Question: q?")
