@@ -101,7 +101,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("number", re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:st|nd|rd|th)?(?![\w])")),
 ]
 _BY_KIND = dict(_PATTERNS)
-_LIST_MARKER = re.compile(r"^\s*\d{1,2}[.)]\s", re.M)
+_LIST_MARKER = re.compile(r"^\s*\d{1,2}[.)]\s|\[\d{1,2}\]", re.M)
+"""Numbers that state nothing: a step's number ("1. Open …"), a citation marker ("[2]")."""
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 

@@ -96,11 +96,13 @@ class GroundedStream:
         self.failure, self.reason = failure, reason
 
     def _safe_end(self) -> int:
-        """Up to the first possible fact of the unfinished sentence, never inside a word."""
+        """Up to the first possible fact of the unfinished sentence (cut before its word), else all:
+        the first word goes out with the first token."""
         tail = self.text[self._checked :]
         risky = _MAY_START_FACT.search(tail)
-        end = risky.start() if risky else len(tail)
-        cut = max(tail.rfind(" ", 0, end + 1), tail.rfind("\n", 0, end + 1))
+        if risky is None:  # plain words, the last one perhaps unfinished: nothing to verify yet
+            return len(self.text)
+        cut = max(tail.rfind(" ", 0, risky.start() + 1), tail.rfind("\n", 0, risky.start() + 1))
         return self._checked + (cut + 1 if cut >= 0 else 0)
 
     def _release(self, end: int) -> str:
