@@ -99,6 +99,7 @@ def serve(
 
     from assistant.llm.server.app import create_app
     from assistant.llm.server.config import server_config
+    from assistant.llm.server.embedded import GracefulServer
     from assistant.models import chat_model_path
     from assistant.wiring import quiet_model_libraries
 
@@ -122,14 +123,15 @@ def serve(
         click.echo(
             f"loading {config.model_path}; {url} answers 503 until it is ready ...", err=True
         )
-        ending.server = uvicorn.Server(
+        ending.server = GracefulServer(
             uvicorn.Config(
                 create_app(engine, config),
                 host=host,
                 port=port or settings.llm_port,
                 log_level="warning",
                 timeout_graceful_shutdown=max(1, round(config.shutdown_s)),
-            )
+            ),
+            engine,
         )
         loader = threading.Thread(target=_load, args=(engine, config.model_name, url, ending))
         loader.daemon = True

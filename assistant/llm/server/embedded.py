@@ -3,6 +3,7 @@ one."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import socket
@@ -44,6 +45,19 @@ def _stop_before_thread_joins(stop: Callable[[], None]) -> None:
     atexit.register(stop)
 
 
+class GracefulServer(uvicorn.Server):
+    """uvicorn that first ends the engine's in-flight answers (a 503, or an error event in a
+    stream), so that its own graceful shutdown has nothing left to wait for or cancel."""
+
+    def __init__(self, config: uvicorn.Config, engine: Engine) -> None:
+        super().__init__(config)
+        self.engine = engine
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await asyncio.to_thread(self.engine.close)
+        await super().shutdown(sockets=sockets)
+
+
 class BackgroundServer:
     """The app served by uvicorn on a daemon thread; `stop()` (or the end of the main thread) shuts
     it down.
@@ -59,7 +73,7 @@ class BackgroundServer:
         self.host, self.port = host, port or free_port(host)
         self.engine = Engine(config, on_fatal=self._fatal)
         self.app = app = create_app(self.engine, config)
-        self._server = uvicorn.Server(
+        self._server = GracefulServer(
             uvicorn.Config(
                 app,
                 host=self.host,
@@ -67,7 +81,8 @@ class BackgroundServer:
                 log_level="warning",
                 lifespan="off",
                 timeout_graceful_shutdown=max(1, round(config.shutdown_s)),
-            )
+            ),
+            self.engine,
         )
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.run, name="lm-server", daemon=True)
