@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from assistant.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
+from assistant.llm.protocol import ContextTooLong
 from dialog.messages import Source
 
 _WHY: dict[type[LLMError], str] = {
@@ -15,8 +16,16 @@ _WHY: dict[type[LLMError], str] = {
 EXCERPT_CHARS = 500
 
 
+TOO_LONG = (
+    "Your message is too long for me to answer in one go. Could you shorten it, or ask one "
+    "question at a time?"
+)
+
+
 def fallback_answer(err: LLMError, sources: Sequence[Source]) -> str:
     """An extractive answer with its citation, so a customer is helped even while the LM is down."""
+    if isinstance(err, ContextTooLong):  # the question alone overflows the model's context
+        return TOO_LONG
     why = next((text for kind, text in _WHY.items() if isinstance(err, kind)), "failed")
     head = f"Sorry, the language model {why}, so I can't write an answer myself."
     if not sources:

@@ -234,3 +234,17 @@ def test_two_quotes_never_repeat_a_sentence() -> None:
     quotes = QuotePicker(None).best("What does a left shift do?", [passage], n=2)
     sentences = [s for q in quotes for s in q.text.split(". ")]
     assert len(quotes) == 2 and len(sentences) == len(set(sentences))
+
+
+def test_a_question_too_long_for_the_model_gets_a_clear_reply(
+    sqlite_db: object, shop: object
+) -> None:
+    from assistant.llm.protocol import ContextTooLong
+    from dialog.fallback import TOO_LONG
+    from dialog.messages import Message
+
+    model = FakeChatModel().enqueue(ContextTooLong("8,200 tokens > 8,192", 8200, 8192))
+    assistant = shop(sqlite_db, model)  # type: ignore[operator]
+    reply = assistant.handle(Message("How long does standard shipping take? " * 3, "c1"))
+    assert reply.answer == TOO_LONG
+    assert [e.type for e in assistant.history("c1")] == ["user", "answer_failed", "bot"]
