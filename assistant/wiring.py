@@ -136,14 +136,17 @@ class Components:
         )
 
     def warm_up(self) -> None:
-        """Load the embedding model, the index, BM25 and the dialog manager before serving: in a
+        """Load the embedding model (its one-query and its batch path), the index, BM25 and its term
+        statistics, and the dialog manager before serving: in a
         server's first turn they held the GIL against its event loop for a second, delaying
         requests that arrived meanwhile. An embedded LM server still starts on first use (it
         takes seconds and memory a server may never need). A failure is left for that turn to
         report."""
         try:
             self.embedder.embed(["warm up"])
-            self.knowledge.search("warm up", k=1)
+            self.embedder.embed([f"warm up {n}" for n in range(16)])  # batches (quote picking)
+            self.knowledge.search("warm up", k=1)  # also the background sample
+            self.knowledge.term_stats()
             if self.settings.llm_base_url or "chat_model" in self.overrides:
                 _ = self.assistant  # the domain, the tools and the LM client
         except Exception as err:  # noqa: BLE001 - the first turn reports it properly
