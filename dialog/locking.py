@@ -72,7 +72,7 @@ def locks_for(engine: Engine, **options: Any) -> TurnLocks:
     return SqliteTurnLocks(engine, **options)
 
 
-def _lock_key(conversation_id: str) -> int:
+def advisory_key(conversation_id: str) -> int:
     """A signed 64-bit key for pg_advisory_lock, stable across processes."""
     digest = hashlib.blake2b(f"assistant-turn:{conversation_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
@@ -91,7 +91,7 @@ class PostgresTurnLocks:
         )
 
     def acquire(self, conversation_id: str, *, timeout: float = 60.0) -> Held:
-        key = _lock_key(conversation_id)
+        key = advisory_key(conversation_id)
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             conn.execute(text(f"SET lock_timeout = {max(1, int(timeout * 1000))}"))

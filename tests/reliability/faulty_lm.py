@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ class Faults:
     delay_s: float = 5.0
     answer: str = "Standard shipping costs 4.95 euros."
     requests: list[dict[str, Any]] = field(default_factory=list)
+    gate: threading.Event | None = None  # when set up, answers wait (up to 120 s) until it opens
 
 
 def _chunk(text: str | None, finish: str | None = None) -> str:
@@ -46,6 +48,10 @@ def faulty_app(faults: Faults) -> FastAPI:
     async def completions(request: Request) -> Any:
         body = await request.json()
         faults.requests.append(body)
+        if faults.gate is not None:
+            deadline = time.monotonic() + 120
+            while not faults.gate.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
         if faults.mode == "overloaded":
             return JSONResponse(
                 {"error": {"message": "busy"}}, status_code=429, headers={"Retry-After": "1"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
+from dialog.locking import advisory_key
 from tests.reliability.faulty_lm import Faults, faulty_app
 from tests.ui.conftest import free_port, serving, write_docs
 
@@ -53,16 +56,53 @@ def _wait_healthy(
     raise RuntimeError("server did not become healthy")
 
 
+def _in_line(database_url: str, conversation_id: str) -> int:
+    """How many turns of the conversation hold or wait for its lock, read from the database."""
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM conversation_turn_tickets WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()
+        return int(row[0])
+    key = advisory_key(conversation_id) & 0xFFFFFFFFFFFFFFFF
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND objsubid = 1 AND classid::bigint = :hi AND objid::bigint = :lo"
+                    ),
+                    {"hi": key >> 32, "lo": key & 0xFFFFFFFF},
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def _wait_in_line(database_url: str, expected: int) -> None:
+    deadline = time.monotonic() + 60
+    while _in_line(database_url, "same") < expected:
+        assert time.monotonic() < deadline, f"message {expected - 1} never joined the line"
+        time.sleep(0.05)
+
+
 @pytest.mark.timeout(300)
 def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: Path) -> None:
-    # sends 0.5 s apart (with two CPU-bound jobs beside it, this 2-core machine took over 0.25 s
-    # to take a request in), while each answer takes 1 s: later messages queue behind the turn
-    faults = Faults(mode="echo", delay_s=1.0)
+    # Arrival is when a turn joins the conversation's line (its ticket or its lock request). The
+    # model holds every answer until all ten have joined, so the test does not depend on how fast
+    # a busy machine takes requests in: each message is sent, alternating between the servers,
+    # once the one before it is seen in the line.
+    faults = Faults(mode="echo", delay_s=0.0, gate=threading.Event())
     with serving(faulty_app(faults)) as lm:
         env = {
             **os.environ,
             "ASSISTANT_DATABASE_URL": database_url,
             "ASSISTANT_LLM_BASE_URL": f"{lm}/v1",
+            "ASSISTANT_TURN_LOCK_TIMEOUT_S": "240",
+            "ASSISTANT_TURN_THREADS": str(MESSAGES),  # every held turn has a thread to wait in
         }
         subprocess.run(
             [sys.executable, "-m", "assistant", "ingest", str(write_docs(tmp_path / "docs"))],
@@ -77,21 +117,24 @@ def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: 
 
             def send(number: int) -> None:
                 base = servers[number % 2][1]
-                text = f"How long does the blender warranty last? [same t-{number}]"
+                question = f"How long does the blender warranty last? [same t-{number}]"
                 response = httpx.post(
                     f"{base}/api/v1/messages",
-                    json={"conversation_id": "same", "text": text},
-                    timeout=120,
+                    json={"conversation_id": "same", "text": question},
+                    timeout=240,
                 )
                 statuses[number] = response.status_code
 
             threads = []
-            for number in range(MESSAGES):
-                threads.append(threading.Thread(target=send, args=(number,)))
-                threads[-1].start()
-                time.sleep(0.25)
+            try:
+                for number in range(MESSAGES):
+                    threads.append(threading.Thread(target=send, args=(number,)))
+                    threads[-1].start()
+                    _wait_in_line(database_url, number + 1)
+            finally:
+                faults.gate.set()  # type: ignore[union-attr]
             for thread in threads:
-                thread.join(timeout=150)
+                thread.join(timeout=200)
             assert statuses == {n: 200 for n in range(MESSAGES)}
             events = httpx.get(f"{servers[0][1]}/api/v1/conversations/same", timeout=30).json()[
                 "events"
