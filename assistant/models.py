@@ -9,8 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from assistant.errors import ModelError
-from assistant.settings import Settings
+from assistant.core.errors import ModelError
+from assistant.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from assistant.db import Database
-from assistant.llm.protocol import ChatModel
-from assistant.settings import Settings
+from assistant.core.chat_model import ChatModel
+from assistant.core.db import Database
+from assistant.core.settings import Settings
 from dialog.manager import Assistant, TurnOptions
 from dialog.store import ConversationStore
 from knowledge.base import KnowledgeBase
@@ -176,7 +176,8 @@ def quote_floor(settings: Settings, embedder: Embedder) -> float:
 def build_chat_model(settings: Settings) -> ChatModel:
     """The OpenAI-compatible client; with no base URL, it talks to a model server started in this
     process."""
-    from assistant.llm.openai_client import EmbeddedChatModel, OpenAIChatModel
+    from assistant.core.openai_client import OpenAIChatModel
+    from assistant.llm.server.embedded import EmbeddedChatModel
 
     if settings.llm_base_url:
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.llm.protocol import ChatMessages, ChatModel, Completion
-from assistant.settings import Settings, load_settings
+from assistant.core.chat_model import ChatMessages, ChatModel, Completion
+from assistant.core.settings import Settings, load_settings
 from assistant.wiring import Components
 from benchmarks.serving import run_suite_main
 from dialog.messages import Message, Reply

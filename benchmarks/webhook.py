@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 
-from assistant.settings import Settings, load_settings
+from assistant.core.settings import Settings, load_settings
 from assistant.wiring import Components
 from benchmarks.serving import run_suite_main, serving
 from benchmarks.turn import InstantModel, percentiles

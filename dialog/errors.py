@@ -1,6 +1,6 @@
 """Errors of the dialog manager."""
 
-from assistant.errors import AssistantError
+from assistant.core.errors import AssistantError
 
 
 class DialogError(AssistantError):

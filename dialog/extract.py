@@ -20,8 +20,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from assistant.errors import LLMError
-from assistant.llm.protocol import ChatModel
+from assistant.core.chat_model import ChatModel
+from assistant.core.errors import LLMError
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.llm.openai_client import byte_bound
+from assistant.core.openai_client import byte_bound
 from dialog.events import BotUttered, Event, UserUttered
 from knowledge.base import Hit
 

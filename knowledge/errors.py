@@ -1,6 +1,6 @@
 """Errors of the knowledge base."""
 
-from assistant.errors import AssistantError
+from assistant.core.errors import AssistantError
 
 
 class KnowledgeError(AssistantError):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.errors import ModelError
+from assistant.core.errors import ModelError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.llm.protocol import ChatMessages, Completion
+from assistant.core.chat_model import ChatMessages, Completion
 
 
 class FakeChatModel:

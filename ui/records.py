@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from assistant.db import Base
+from assistant.core.db import Base
 
 
 class DeliveryRow(Base):

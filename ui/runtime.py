@@ -14,8 +14,8 @@ from typing import Any
 import anyio
 import httpx
 
-from assistant.wiring import Components
 from dialog.messages import Grounding, Message, Reply
+from ui.backend import Backend
 from ui.deliveries import DeliveryLedger
 from ui.metrics import Metrics
 
@@ -36,7 +36,7 @@ class Runtime:
     >>> runtime = Runtime(components); reply = await runtime.run_turn(Message("Hi", channel="api"))
     """
 
-    components: Components
+    components: Backend
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
     assistant_override: Any = None

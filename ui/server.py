@@ -17,9 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.exc import OperationalError
 
-from assistant.wiring import Components
 from dialog.locking import TurnLockTimeout
 from ui import api
+from ui.backend import Backend
 from ui.ratelimit import RateLimits, path_group
 from ui.runtime import Runtime
 from ui.webhooks import chatwoot, generic
@@ -35,7 +35,7 @@ driver directly)."""
 
 
 def create_app(
-    components: Components,
+    components: Backend,
     *,
     web: bool = True,
     http: httpx.AsyncClient | None = None,

@@ -18,8 +18,8 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.markup import escape
 
-from assistant.wiring import Components
 from dialog.messages import Message, Source, new_conversation_id
+from ui.backend import Backend
 from ui.views import plain_text, quote_lines
 
 PROMPT = "you> "
@@ -51,7 +51,7 @@ def slash_commands(assistant: Any) -> dict[str, str]:
     return {**found, **LOCAL_COMMANDS}
 
 
-def history_file(components: Components) -> Path:
+def history_file(components: Backend) -> Path:
     return Path(components.settings.data_dir) / "chat_history"
 
 
@@ -108,7 +108,7 @@ class TerminalChat:
 
     def __init__(
         self,
-        components: Components,
+        components: Backend,
         *,
         conversation_id: str | None = None,
         console: Console | None = None,

@@ -14,7 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from assistant.errors import ConfigError  # noqa: E402
+from assistant.core.errors import ConfigError  # noqa: E402
 from dialog.messages import Message, new_conversation_id  # noqa: E402
 from ui.runtime import Runtime  # noqa: E402
 from ui.views import (  # noqa: E402

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from assistant.errors import AssistantError
-from assistant.settings import load_settings
+from assistant.core.errors import AssistantError
+from assistant.core.settings import load_settings
 from assistant.wiring import Components
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from assistant.cli.app import App, friendly_errors, pass_app
-from assistant.errors import AssistantError
+from assistant.core.errors import AssistantError
 from assistant.llm.server.batching import Engine
 
 

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.errors import AssistantError
+from assistant.core.chat_model import ChatModel
+from assistant.core.errors import AssistantError
+from assistant.core.settings import Settings, load_settings
 from assistant.evaluation.questions import Question, QuestionSet
 from assistant.evaluation.scoring import (
     Checks,
@@ -23,8 +25,6 @@ from assistant.evaluation.scoring import (
     source_matches,
     summarise,
 )
-from assistant.llm.protocol import ChatModel
-from assistant.settings import Settings, load_settings
 from dialog.messages import Message, Reply, new_conversation_id
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,2 @@
-"""The language-model seam: one Protocol, an in-process transformers engine and an OpenAI-compatible
-client."""
-
-from assistant.llm.protocol import ChatMessages, ChatModel, Completion, ToolCall, Usage
-
-__all__ = ["ChatMessages", "ChatModel", "Completion", "ToolCall", "Usage"]
+"""Hosting a language model: the in-process transformers engine and the OpenAI-compatible server.
+The protocol and the client every layer uses live in `assistant.core`."""

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import LLMError, ModelError
+from assistant.core.chat_model import ChatMessages, Completion, ContextTooLong, Usage
+from assistant.core.errors import LLMError, ModelError
 from assistant.llm.devices import pick_device, pick_dtype
-from assistant.llm.protocol import ChatMessages, Completion, ContextTooLong, Usage
 from assistant.llm.server.repetition import NO_MARKERS, Markers, Penalties, SerialRepetition
 from assistant.llm.server.schemas import bad_unicode
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.db import Database
+from assistant.core.db import Database
 from assistant.demo import HELP_CENTRE
 from assistant.demo.shop import DOMAIN_FILE, detach_returns, seed_orders, shop_tools
 from dialog.domain import Domain

@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from assistant.errors import LLMError, LLMUnavailable
-from assistant.llm.protocol import Completion, ToolCall
+from assistant.core.chat_model import Completion, ToolCall
+from assistant.core.errors import LLMError, LLMUnavailable
 from dialog.manager import Assistant
 from dialog.messages import Message
 from tests.fakes import FakeChatModel

@@ -6,7 +6,7 @@ import threading
 import pytest
 from sqlalchemy import delete, func, select
 
-from assistant.db import Database
+from assistant.core.db import Database
 from assistant.demo.shop import ORDERS_FILE, OrderRow, ReturnRow, seed_orders
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from assistant.db import Database
+from assistant.core.db import Database
 from assistant.demo.shop import ReturnRow
 from dialog import events as ev
 from dialog.commands import CommandError
@@ -188,7 +188,7 @@ def test_a_form_needs_its_submit_tool(sqlite_db: Database, shop: ShopFactory) ->
 
 
 def test_wiring_builds_the_demo_shop_or_a_plain_assistant(monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant.settings import load_settings
+    from assistant.core.settings import load_settings
     from assistant.wiring import Components
     from tests.fakes import HashingEmbedder
 

@@ -1,6 +1,6 @@
 import pytest
 
-from assistant.db import Database
+from assistant.core.db import Database
 from dialog.errors import ConversationNotFound
 from dialog.events import AnswerFailed, BotUttered, UserUttered
 from dialog.state import ConversationState

@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from assistant.db import Database
+from assistant.core.chat_model import Completion
+from assistant.core.db import Database
 from assistant.demo import HELP_CENTRE
-from assistant.llm.protocol import Completion
 from dialog.manager import Assistant, TurnOptions
 from dialog.messages import Message
 from dialog.store import ConversationStore

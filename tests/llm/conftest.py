@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from assistant.llm.openai_client import EmbeddedChatModel
-from assistant.settings import Settings
+from assistant.core.settings import Settings
+from assistant.llm.server.embedded import EmbeddedChatModel
 from tests.conftest import MODEL_CACHE
 from tests.integration.conftest import chat_model_dir
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from assistant.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
-from assistant.llm.openai_client import OpenAIChatModel
+from assistant.core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
+from assistant.core.openai_client import OpenAIChatModel
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
@@ -148,7 +148,7 @@ def test_complete_sends_tools_tool_choice_and_schema() -> None:
 
 
 def test_context_length_exceeded_is_its_own_error_with_the_servers_numbers() -> None:
-    from assistant.llm.protocol import ContextTooLong
+    from assistant.core.chat_model import ContextTooLong
 
     message = "This model's maximum context length is 8192 tokens. However, you requested 9000"
     body = {"error": {"message": message, "code": "context_length_exceeded", "param": "messages"}}
@@ -160,7 +160,7 @@ def test_context_length_exceeded_is_its_own_error_with_the_servers_numbers() -> 
 
 
 def test_token_count_and_context_come_from_the_server_or_a_safe_bound() -> None:
-    from assistant.llm.openai_client import byte_bound
+    from assistant.core.openai_client import byte_bound
 
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/tokenize":

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import LLMError
+from assistant.core.chat_model import ContextTooLong
+from assistant.core.errors import LLMError
 from assistant.llm.engine import TransformersChatModel
-from assistant.llm.protocol import ContextTooLong
 from assistant.llm.server.repetition import repeats
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]

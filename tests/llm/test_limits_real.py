@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from assistant.llm.openai_client import EmbeddedChatModel
-from assistant.llm.protocol import ContextTooLong
+from assistant.core.chat_model import ContextTooLong
 from assistant.llm.server.batching import Sampling
+from assistant.llm.server.embedded import EmbeddedChatModel
 from assistant.llm.server.prompts import prompt_ids
 from assistant.llm.server.repetition import repeats
 

@@ -14,8 +14,9 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from assistant.errors import LLMOverloaded
-from assistant.llm.openai_client import EmbeddedChatModel, OpenAIChatModel
+from assistant.core.errors import LLMOverloaded
+from assistant.core.openai_client import OpenAIChatModel
+from assistant.llm.server.embedded import EmbeddedChatModel
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import App, main
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from dialog.messages import Message
 from dialog.prompt import KB_UNAVAILABLE

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.llm.protocol import ChatMessages, Completion
-from assistant.settings import Settings
+from assistant.core.chat_model import ChatMessages, Completion
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from dialog.events import BotUttered, UserUttered
 from tests.fakes import HashingEmbedder

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from assistant.core.settings import Settings
 from assistant.demo import HELP_CENTRE
-from assistant.settings import Settings
 from assistant.wiring import Components
 from dialog.events import AnswerFailed, BotUttered, UserUttered
 from tests.ui.conftest import serving

@@ -11,7 +11,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.ui.conftest import SECRET, free_port, write_docs

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from dialog.messages import Message
 from dialog.prompt import SYSTEM_PROMPT

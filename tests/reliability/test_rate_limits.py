@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from tests.fakes import HashingEmbedder
 from tests.reliability.test_openapi_fuzz import AlwaysAnswers

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from tests.fakes import FakeChatModel, HashingEmbedder
 from ui.runtime import Runtime

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from benchmarks.serving import free_port, serving
 from tests.fakes import FakeChatModel, HashingEmbedder

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.ui.conftest import write_docs

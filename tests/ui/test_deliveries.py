@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from assistant.db import Database
+from assistant.core.db import Database
 from ui.deliveries import DeliveryLedger
 
 pytestmark = pytest.mark.unit

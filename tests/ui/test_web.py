@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
 from assistant.wiring import Components
 from tests.ui.conftest import serving
 from ui.server import create_app

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from assistant.llm.protocol import ChatMessages
+from assistant.core.chat_model import ChatMessages
 from assistant.wiring import Components
 from tests.fakes import FakeChatModel
 from tests.ui.conftest import serving

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli.bench import bench
-from assistant.llm.protocol import ChatMessages
-from assistant.settings import Settings
+from assistant.core.chat_model import ChatMessages
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from benchmarks import suite, turn
 from benchmarks.doc_sections import write_section

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import App, main
+from assistant.core.chat_model import ChatMessages, Completion
 from assistant.evaluation import (
     Checks,
     EvalReport,
@@ -28,7 +29,6 @@ from assistant.evaluation import (
     summarise,
 )
 from assistant.evaluation.scoring import contains_any, normalise, percentile, source_matches
-from assistant.llm.protocol import ChatMessages, Completion
 from dialog.messages import Grounding, Message, Reply, Source
 from tests.fakes import FakeChatModel, HashingEmbedder
 
@@ -489,8 +489,8 @@ def test_eval_command_compares_settings_on_a_fresh_corpus(
 
 
 def test_bench_gives_a_knowledge_base_per_chunking_and_shares_the_models(tmp_path: Path) -> None:
+    from assistant.core.settings import load_settings
     from assistant.evaluation.runner import Bench
-    from assistant.settings import load_settings
 
     model, embedder = EchoModel(), HashingEmbedder()
     overrides = {"embedder": embedder, "chat_model": model}

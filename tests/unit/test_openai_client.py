@@ -3,8 +3,8 @@ import json
 import httpx
 import pytest
 
-from assistant.errors import LLMOverloaded, LLMUnavailable
-from assistant.llm.openai_client import OpenAIChatModel
+from assistant.core.errors import LLMOverloaded, LLMUnavailable
+from assistant.core.openai_client import OpenAIChatModel
 
 pytestmark = pytest.mark.unit
 

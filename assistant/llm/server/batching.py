@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.errors import ModelError
+from assistant.core.errors import ModelError
 from assistant.llm.devices import pick_device, pick_dtype
 from assistant.llm.server import managers
 from assistant.llm.server.config import ServerConfig

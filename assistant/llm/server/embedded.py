@@ -10,10 +10,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 
-from assistant.errors import ModelError
+from assistant.core.errors import ModelError
+from assistant.core.openai_client import OpenAIChatModel
 from assistant.llm.server.app import create_app
 from assistant.llm.server.batching import Engine
 from assistant.llm.server.config import ServerConfig
@@ -129,3 +131,24 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class EmbeddedChatModel(OpenAIChatModel):
+    """The client plus the in-process model server it talks to; `close()` stops both.
+
+    >>> model = EmbeddedChatModel.start(ServerConfig(model_path=path)); model.close()
+    """
+
+    def __init__(self, server: BackgroundServer, **options: Any) -> None:
+        super().__init__(server.base_url, **options)
+        self.server = server
+
+    @classmethod
+    def start(cls, config: ServerConfig, **options: Any) -> EmbeddedChatModel:
+        """Load the model and serve it on a free loopback port, on a background thread."""
+        server = BackgroundServer(config).start()
+        return cls(server, model=config.model_name, api_key=config.api_key, **options)
+
+    def close(self) -> None:
+        super().close()
+        self.server.stop()

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import httpx
 import openai
 
-from assistant.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
-from assistant.llm.protocol import ChatMessages, Completion, ContextTooLong, ToolCall, Usage
+from assistant.core.chat_model import ChatMessages, Completion, ContextTooLong, ToolCall, Usage
+from assistant.core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -216,26 +216,3 @@ class OpenAIChatModel:
     def close(self) -> None:
         """Close the HTTP connections."""
         self._client.close()
-
-
-class EmbeddedChatModel(OpenAIChatModel):
-    """The client plus the in-process model server it talks to; `close()` stops both.
-
-    >>> model = EmbeddedChatModel.start(ServerConfig(model_path=path)); model.close()
-    """
-
-    def __init__(self, server: Any, **options: Any) -> None:
-        super().__init__(server.base_url, **options)
-        self.server = server
-
-    @classmethod
-    def start(cls, config: Any, **options: Any) -> EmbeddedChatModel:
-        """Load the model and serve it on a free loopback port, on a background thread."""
-        from assistant.llm.server.embedded import BackgroundServer
-
-        server = BackgroundServer(config).start()
-        return cls(server, model=config.model_name, api_key=config.api_key, **options)
-
-    def close(self) -> None:
-        super().close()
-        self.server.stop()

@@ -12,10 +12,10 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
-from assistant.errors import ConfigError
-from assistant.sqlite_gate import GatedSqliteConnection
+from assistant.core.errors import ConfigError
+from assistant.core.sqlite_gate import GatedSqliteConnection
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parents[1] / "migrations"  # scripts only: they import no app code
 log = logging.getLogger(__name__)
 
 
