@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dialog.errors import DialogError
 from dialog.extract import normalise
+from dialog.persona import Persona
 
 SlotType = Literal["text", "email", "phone", "order_id", "date", "amount", "number"]
 
@@ -41,6 +42,8 @@ class SlotSpec(_Strict):
     min_length: int = Field(default=1, ge=0)
     max_length: int = Field(default=500, ge=1)
     invalid: str = "That doesn't look right."
+    prefix: str = ""
+    """An id's own prefix (`AB-`): a bare `1042` becomes `AB-1042` before the pattern is checked."""
 
     @field_validator("pattern")
     @classmethod
@@ -54,6 +57,8 @@ class SlotSpec(_Strict):
         value = normalise(self.type, raw)
         if value is None:
             return None
+        if self.prefix and isinstance(value, str) and value.isdigit():
+            value = f"{self.prefix}{value}"
         text = str(value)
         if not self.min_length <= len(text) <= self.max_length:
             return None
@@ -85,6 +90,7 @@ class Domain(_Strict):
     """Everything the dialog manager knows about a business, loaded from one file."""
 
     name: str = "assistant"
+    persona: Persona = Field(default_factory=Persona)
     confirm_below: float = Field(default=0.7, ge=0.0, le=1.0)
     slots: dict[str, SlotSpec] = Field(default_factory=dict)
     forms: dict[str, FormSpec] = Field(default_factory=dict)

@@ -7,7 +7,7 @@ the user before a form uses them.
 
 >>> [e.value for e in extract_rules("write to ann@example.com about order 1042",
 ...                                 {"email": "email", "order_id": "order_id"})]
-['ann@example.com', 'NW-1042']
+['ann@example.com', '1042']
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Extraction:
 
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?![\w-])", re.I)
-_ORDER_FULL = re.compile(r"\bNW[-\s]?(\d{3,8})\b", re.I)
+_ORDER_CODE = re.compile(r"\b((?i:[a-z]{1,5}))-(\d{3,12})\b|\b([A-Z]{2,5}) ?(\d{3,12})\b")
 _ORDER_WORD = re.compile(r"\border\s*(?:number|no\.?|id|#)?\s*#?\s*(\d{3,8})\b", re.I)
 _ORDER_BARE = re.compile(r"^\s*#?(\d{3,8})\s*$")
 _PHONE = re.compile(r"(?<![\w+])(\+?\d[\d\s().-]{6,}\d)(?!\w)")
@@ -70,13 +70,21 @@ _CURRENCY = {
 
 
 def order_id(text: str, *, requested: bool = False) -> list[tuple[str, str, float]]:
-    """`NW-1042`, `nw 1042`, `order 1042`; a bare number only when the order id was just asked
-    for."""
-    found = [(f"NW-{m.group(1)}", m.group(0), 0.99) for m in _ORDER_FULL.finditer(text)]
+    """A coded id (`AB-1042`, `ab-1042`, `AB1042` in capitals) as `AB-1042`; `order 1042` as `1042`;
+    a bare number only when the order id was just asked for.
+
+    No company's prefix is known here: a slot's `prefix` in the domain file turns `1042` into
+    the company's form (`dialog.domain.SlotSpec`).
+    """
+    found = [
+        (f"{(m[1] or m[3]).upper()}-{m[2] or m[4]}", m[0], 0.99)
+        for m in _ORDER_CODE.finditer(text)
+        if m[1] or (m[3] and m[3].isupper() and not _ORDER_WORD.match(m[0]))
+    ]
     if not found:
-        found = [(f"NW-{m.group(1)}", m.group(0), 0.9) for m in _ORDER_WORD.finditer(text)]
+        found = [(m.group(1), m.group(0), 0.9) for m in _ORDER_WORD.finditer(text)]
     if not found and requested and (m := _ORDER_BARE.match(text)):
-        found = [(f"NW-{m.group(1)}", m.group(0).strip(), 0.6)]
+        found = [(m.group(1), m.group(0).strip(), 0.6)]
     return found
 
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Date, DateTime, ForeignKey, Integer, Numeric, String, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
@@ -91,16 +91,33 @@ def seed_orders(
     return len(rows)
 
 
+def _shop_prefix(value: object) -> object:
+    """`1042` and `nw 1042` are the shop's `NW-1042` (a model calling the tool may drop the
+    prefix)."""
+    if isinstance(value, str):
+        digits = value.strip().upper().removeprefix("NW").strip(" -#")
+        if digits.isdigit():
+            return f"NW-{digits}"
+    return value
+
+
+OrderId = Annotated[
+    str,
+    BeforeValidator(_shop_prefix),
+    Field(description="The order number, like NW-1042", pattern=r"^NW-\d{3,8}$"),
+]
+
+
 class OrderArgs(BaseModel):
     """Arguments of `order_status`."""
 
-    order_id: str = Field(description="The order number, like NW-1042", pattern=r"^NW-\d{3,8}$")
+    order_id: OrderId
 
 
 class EmailArgs(BaseModel):
     """Arguments of `update_contact_email`."""
 
-    order_id: str = Field(description="The order number, like NW-1042", pattern=r"^NW-\d{3,8}$")
+    order_id: OrderId
     email: str = Field(
         description="The new contact email address", pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
     )
@@ -113,7 +130,7 @@ class EmailArgs(BaseModel):
 class ReturnArgs(BaseModel):
     """Arguments of `create_return`."""
 
-    order_id: str = Field(description="The order number, like NW-1042", pattern=r"^NW-\d{3,8}$")
+    order_id: OrderId
     reason: str = Field(description="Why the customer returns it", min_length=3, max_length=500)
     email: str = Field(
         description="The email address on the order", pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"

@@ -13,7 +13,7 @@ from assistant.core.chat_model import ChatMessages
 from dialog import events as ev
 from dialog.commands import Outcome
 from dialog.messages import Grounding, Source
-from dialog.prompt import KB_UNAVAILABLE, NO_ANSWER, build_messages
+from dialog.prompt import KB_UNAVAILABLE, NO_ANSWER, build_messages, system_prompt
 from dialog.relevance import judge
 from dialog.steps.services import Services
 from dialog.summary import summarize, transcript
@@ -73,6 +73,7 @@ def plan_answer(services: Services, work: TurnWork, *, suffix: str = "") -> Outc
         summary=work.state.summary,
         language=work.state.language,
         max_tokens=opts.max_prompt_tokens,
+        system=system_prompt(services.domain.persona),
     )
     return AnswerPlan(messages, [_source(h) for h in hits], suffix, signals)
 

@@ -16,7 +16,7 @@ from dialog.commands import Outcome
 from dialog.fallback import fallback_answer
 from dialog.locking import Held
 from dialog.messages import Grounding, Source
-from dialog.prompt import SYSTEM_PROMPT
+from dialog.prompt import system_prompt
 from dialog.safety import OutputScrubber
 from dialog.steps.answer import AnswerPlan
 from dialog.steps.handoff import OFFER_TEXT
@@ -38,7 +38,8 @@ def fixed_reply(services: Services, work: TurnWork, outcome: Outcome, held: Held
             and not work.state.handoff
             and work.state.pending is None
         ):
-            text = f"{text}\n\n{OFFER_TEXT}" if text else OFFER_TEXT
+            offer = services.domain.response("offer", OFFER_TEXT)
+            text = f"{text}\n\n{offer}" if text else offer
             work.add(ev.ConfirmationRequested("handoff"))
         check = outcome.grounding.as_json() if outcome.grounding else {}
         work.add(ev.BotUttered(text, _refs(outcome.sources), check))
@@ -64,7 +65,8 @@ def streamed_answer(services: Services, work: TurnWork, plan: AnswerPlan, held: 
     suffix = plan.suffix
     closing: list[ev.Event] = []
     if work.offer_handoff and not suffix:
-        suffix, closing = OFFER_TEXT, [ev.ConfirmationRequested("handoff")]
+        suffix = services.domain.response("offer", OFFER_TEXT)
+        closing = [ev.ConfirmationRequested("handoff")]
     answer = GroundedAnswer(
         work.text,
         plan.sources,
@@ -77,9 +79,8 @@ def streamed_answer(services: Services, work: TurnWork, plan: AnswerPlan, held: 
     deltas = services.model.stream(
         plan.messages, max_tokens=opts.max_new_tokens, temperature=opts.temperature
     )
-    deltas = OutputScrubber(allowed_hosts=opts.allowed_link_hosts, secret_text=SYSTEM_PROMPT).scrub(
-        deltas
-    )
+    secret = system_prompt(services.domain.persona)
+    deltas = OutputScrubber(allowed_hosts=opts.allowed_link_hosts, secret_text=secret).scrub(deltas)
 
     def finish(text: str) -> None:
         offer = closing or ([ev.ConfirmationRequested("handoff")] if answer.asks_for_person else [])

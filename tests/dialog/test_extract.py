@@ -28,9 +28,10 @@ TYPES = {
 @pytest.mark.parametrize(
     ("text", "slot", "value", "span"),
     [
-        ("where is my order 1042?", "order_id", "NW-1042", "order 1042"),
-        ("it's nw 1043 I think", "order_id", "NW-1043", "nw 1043"),
-        ("Order #1044 please", "order_id", "NW-1044", "Order #1044"),
+        ("where is my order 1042?", "order_id", "1042", "order 1042"),
+        ("it's ab-1043 I think", "order_id", "AB-1043", "ab-1043"),
+        ("ticket XYZ 20451 still open", "order_id", "XYZ-20451", "XYZ 20451"),
+        ("Order #1044 please", "order_id", "1044", "Order #1044"),
         (
             "mail me at Ann.Lee+shop@Example.co.uk.",
             "email",
@@ -64,7 +65,19 @@ def test_rules_leave_free_text_and_non_matches_alone() -> None:
 def test_a_bare_number_is_an_order_id_only_when_asked_for_and_then_doubtful() -> None:
     assert extract_rules("1042", {"order_id": "order_id"}) == []
     (found,) = extract_rules("1042", {"order_id": "order_id"}, requested="order_id")
-    assert found.value == "NW-1042" and found.confidence < 0.7
+    assert found.value == "1042" and found.confidence < 0.7
+
+
+def test_a_slot_prefix_gives_a_bare_id_the_company_form() -> None:
+    spec = SlotSpec(type="order_id", prompt="?", prefix="AB-", pattern=r"AB-\d{4}")
+    assert spec.validate_value("1042") == "AB-1042"
+    assert spec.validate_value("order 1042") == "AB-1042"
+    assert spec.validate_value("ab-1042") == "AB-1042"
+    assert spec.validate_value("CD-1042") is None
+
+
+def test_ordinary_words_before_numbers_are_no_ids() -> None:
+    assert extract_rules("it took 1042 days, in 2026 maybe", {"order_id": "order_id"}) == []
 
 
 def test_slot_specs_validate_type_pattern_choices_and_length() -> None:
