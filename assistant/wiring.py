@@ -11,7 +11,7 @@ from assistant.core.chat_model import ChatModel
 from assistant.core.db import Database
 from assistant.core.settings import Settings
 from dialog.manager import Assistant, TurnOptions
-from dialog.store import ConversationStore
+from dialog.store import SqlConversationStore
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
 from knowledge.embeddings import Embedder
@@ -83,8 +83,8 @@ class Components:
         )
 
     @cached_property
-    def store(self) -> ConversationStore:
-        return ConversationStore(self.database.session)
+    def store(self) -> SqlConversationStore:
+        return SqlConversationStore(self.database.session)
 
     @cached_property
     def chat_model(self) -> ChatModel:

@@ -23,6 +23,7 @@ from dialog.errors import EventNotFound
 from dialog.guard import check_message
 from dialog.locking import Held, TurnLocks, locks_for
 from dialog.messages import Message, Reply
+from dialog.protocols import ConversationStore
 from dialog.quotes import Embed, QuotePicker
 from dialog.sentiment import label_turn
 from dialog.state import ConversationState
@@ -36,11 +37,10 @@ from dialog.steps.handoff import asks_for_person, start_handoff
 from dialog.steps.reply import fixed_reply, streamed_answer
 from dialog.steps.routing import Route, Router
 from dialog.steps.services import AnswerHook, Services, TurnOptions
-from dialog.store import ConversationStore
 from dialog.tools import ToolRegistry
 from dialog.turn import Turn
 from dialog.turnwork import TurnWork
-from knowledge.base import KnowledgeBase
+from knowledge.protocols import Retriever
 
 ErasureHook = Callable[[str], None]
 """Called with a conversation id when it is erased, to delete data derived from it elsewhere."""
@@ -59,7 +59,7 @@ class Assistant:
     def __init__(
         self,
         store: ConversationStore,
-        knowledge: KnowledgeBase,
+        knowledge: Retriever,
         model: ChatModel,
         options: TurnOptions | None = None,
         *,

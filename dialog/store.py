@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dialog.errors import ConversationNotFound
 from dialog.events import ConversationErased, Event, event_from_row
+from dialog.protocols import ConversationStore
 from dialog.records import ConversationRow, EventRow, SnapshotRow, TurnTicketRow
 from dialog.state import ConversationState
 
@@ -20,10 +21,10 @@ SNAPSHOT_EVERY = 50
 """Write a snapshot once this many events have piled up since the last one."""
 
 
-class ConversationStore:
+class SqlConversationStore:
     """Event log per conversation in SQL, with state snapshots so long conversations stay cheap.
 
-    >>> store = ConversationStore(db.session)
+    >>> store = SqlConversationStore(db.session)
     >>> store.append("c1", [UserUttered("hi")], channel="web")
     1
     >>> store.events("c1")
@@ -218,4 +219,9 @@ def _numbered(rows: Sequence[Row[tuple[int, str, dict[str, Any]]]]) -> list[tupl
     return [(row.seq, event_from_row(row.type, row.payload)) for row in rows]
 
 
-__all__ = ["ConversationStore", "SNAPSHOT_EVERY", "TurnTicketRow"]
+__all__ = [
+    "ConversationStore",  # the Protocol, re-exported for ui/backend.py
+    "SNAPSHOT_EVERY",
+    "SqlConversationStore",
+    "TurnTicketRow",
+]

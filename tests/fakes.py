@@ -1,11 +1,19 @@
-"""Fakes for fast unit tests: a chat model with a queue of scripted replies, a hashing embedder."""
+"""Fakes for fast unit tests: one configurable chat model, a hashing embedder.
+
+Every test that needs a chat model uses `FakeChatModel`: scripted replies (text, a `Completion`
+with tool calls, an exception, a reply computed from the prompt, a stream that breaks off), a
+default for when the script runs out, and a hook before each streamed chunk for tests that pace,
+hold or gate the stream.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,34 +22,84 @@ from numpy.typing import NDArray
 from assistant.core.chat_model import ChatMessages, Completion
 
 
-class FakeChatModel:
-    """Replies from a queue; records every request so tests can assert on prompts.
+@dataclass(frozen=True)
+class BreakOff:
+    """A stream that yields `partial` and then raises `error`, like a server killed mid-answer."""
 
-    >>> model = FakeChatModel(); model.enqueue("Hello!")
+    partial: str
+    error: BaseException
+
+
+Reply = str | Completion | BaseException | BreakOff | Callable[[ChatMessages], "str | Completion"]
+"""One scripted reply; a callable computes it from the request's messages."""
+
+
+def words(text: str) -> list[str]:
+    """How the fake streams a text: word by word, each with the spaces after it."""
+    return re.findall(r"\S+\s*", text)
+
+
+class FakeChatModel:
+    """A ChatModel whose replies a test scripts; it records every request to assert on prompts.
+
+    >>> model = FakeChatModel().enqueue("Hello!", LLMOverloaded("busy"))
+    >>> echo = FakeChatModel(default=lambda messages: messages[-1]["content"])
+    >>> paced = FakeChatModel(before_chunk=lambda n: time.sleep(0.05)).enqueue("Slowly now.")
     """
 
-    def __init__(self) -> None:
-        self.replies: deque[str | BaseException | Completion] = deque()
+    def __init__(
+        self,
+        *replies: Reply,
+        default: Reply | None = None,
+        complete_default: Reply | None = None,
+        before_chunk: Callable[[int], None] | None = None,
+        chunk_delay_s: float = 0.0,
+    ) -> None:
+        self.replies: deque[Reply] = deque(replies)
+        self.default = default
+        """The reply once the queue is empty; None: running out is a test failure."""
+        self.complete_default = complete_default
+        """What `complete` (routing, extraction, summaries) answers once the queue is empty, when
+        it differs from `default`."""
+        self.before_chunk = before_chunk
+        """Called with the chunk's number (0 first) before each streamed chunk: hold or gate."""
+        self.chunk_delay_s = chunk_delay_s
         self.requests: list[dict[str, Any]] = []
+        self.streams = 0
 
-    def enqueue(self, *replies: str | BaseException | Completion) -> FakeChatModel:
+    def enqueue(self, *replies: Reply) -> FakeChatModel:
         self.replies.extend(replies)
         return self
 
-    def _next(self, messages: ChatMessages, **options: Any) -> str | BaseException | Completion:
+    def _next(
+        self, messages: ChatMessages, default: Reply | None, **options: Any
+    ) -> str | Completion | BaseException | BreakOff:
         self.requests.append({"messages": list(messages), **options})
-        if not self.replies:
+        reply = self.replies.popleft() if self.replies else default
+        if reply is None:
             raise AssertionError("FakeChatModel: no scripted reply left")
-        return self.replies.popleft()
+        return reply(messages) if callable(reply) else reply
 
     def stream(
         self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
     ) -> Iterator[str]:
-        reply = self._next(messages, max_tokens=max_tokens, temperature=temperature)
+        self.streams += 1
+        reply = self._next(messages, self.default, max_tokens=max_tokens, temperature=temperature)
+        if isinstance(reply, BaseException):
+            raise reply
         text = reply.text if isinstance(reply, Completion) else reply
-        if isinstance(text, BaseException):
-            raise text
-        yield from re.findall(r"\S+\s*", text)
+        chunks = words(text.partial if isinstance(text, BreakOff) else text)
+        for number, chunk in enumerate(chunks):
+            self._pace(number)
+            yield chunk
+        if isinstance(reply, BreakOff):
+            raise reply.error
+
+    def _pace(self, number: int) -> None:
+        if self.chunk_delay_s:
+            time.sleep(self.chunk_delay_s)
+        if self.before_chunk is not None:
+            self.before_chunk(number)
 
     def complete(
         self,
@@ -53,23 +111,17 @@ class FakeChatModel:
         response_format: dict[str, Any] | None = None,
     ) -> Completion:
         reply = self._next(
-            messages, max_tokens=max_tokens, tools=tools, response_format=response_format
+            messages,
+            self.default if self.complete_default is None else self.complete_default,
+            max_tokens=max_tokens,
+            tools=tools,
+            response_format=response_format,
         )
+        if isinstance(reply, BreakOff):
+            raise reply.error
         if isinstance(reply, BaseException):
             raise reply
         return reply if isinstance(reply, Completion) else Completion(text=reply)
-
-
-class FailingMidStream(FakeChatModel):
-    """Yields some words, then breaks, like a server killed mid-answer."""
-
-    def stream(
-        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> Iterator[str]:
-        self.requests.append({"messages": list(messages)})
-        yield "Partial "
-        yield "answer "
-        raise ConnectionError("stream broke")
 
 
 class HashingEmbedder:

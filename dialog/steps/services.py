@@ -13,10 +13,10 @@ if TYPE_CHECKING:
     from dialog.commands import CommandRegistry
     from dialog.domain import Domain
     from dialog.messages import Grounding
+    from dialog.protocols import ConversationStore
     from dialog.quotes import QuotePicker
     from dialog.steps.actions import Action
-    from dialog.store import ConversationStore
-    from knowledge.base import KnowledgeBase
+    from knowledge.protocols import Retriever
 
 AnswerHook = Callable[["Grounding"], None]
 """Called with the grounding check of every answered (or abstained) question: metrics."""
@@ -62,7 +62,7 @@ class Services:
     """The assistant's parts, gathered for one turn: steps depend on this, not on the Assistant."""
 
     store: ConversationStore
-    knowledge: KnowledgeBase
+    knowledge: Retriever
     model: ChatModel
     options: TurnOptions
     domain: Domain

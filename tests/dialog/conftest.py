@@ -13,7 +13,7 @@ from assistant.demo import HELP_CENTRE
 from assistant.demo.shop import DOMAIN_FILE, detach_returns, seed_orders, shop_tools
 from dialog.domain import Domain
 from dialog.manager import Assistant, TurnOptions
-from dialog.store import ConversationStore
+from dialog.store import SqlConversationStore
 from tests.dialog.keyword_kb import KeywordKnowledge
 from tests.fakes import FakeChatModel
 
@@ -40,8 +40,8 @@ def shop(data_dir: Path) -> ShopFactory:
         kb = KeywordKnowledge(HELP_CENTRE)
         opts = TurnOptions(**{"min_score": 0.3, "top_k": 2, **options})  # type: ignore[arg-type]
         return Assistant(
-            ConversationStore(database.session),
-            kb,  # type: ignore[arg-type]
+            SqlConversationStore(database.session),
+            kb,
             model,
             opts,
             domain=Domain.load(DOMAIN_FILE),

@@ -39,14 +39,15 @@ _STOP = {
 
 
 class KeywordKnowledge:
-    """A knowledge base stand-in: the share of the question's content words a passage contains.
+    """A `Retriever` (knowledge.protocols): the share of the question's content words a passage
+    contains.
 
     The dialog tests check what the manager does with hits and misses, not retrieval quality, so
     they do not depend on the embedding, chunking or fusion of the real knowledge base.
     """
 
     def __init__(self, folder: Path) -> None:
-        self.passages = []
+        self.passages: list[Hit] = []
         for number, path in enumerate(sorted(folder.glob("*.md")), 1):
             text = path.read_text(encoding="utf-8")
             title = text.splitlines()[0].lstrip("# ").strip()
@@ -68,6 +69,10 @@ class KeywordKnowledge:
     def retrieve(self, query: str, *, k: int = 3, min_score: float = -1.0) -> Retrieval:
         """The hits with no background sample: the relevance check then judges by words alone."""
         return Retrieval(self.search(query, k=k, min_score=min_score))
+
+    def count(self) -> tuple[int, int]:
+        """One passage per document."""
+        return len(self.passages), len(self.passages)
 
     def term_stats(self) -> TermStats:
         counts: dict[str, int] = {}

@@ -77,9 +77,9 @@ def test_two_processes_on_one_conversation_never_interleave(
     ]
     for proc in procs:
         assert proc.wait(timeout=60) == 0
-    from dialog.store import ConversationStore
+    from dialog.store import SqlConversationStore
 
-    events = ConversationStore(database.session).events("shared")
+    events = SqlConversationStore(database.session).events("shared")
     assert len(events) == 16
     for user, bot in zip(events[::2], events[1::2], strict=True):
         assert isinstance(user, ev.UserUttered) and isinstance(bot, ev.BotUttered)

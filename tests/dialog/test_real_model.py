@@ -17,7 +17,7 @@ from dialog import events as ev
 from dialog.domain import Domain
 from dialog.manager import Assistant, TurnOptions
 from dialog.messages import Message
-from dialog.store import ConversationStore
+from dialog.store import SqlConversationStore
 from tests.conftest import MODEL_CACHE
 from tests.dialog.keyword_kb import KeywordKnowledge
 
@@ -38,8 +38,8 @@ def real_model() -> Iterator[Any]:
 def assistant(sqlite_db: Database, real_model: Any) -> Assistant:
     seed_orders(sqlite_db.session)
     return Assistant(
-        ConversationStore(sqlite_db.session),
-        KeywordKnowledge(HELP_CENTRE),  # type: ignore[arg-type]
+        SqlConversationStore(sqlite_db.session),
+        KeywordKnowledge(HELP_CENTRE),
         real_model,
         TurnOptions(min_score=0.3, top_k=2, max_new_tokens=48),
         domain=Domain.load(DOMAIN_FILE),

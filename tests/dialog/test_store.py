@@ -4,13 +4,13 @@ from assistant.core.db import Database
 from dialog.errors import ConversationNotFound
 from dialog.events import AnswerFailed, BotUttered, UserUttered
 from dialog.state import ConversationState
-from dialog.store import ConversationStore
+from dialog.store import SqlConversationStore
 
 pytestmark = pytest.mark.unit
 
 
 def test_events_come_back_in_order(database: Database) -> None:
-    store = ConversationStore(database.session)
+    store = SqlConversationStore(database.session)
     store.append("c1", [UserUttered("hi", "web")], channel="web")
     store.append("c1", [BotUttered("hello", [{"chunk_id": 3}]), AnswerFailed("boom", "par")])
     assert store.events("c1") == [
@@ -22,7 +22,7 @@ def test_events_come_back_in_order(database: Database) -> None:
 
 
 def test_conversations_are_kept_apart(database: Database) -> None:
-    store = ConversationStore(database.session)
+    store = SqlConversationStore(database.session)
     store.append("a", [UserUttered("for a")])
     store.append("b", [UserUttered("for b")])
     assert store.events("a") == [UserUttered("for a")]
@@ -31,13 +31,13 @@ def test_conversations_are_kept_apart(database: Database) -> None:
 
 def test_require_unknown_conversation(database: Database) -> None:
     with pytest.raises(ConversationNotFound):
-        ConversationStore(database.session).require("nope")
+        SqlConversationStore(database.session).require("nope")
 
 
 def test_state_replays_slots_forms_and_handoff(database: Database) -> None:
     from dialog import events as ev
 
-    store = ConversationStore(database.session)
+    store = SqlConversationStore(database.session)
     store.append(
         "c1",
         [
@@ -72,7 +72,7 @@ def test_state_replays_slots_forms_and_handoff(database: Database) -> None:
 def test_snapshots_bound_the_replay_of_long_conversations(database: Database) -> None:
     from dialog import events as ev
 
-    store = ConversationStore(database.session, snapshot_every=50)
+    store = SqlConversationStore(database.session, snapshot_every=50)
     batch = [UserUttered("hi"), BotUttered("hello")] * 500
     store.append("c1", batch + [ev.SlotSet("email", "a@b.co")])
     first = store.load_state("c1")
@@ -83,7 +83,7 @@ def test_snapshots_bound_the_replay_of_long_conversations(database: Database) ->
     second = store.load_state("c1")
     assert store.replayed == 2
     assert second.turns == 501 and second.slot("email") == "c@d.co" and second.seq == 1003
-    assert second == ConversationStore(database.session, snapshot_every=10_000).load_state("c1")
+    assert second == SqlConversationStore(database.session, snapshot_every=10_000).load_state("c1")
     fresh = ConversationState.replay("c1", store.events("c1"))
     assert fresh.to_json() == {**second.to_json(), "seq": 0}
 
@@ -94,7 +94,7 @@ def test_erase_leaves_only_a_marker_and_no_snapshot(database: Database) -> None:
     from dialog import events as ev
     from dialog.records import SnapshotRow
 
-    store = ConversationStore(database.session, snapshot_every=2)
+    store = SqlConversationStore(database.session, snapshot_every=2)
     store.append(
         "c1", [UserUttered("my email is a@b.co"), ev.SlotSet("email", "a@b.co"), BotUttered("ok")]
     )
@@ -123,7 +123,7 @@ def test_events_written_by_newer_code_still_load(database: Database) -> None:
 
 
 def test_a_snapshot_of_state_from_before_an_erasure_is_not_written(database: Database) -> None:
-    store = ConversationStore(database.session, snapshot_every=1000)
+    store = SqlConversationStore(database.session, snapshot_every=1000)
     store.append("c1", [UserUttered("my email is a@b.co")] * 3)
     before = store.load_state("c1")
     store.erase("c1")
@@ -135,7 +135,7 @@ def test_a_snapshot_of_state_from_before_an_erasure_is_not_written(database: Dat
 def test_a_turn_reads_the_same_state_and_history_as_separate_reads(
     database: Database, window: int
 ) -> None:
-    store = ConversationStore(database.session, snapshot_every=8)
+    store = SqlConversationStore(database.session, snapshot_every=8)
     for n in range(13):
         store.append("c1", [UserUttered(f"question {n}"), BotUttered(f"answer {n}", [])])
         if n == 4:
@@ -148,5 +148,5 @@ def test_a_turn_reads_the_same_state_and_history_as_separate_reads(
 
 
 def test_a_turn_of_a_new_conversation_starts_empty(database: Database) -> None:
-    state, history = ConversationStore(database.session).load_turn("new", history=5)
+    state, history = SqlConversationStore(database.session).load_turn("new", history=5)
     assert (state.seq, state.turns, history) == (0, 0, [])

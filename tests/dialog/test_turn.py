@@ -7,9 +7,9 @@ from dialog.events import AnswerFailed, BotUttered, UserUttered
 from dialog.manager import Assistant, TurnOptions
 from dialog.messages import Message
 from dialog.prompt import NO_ANSWER
-from dialog.store import ConversationStore
+from dialog.store import SqlConversationStore
 from knowledge.base import KnowledgeBase
-from tests.fakes import FailingMidStream, FakeChatModel, HashingEmbedder
+from tests.fakes import BreakOff, FakeChatModel, HashingEmbedder
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,7 @@ def kb(database: Database, data_dir: Path, tmp_path: Path) -> KnowledgeBase:
 
 def _assistant(database: Database, kb: KnowledgeBase, model: FakeChatModel) -> Assistant:
     return Assistant(
-        ConversationStore(database.session), kb, model, TurnOptions(min_score=0.1, top_k=2)
+        SqlConversationStore(database.session), kb, model, TurnOptions(min_score=0.1, top_k=2)
     )
 
 
@@ -79,7 +79,9 @@ def test_nothing_relevant_means_no_invention(database: Database, kb: KnowledgeBa
 def test_failure_mid_stream_is_recorded_not_stored_as_answer(
     database: Database, kb: KnowledgeBase
 ) -> None:
-    assistant = _assistant(database, kb, FailingMidStream())
+    assistant = _assistant(
+        database, kb, FakeChatModel(BreakOff("Partial answer ", ConnectionError("stream broke")))
+    )
     turn = assistant.start(Message("standard shipping days?", "c1"))
     with pytest.raises(ConnectionError):
         list(turn)

@@ -14,7 +14,7 @@ from dialog.events import UserUttered
 from dialog.guard import check_message
 from dialog.manager import Assistant, TurnOptions
 from dialog.messages import Message
-from dialog.store import ConversationStore
+from dialog.store import SqlConversationStore
 from knowledge.base import KnowledgeBase
 from tests.fakes import FakeChatModel, HashingEmbedder
 
@@ -74,7 +74,7 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
         if hasattr(TurnOptions, "route_with_model")
         else TurnOptions(max_message_chars=500)
     )
-    return Assistant(ConversationStore(database.session), knowledge, model, options)
+    return Assistant(SqlConversationStore(database.session), knowledge, model, options)
 
 
 @given(text=HOSTILE_TEXT, number=st.integers(0, 10**6))
