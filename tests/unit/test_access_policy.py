@@ -1,0 +1,166 @@
+"""The access policy as a table: every role x action x relation (x handoff) has its expected
+status, written out here apart from the code, so a changed rule or a new action fails a test."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.core.errors import ConfigError
+from ui.access import (
+    Action,
+    Decision,
+    Principal,
+    Relation,
+    Role,
+    Target,
+    check_login,
+    decide,
+    parse_logins,
+    scoped_conversation_id,
+)
+
+pytestmark = pytest.mark.unit
+
+A, OWN, OTHER, HOOK = Relation.ABSENT, Relation.OWN, Relation.OTHER, Relation.WEBHOOK
+COLUMNS = (A, OWN, OTHER, HOOK)
+
+# rows: action -> statuses for (absent, own, other, webhook), the conversation not handed off
+CONVERSATIONS: dict[Role, dict[Action, tuple[int, int, int, int]]] = {
+    Role.CUSTOMER: {
+        Action.START: (200, 200, 404, 404),
+        Action.SEND: (200, 200, 404, 404),
+        Action.STREAM: (200, 200, 404, 404),
+        Action.COMMAND: (200, 200, 404, 404),
+        Action.READ: (404, 200, 404, 404),
+        Action.EXPORT: (404, 200, 404, 404),
+        Action.FEEDBACK: (404, 200, 404, 404),
+        Action.HAND_BACK: (404, 403, 404, 404),
+    },
+    Role.AGENT: {
+        Action.START: (200, 200, 403, 403),
+        Action.SEND: (200, 200, 403, 403),
+        Action.STREAM: (200, 200, 403, 403),
+        Action.COMMAND: (200, 200, 403, 403),
+        Action.READ: (404, 200, 403, 200),
+        Action.EXPORT: (404, 200, 403, 200),
+        Action.FEEDBACK: (404, 200, 403, 403),
+        Action.HAND_BACK: (404, 200, 403, 200),
+    },
+    Role.ADMIN: {
+        Action.START: (200, 200, 403, 403),
+        Action.SEND: (200, 200, 403, 403),
+        Action.STREAM: (200, 200, 403, 403),
+        Action.COMMAND: (200, 200, 200, 200),
+        Action.READ: (404, 200, 200, 200),
+        Action.EXPORT: (404, 200, 200, 200),
+        Action.FEEDBACK: (404, 200, 403, 403),
+        Action.HAND_BACK: (404, 200, 200, 200),
+    },
+    Role.WEBHOOK: {
+        Action.START: (200, 200, 403, 200),
+        Action.SEND: (200, 200, 403, 200),
+        Action.STREAM: (200, 200, 403, 200),
+        Action.COMMAND: (200, 200, 403, 200),
+        Action.READ: (404, 403, 403, 403),
+        Action.EXPORT: (404, 403, 403, 403),
+        Action.FEEDBACK: (404, 403, 403, 403),
+        Action.HAND_BACK: (404, 403, 403, 403),
+    },
+}
+HANDED_OFF_CHANGES = {(Role.AGENT, a) for a in (Action.READ, Action.EXPORT, Action.HAND_BACK)}
+"""With the conversation handed off, an agent may read, export and hand back someone else's."""
+
+# rows: action -> statuses for (customer, agent, admin, webhook)
+GLOBAL: dict[Action, tuple[int, int, int, int]] = {
+    Action.UPLOAD: (403, 403, 200, 403),
+    Action.REMOVE_DOCUMENTS: (403, 403, 200, 403),
+    Action.KB_STATUS: (403, 200, 200, 403),
+    Action.REBUILD: (403, 403, 200, 403),
+    Action.KEYS: (403, 403, 200, 403),
+    Action.AUDIT: (403, 403, 200, 403),
+}
+ROLES = (Role.CUSTOMER, Role.AGENT, Role.ADMIN, Role.WEBHOOK)
+
+
+def conversation_cases() -> list[tuple[Role, Action, Relation, bool, int]]:
+    cases = []
+    for role, rows in CONVERSATIONS.items():
+        for action, statuses in rows.items():
+            for relation, status in zip(COLUMNS, statuses, strict=True):
+                cases.append((role, action, relation, False, status))
+                opened = relation is OTHER and (role, action) in HANDED_OFF_CHANGES
+                cases.append((role, action, relation, True, 200 if opened else status))
+    return cases
+
+
+def test_every_action_has_a_row_for_every_role() -> None:
+    for role in ROLES:
+        covered = set(CONVERSATIONS[role]) | set(GLOBAL)
+        assert covered == set(Action), f"{role}: no expected status for {set(Action) - covered}"
+
+
+@pytest.mark.parametrize(
+    ("role", "action", "relation", "handed_off", "status"), conversation_cases()
+)
+def test_conversation_actions(
+    role: Role, action: Action, relation: Relation, handed_off: bool, status: int
+) -> None:
+    assert decide(role, action, Target(relation, handed_off)) == status
+
+
+@pytest.mark.parametrize("action", list(GLOBAL))
+@pytest.mark.parametrize("role", ROLES)
+def test_actions_without_a_conversation(role: Role, action: Action) -> None:
+    assert decide(role, action) == GLOBAL[action][ROLES.index(role)]
+
+
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("relation", [*COLUMNS, None])
+def test_no_role_is_always_401(action: Action, relation: Relation | None) -> None:
+    target = Target(relation) if relation else None
+    assert decide(None, action, target) is Decision.UNAUTHENTICATED
+
+
+def test_a_conversation_action_without_target_is_about_no_conversation_yet() -> None:
+    assert decide(Role.CUSTOMER, Action.START) is Decision.ALLOW
+    assert decide(Role.CUSTOMER, Action.READ) is Decision.NOT_FOUND
+
+
+def test_a_customer_cannot_tell_another_conversation_from_none() -> None:
+    for action in CONVERSATIONS[Role.CUSTOMER]:
+        if action not in {Action.START, Action.SEND, Action.STREAM, Action.COMMAND}:
+            assert decide(Role.CUSTOMER, action, Target(OTHER)) == decide(
+                Role.CUSTOMER, action, Target(A)
+            )
+
+
+def test_decision_reads_as_a_status() -> None:
+    assert Decision.ALLOW.allowed and not Decision.NOT_FOUND.allowed
+    assert int(Decision.FORBIDDEN) == 403
+
+
+def test_principal_key_id() -> None:
+    assert Principal(Role.ADMIN, "key:abc123").key_id == "abc123"
+    assert Principal(Role.ADMIN, "admin:alice").key_id is None
+    assert not Principal(None).authenticated
+
+
+def test_client_ids_are_namespaced_per_channel_and_key() -> None:
+    a = Principal(Role.CUSTOMER, "key:aaaaaaaaaaaa")
+    b = Principal(Role.CUSTOMER, "key:bbbbbbbbbbbb")
+    assert scoped_conversation_id("api", a, "x") != scoped_conversation_id("api", b, "x")
+    assert scoped_conversation_id("api", a, "x") != scoped_conversation_id("web", a, "x")
+    assert scoped_conversation_id("api", a, "chatwoot-1-2").startswith("api:aaaaaaaaaaaa:")
+    long = scoped_conversation_id("api", a, "y" * 64)
+    assert len(long) <= 64 and long == scoped_conversation_id("api", a, "y" * 64)
+    assert long != scoped_conversation_id("api", a, "y" * 63 + "z")
+    anonymous = scoped_conversation_id("web", Principal(Role.CUSTOMER, "web:alice"), "x")
+    assert anonymous == "web:web.alice:x"
+
+
+def test_logins() -> None:
+    pairs = parse_logins("alice:s3cret, bob:pa:ss", "ASSISTANT_ADMIN_AUTH")
+    assert pairs == [("alice", "s3cret"), ("bob", "pa:ss")]
+    assert check_login(pairs, "bob", "pa:ss") and not check_login(pairs, "bob", "s3cret")
+    with pytest.raises(ConfigError, match="ASSISTANT_ADMIN_AUTH"):
+        parse_logins("alice", "ASSISTANT_ADMIN_AUTH")
