@@ -1,0 +1,137 @@
+"""The FastAPI side of access control on a small app: bearer keys into callers, conversation
+tokens, and the policy's 401/403/404 from one call per route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+
+from assistant.core.db import Database
+from ui.access import Action, Principal, Role, scoped_conversation_id
+from ui.access_http import AccessControl, caller_of, install_access, require, token_of
+from ui.access_owners import TOKEN_HEADER
+
+pytestmark = pytest.mark.integration
+Caller = Annotated[Principal, Depends(caller_of)]
+Token = Annotated[str | None, Depends(token_of)]
+HANDED_OFF: set[str] = set()
+
+
+def small_app(database: Database) -> tuple[FastAPI, AccessControl]:
+    """Routes shaped like the REST API's, each asking the policy once."""
+    app = FastAPI()
+    access = install_access(app, database.session, handed_off=lambda cid: cid in HANDED_OFF)
+
+    @app.post("/api/v1/conversations/{client_id}")
+    async def start(client_id: str, caller: Caller) -> dict[str, str]:
+        cid = scoped_conversation_id("api", caller, client_id)
+        await access.authorize(caller, Action.START, cid, None)
+        return {"conversation_id": cid, "token": access.owners.bind(cid, "api", caller)}
+
+    @app.get("/api/v1/conversations/{cid}")
+    async def read(cid: str, caller: Caller, token: Token) -> dict[str, str]:
+        await access.authorize(caller, Action.READ, cid, token)
+        return {"conversation_id": cid, "who": caller.subject}
+
+    @app.post("/api/v1/conversations/{cid}/hand-back")
+    async def hand_back(cid: str, caller: Caller, token: Token) -> dict[str, str]:
+        await access.authorize(caller, Action.HAND_BACK, cid, token)
+        return {}
+
+    @app.get("/api/v1/admin/keys")
+    async def keys(caller: Annotated[Principal, Depends(require(Role.ADMIN))]) -> list[str]:
+        return [k.id for k in access.keys.list()]
+
+    return app, access
+
+
+@pytest.fixture
+def served(database: Database) -> Iterator[tuple[TestClient, AccessControl]]:
+    app, access = small_app(database)
+    with TestClient(app) as client:
+        yield client, access
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_without_any_key_callers_are_anonymous_customers(
+    served: tuple[TestClient, AccessControl],
+) -> None:
+    client, _ = served
+    started = client.post("/api/v1/conversations/c1").json()
+    assert started["conversation_id"] == "api:anonymous:c1"
+    token = {TOKEN_HEADER: started["token"]}
+    assert (
+        client.get(f"/api/v1/conversations/{started['conversation_id']}", headers=token).json()[
+            "who"
+        ]
+        == "anonymous"
+    )
+    assert client.get(f"/api/v1/conversations/{started['conversation_id']}").status_code == 404
+    assert client.get("/api/v1/admin/keys").status_code == 403
+
+
+def test_once_a_key_exists_every_caller_needs_one(
+    served: tuple[TestClient, AccessControl],
+) -> None:
+    client, access = served
+    secret = access.keys.create(Role.CUSTOMER, "shop").secret
+    refused = client.post("/api/v1/conversations/c1")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    assert "Authorization: Bearer" in refused.json()["detail"]
+    for header in [f"Bearer {secret}x", f"Basic {secret}", "Bearer", secret]:
+        response = client.post("/api/v1/conversations/c1", headers={"Authorization": header})
+        assert response.status_code == 401, header
+    assert client.post("/api/v1/conversations/c1", headers=bearer(secret)).status_code == 200
+    assert client.get("/api/v1/admin/keys").status_code == 401
+
+
+def test_conversations_belong_to_their_key_and_token(
+    served: tuple[TestClient, AccessControl],
+) -> None:
+    client, access = served
+    alice = access.keys.create(Role.CUSTOMER, "alice").secret
+    bob = access.keys.create(Role.CUSTOMER, "bob").secret
+    agent = access.keys.create(Role.AGENT, "desk").secret
+    admin = access.keys.create(Role.ADMIN, "ops").secret
+    started = client.post("/api/v1/conversations/order-7", headers=bearer(alice)).json()
+    cid, token = started["conversation_id"], {TOKEN_HEADER: started["token"]}
+    url = f"/api/v1/conversations/{cid}"
+
+    def status(secret: str, path: str = url, method: str = "GET", **headers: str) -> int:
+        return client.request(method, path, headers=bearer(secret) | headers).status_code
+
+    assert status(alice, **token) == 200
+    assert status(alice) == 404  # no token
+    assert status(bob, **token) == 404  # a leaked token without the key
+    assert status(bob, "/api/v1/conversations/nonexistent") == 404  # indistinguishable
+    assert status(agent) == 403
+    assert status(admin) == 200
+    assert status(alice, url + "/hand-back", "POST", **token) == 403
+    assert status(agent, url + "/hand-back", "POST") == 403
+    HANDED_OFF.add(cid)
+    try:
+        assert status(agent) == 200 and status(agent, url + "/hand-back", "POST") == 200
+    finally:
+        HANDED_OFF.discard(cid)
+    # the same client-chosen id under bob's key is another conversation
+    assert client.post("/api/v1/conversations/order-7", headers=bearer(bob)).status_code == 200
+    assert status(alice, **token) == 200
+    assert status(admin, "/api/v1/admin/keys") == 200
+    assert status(agent, "/api/v1/admin/keys") == 403
+
+
+def test_a_revoked_key_stops_at_the_next_request(
+    served: tuple[TestClient, AccessControl],
+) -> None:
+    client, access = served
+    created = access.keys.create(Role.ADMIN, "ops")
+    assert client.get("/api/v1/admin/keys", headers=bearer(created.secret)).status_code == 200
+    access.keys.revoke(created.key.id)
+    assert client.get("/api/v1/admin/keys", headers=bearer(created.secret)).status_code == 401
