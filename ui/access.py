@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 
 from assistant.core.errors import ConfigError
@@ -117,6 +117,12 @@ class Principal:
 
     role: Role | None
     subject: str = "anonymous"
+    token: str | None = field(default=None, repr=False, compare=False)
+    """The conversation token this request showed (header `X-Conversation-Token`); never logged."""
+
+    def with_token(self, token: str | None) -> Principal:
+        """The same caller carrying a request's conversation token, for the ownership check."""
+        return replace(self, token=token)
 
     @property
     def key_id(self) -> str | None:

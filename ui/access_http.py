@@ -49,7 +49,7 @@ class AccessControl:
     def target(self, caller: Principal, conversation_id: str, token: str | None) -> Target:
         """What the conversation is to the caller; asks whether it is handed off only when the
         answer can matter (a staff caller, someone else's conversation)."""
-        relation = self.owners.relation(conversation_id, caller, token)
+        relation = self.owners.relation(conversation_id, caller, token or caller.token)
         staff = caller.role in {Role.AGENT, Role.ADMIN}
         needs_handoff = staff and relation is Relation.OTHER
         return Target(relation, self._handed_off(conversation_id) if needs_handoff else False)
@@ -66,6 +66,20 @@ class AccessControl:
             return Decision.UNAUTHENTICATED
         target = self.target(caller, conversation_id, token) if conversation_id else None
         return decide(caller.role, action, target)
+
+    def hook(
+        self, error: Callable[[str, int], Exception]
+    ) -> Callable[[Principal, Action, str | None], None]:
+        """The channel adapter's `authorize(caller, action, conversation_id)`: the policy's
+        refusal raised as `error(message, status)`; the token travels on the caller
+        (`caller.with_token(...)`). Blocking (database): call it off the event loop."""
+
+        def authorize(caller: Principal, action: Action, conversation_id: str | None) -> None:
+            decision = self.decide(caller, action, conversation_id)
+            if not decision.allowed:
+                raise error(describe(decision, caller, action, conversation_id), int(decision))
+
+        return authorize
 
     async def authorize(
         self,
@@ -87,11 +101,20 @@ def raise_for(
     """The HTTPException for a refusal, worded so it reveals nothing a caller may not know."""
     if decision is Decision.UNAUTHENTICATED:
         raise unauthenticated("an API key is required")
-    if decision is Decision.FORBIDDEN:
-        role = caller.role.value if caller.role else "none"
-        raise HTTPException(403, f"the role {role} may not {action.value.replace('_', ' ')}")
+    if not decision.allowed:
+        raise HTTPException(int(decision), describe(decision, caller, action, conversation_id))
+
+
+def describe(
+    decision: Decision, caller: Principal, action: Action, conversation_id: str | None
+) -> str:
+    """The refusal's message: a 404 reads exactly like a conversation that does not exist."""
+    if decision is Decision.UNAUTHENTICATED:
+        return "an API key is required: send Authorization: Bearer <key>"
     if decision is Decision.NOT_FOUND:
-        raise HTTPException(404, f"no conversation with id {conversation_id!r}")
+        return f"no conversation with id {conversation_id!r}"
+    role = caller.role.value if caller.role else "none"
+    return f"the role {role} may not {action.value.replace('_', ' ')}"
 
 
 def unauthenticated(why: str) -> HTTPException:
@@ -149,6 +172,7 @@ __all__ = [
     "AccessControl",
     "access_of",
     "caller_of",
+    "describe",
     "install_access",
     "raise_for",
     "require",

@@ -4,6 +4,7 @@ defaults that work."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -93,6 +94,18 @@ class Settings(BaseSettings):
     callback_attempts: int = Field(default=5, ge=1, le=20)
     callback_backoff_s: float = Field(default=1.0, ge=0.0)
     auth: SecretStr | None = None
+    admin_auth: SecretStr | None = None
+    """`user:password[,user:password]` for the admin area (uploads, knowledge base, hand back),
+    separate from the optional customer login `auth`; unset: the admin area has no login."""
+    cors_origins: str = ""
+    """Browser origins allowed to call the REST API, comma-separated (`https://shop.example.com`),
+    or `*`; empty: no CORS headers, so other sites' pages cannot read its answers."""
+    frame_ancestors: str = ""
+    """Origins allowed to embed the web pages in a frame, comma-separated; empty: this server
+    only (`frame-ancestors 'self'`)."""
+    insecure_serve_without_keys: bool = False
+    """Let `assistant serve` listen beyond loopback with no API key (a warning at every start);
+    for a gateway that authenticates in front of it."""
     upload_dir: Path | None = None
     chatwoot_base_url: str = ""
     chatwoot_api_token: SecretStr | None = None
@@ -154,6 +167,14 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("cors_origins", "frame_ancestors")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in (o.strip().rstrip("/") for o in value.split(",") if o.strip()):
+            if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://shop.example.com")
+        return value
 
     @field_validator("device")
     @classmethod

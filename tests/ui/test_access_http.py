@@ -135,3 +135,30 @@ def test_a_revoked_key_stops_at_the_next_request(
     assert client.get("/api/v1/admin/keys", headers=bearer(created.secret)).status_code == 200
     access.keys.revoke(created.key.id)
     assert client.get("/api/v1/admin/keys", headers=bearer(created.secret)).status_code == 401
+
+
+class Denied(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def test_the_channel_hook_reads_the_token_from_the_caller(database: Database) -> None:
+    access = AccessControl(database.session)
+    authorize = access.hook(Denied)
+    web = Principal(Role.CUSTOMER, "web")
+    token = access.owners.bind("web:web:c1", "web", web)
+    authorize(web.with_token(token), Action.READ, "web:web:c1")
+    authorize(web, Action.START, "web:web:new")
+    authorize(web, Action.START, None)
+    for caller, action, status in [
+        (web, Action.READ, 404),
+        (web.with_token(token), Action.HAND_BACK, 403),
+        (web.with_token(token), Action.UPLOAD, 403),
+        (Principal(None), Action.READ, 401),
+    ]:
+        with pytest.raises(Denied) as denied:
+            authorize(caller, action, None if action is Action.UPLOAD else "web:web:c1")
+        assert denied.value.status == status
+    assert token not in repr(web.with_token(token))
+    assert web.with_token(token) == web
