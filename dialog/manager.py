@@ -25,6 +25,7 @@ from dialog.locking import Held, TurnLocks, locks_for
 from dialog.messages import Message, Reply
 from dialog.protocols import ConversationStore
 from dialog.quotes import Embed, QuotePicker
+from dialog.redelivery import delivered_before
 from dialog.sentiment import label_turn
 from dialog.state import ConversationState
 from dialog.steps.actions import Action, build_actions
@@ -167,13 +168,20 @@ class Assistant:
         state, history = self.store.load_turn(
             cid, history=12 * max(self.options.history_turns, 1) + 24
         )
+        earlier = delivered_before(history, message.delivery_id)
+        if earlier is not None and earlier.answer is not None:
+            held.release()  # delivered again: the stored answer, not a second turn
+            return earlier.turn(cid, state.handoff)
+        if earlier is not None:  # a crash interrupted this delivery's turn: resume it
+            history = history[: earlier.index]
         label = label_turn(text)
         work = TurnWork(message, text, state, label, history)
-        work.add(
-            ev.UserUttered(
-                text, message.channel, message.delivery_id, label.sentiment, label.urgency
+        if earlier is None:
+            work.add(
+                ev.UserUttered(
+                    text, message.channel, message.delivery_id, label.sentiment, label.urgency
+                )
             )
-        )
         if state.handoff and not allowed_in_handoff(self.commands, text):
             self.store.append(cid, work.events, channel=message.channel)
             held.release()

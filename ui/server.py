@@ -23,6 +23,7 @@ from ui.backend import Backend
 from ui.ratelimit import RateLimits, path_group
 from ui.runtime import Runtime
 from ui.webhooks import chatwoot, generic
+from ui.webhooks.worker import DeliveryWorkers
 
 log = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -47,6 +48,9 @@ def create_app(
     >>> uvicorn.run(app, host="127.0.0.1", port=8080)
     """
     runtime = Runtime(components, http=http, assistant_override=assistant)
+    deliveries = DeliveryWorkers(
+        runtime, {generic.SOURCE: generic.SENDER, chatwoot.SOURCE: chatwoot.SENDER}
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -54,9 +58,11 @@ def create_app(
         if owned:
             runtime.http = httpx.AsyncClient(follow_redirects=False)
         await runtime.blocking(components.warm_up)
+        await deliveries.start()
         try:
             yield
         finally:
+            await deliveries.stop(components.settings.shutdown_grace_s)
             await runtime.drain()
             if owned and runtime.http is not None:
                 await runtime.http.aclose()
@@ -74,6 +80,7 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
+    app.state.deliveries = deliveries
 
     s = components.settings
     limits = RateLimits(
@@ -165,7 +172,8 @@ def create_app(
         "/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse
     )
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
+        text = runtime.metrics.render() + await deliveries.metrics()
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     app.include_router(api.router)
     app.include_router(generic.router)

@@ -10,6 +10,7 @@ from assistant.cli.app import App, pass_app
 from assistant.cli.ask import ask
 from assistant.cli.bench import bench
 from assistant.cli.chat import chat
+from assistant.cli.deliveries import deliveries
 from assistant.cli.eval import eval_command
 from assistant.cli.ingest import ingest
 from assistant.cli.kb import kb
@@ -35,6 +36,7 @@ main.add_command(ask)
 main.add_command(chat)
 main.add_command(model)
 main.add_command(serve)
+main.add_command(deliveries)
 main.add_command(kb)
 main.add_command(bench)
 main.add_command(eval_command)

@@ -93,6 +93,19 @@ class Settings(BaseSettings):
     `.example.com` for its subdomains too); empty allows any host."""
     callback_attempts: int = Field(default=5, ge=1, le=20)
     callback_backoff_s: float = Field(default=1.0, ge=0.0)
+    delivery_retry_schedule: str = "10s,1m,5m,15m,30m,1h,2h,4h,8h,12h,16h,24h"
+    """Waits between tries of a webhook delivery's callback or Chatwoot call (and of a failed turn),
+    comma-separated (`30`, `30s`, `5m`, `2h`, `1d`); when they are used up the delivery is
+    dead-lettered (`assistant deliveries list --status failed`). The default spans about 2.8 days."""
+    delivery_lease_s: float = Field(default=60.0, ge=1.0, le=3600.0)
+    """How long a worker holds a delivery without renewing it (renewed every third of it while
+    alive); a dead worker's delivery is taken again after at most this plus `delivery_poll_s`."""
+    delivery_poll_s: float = Field(default=1.0, gt=0.0, le=60.0)
+    """How often an idle worker looks for deliveries queued by other processes."""
+    delivery_workers: int = Field(default=0, ge=0, le=256)
+    """Deliveries one server process works on at once; 0 = as many as `turn_threads`."""
+    shutdown_grace_s: float = Field(default=30.0, ge=0.0, le=3600.0)
+    """On SIGTERM, how long in-flight deliveries may finish before their leases are released."""
     auth: SecretStr | None = None
     admin_auth: SecretStr | None = None
     """`user:password[,user:password]` for the admin area (uploads, knowledge base, hand back),
@@ -176,6 +189,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like https://shop.example.com")
         return value
 
+    @field_validator("delivery_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        parse_durations(value)
+        return value
+
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
@@ -213,6 +232,23 @@ class Settings(BaseSettings):
         """Where converted models are cached."""
         assert self.model_dir is not None
         return self.model_dir
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_durations(text: str) -> tuple[float, ...]:
+    """`"10s,5m,2h"` as seconds; a settings value, so a wrong one is a ValueError naming it."""
+    delays = []
+    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
+        unit = _UNITS.get(part[-1], 0.0)
+        try:
+            delays.append(float(part[:-1]) * unit if unit else float(part))
+        except ValueError as err:
+            raise ValueError(f"{part!r} is not a duration like 30s, 5m, 2h or 1d") from err
+        if delays[-1] < 0:
+            raise ValueError(f"{part!r} is negative")
+    return tuple(delays)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -227,7 +227,65 @@ def test_chatwoot_refusing_our_reply_is_recorded_not_raised(
     with serving(create_app(components, web=False)) as base:
         _post(base, event())
         chatwoot.wait_for(1)
-        time.sleep(0.3)
-    from ui.deliveries import DeliveryLedger
+        row = _wait_for_status(components, "1:9001", "failed")
+    assert "401" in (row.error or ""), "a refusal is dead-lettered at once, with its reason"
+    assert len(chatwoot.received) == 1
 
-    assert DeliveryLedger(components.database.session).status("chatwoot", "1:9001") == "undelivered"
+
+def _wait_for_status(components: Components, delivery_id: str, status: str) -> Any:
+    """The delivery's row once it has `status` (polled; a generous deadline, no fixed sleep)."""
+    from ui.jobs import DeliveryQueue
+
+    queue = DeliveryQueue(components.database.session)
+    deadline = time.monotonic() + 30
+    while True:
+        row = queue.get("chatwoot", delivery_id)
+        if row is not None and row.status == status:
+            return row
+        assert time.monotonic() < deadline, f"{delivery_id}: {row and row.status} != {status}"
+        time.sleep(0.02)
+
+
+def test_a_handoff_is_not_lost_when_posting_the_reply_fails(
+    components: Components,
+    model: FakeChatModel,
+    chatwoot: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _configure(components, chatwoot, monkeypatch)
+    monkeypatch.setattr(components.settings, "delivery_retry_schedule", "0.05,0.05")
+    chatwoot.statuses = [503]  # the reply POST fails once; the status change goes through
+    with serving(create_app(components, web=False)) as base:
+        assert _post(base, event(content="/handoff")).json()["status"] == "accepted"
+        calls = chatwoot.wait_for(3)
+        row = _wait_for_status(components, "1:9001", "handed_off")
+    paths = [call.path.rsplit("/", 1)[-1] for call in calls]
+    assert paths == ["messages", "toggle_status", "messages"], "status not skipped, reply re-sent"
+    assert calls[0].json() == calls[2].json(), "the same reply, not a new turn"
+    assert row.attempts == 1
+    assert model.requests == [], "a command: the model was never asked"
+
+
+def test_a_resolved_conversation_is_answered_again_when_the_contact_writes(
+    components: Components,
+    model: FakeChatModel,
+    chatwoot: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # some Chatwoot versions send agent bots no conversation_status_changed: the status the
+    # next message carries says the agent resolved it
+    _configure(components, chatwoot, monkeypatch)
+    model.enqueue("Two years.")
+    with serving(create_app(components, web=False)) as base:
+        _post(base, event(content="/handoff"))
+        chatwoot.wait_for(2)
+        _wait_for_status(components, "1:9001", "handed_off")
+        assert components.assistant.state("chatwoot-1-42").handoff
+        opened = event(id=9002, content="hello?", conversation={"id": 42, "status": "open"})
+        assert _post(base, opened).json()["status"] == "ignored", "a human has it"
+        resolved = event(id=9003, content="blender warranty")
+        resolved["conversation"] = {"id": 42, "status": "resolved"}
+        assert _post(base, resolved).json()["status"] == "accepted"
+        third = chatwoot.wait_for(3)[2]
+    assert third.json()["content"].startswith("Two years.")
+    assert not components.assistant.state("chatwoot-1-42").handoff

@@ -43,6 +43,12 @@ def delivery(delivery_id: str = "d-1", **extra: Any) -> bytes:
     ).encode()
 
 
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Callbacks tried again within a second, not over days."""
+    monkeypatch.setenv("ASSISTANT_DELIVERY_RETRY_SCHEDULE", "0.05,0.05,0.05")
+
+
 @pytest.fixture
 def base(components: Components) -> Iterator[str]:
     with serving(create_app(components, web=False)) as url:
@@ -257,9 +263,11 @@ def test_callback_gives_up_on_a_client_error_without_retrying(
         receiver.wait_for(1)
         time.sleep(0.5)
         assert len(receiver.received) == 1
-    from ui.deliveries import DeliveryLedger
+    from ui.jobs import DeliveryQueue
 
-    assert DeliveryLedger(components.database.session).status("generic", "d-404") == "undelivered"
+    row = DeliveryQueue(components.database.session).get("generic", "d-404")
+    assert row is not None and row.status == "failed", "a refusal is dead-lettered at once"
+    assert row.error == f"callback to {receiver.url} answered 404"
 
 
 @pytest.mark.parametrize(

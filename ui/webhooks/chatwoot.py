@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
@@ -20,9 +20,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from dialog.messages import Message, Reply, Source
+from ui.jobs import DeliveryQueue, Job
 from ui.runtime import Runtime
 from ui.views import quote_lines
-from ui.webhooks.common import claim_delivery, count, read_body, secrets_of, verify_delivery
+from ui.webhooks.common import count, read_body, secrets_of, verify_delivery
+from ui.webhooks.delivery import SendError
+from ui.webhooks.worker import DeliveryWorkers
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -30,7 +33,11 @@ SOURCE = "chatwoot"
 
 
 class ChatwootError(Exception):
-    """Chatwoot's API refused a call or could not be reached."""
+    """Chatwoot's API refused a call or could not be reached; `permanent` for a 4xx refusal."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass
@@ -58,7 +65,11 @@ class ChatwootClient:
         except httpx.HTTPError as err:
             raise ChatwootError(f"Chatwoot unreachable: {type(err).__name__}") from err
         if response.status_code >= 300:
-            raise ChatwootError(f"Chatwoot answered {response.status_code} to {url}")
+            code = response.status_code
+            raise ChatwootError(
+                f"Chatwoot answered {code} to {url}",
+                permanent=code < 500 and code not in (408, 429),
+            )
 
     async def send_message(self, account_id: int, conversation_id: int, content: str) -> None:
         payload = {"content": content, "message_type": "outgoing", "private": False}
@@ -79,6 +90,8 @@ class ContactMessage:
     message_id: int
     content: str
     sender: str
+    status: str = ""
+    """The conversation's status the event carries (`pending`, `resolved`, ...)."""
 
     @property
     def internal_conversation_id(self) -> str:
@@ -109,7 +122,12 @@ def contact_message(event: dict[str, Any]) -> ContactMessage | str:
     except (KeyError, TypeError, ValueError):
         return "missing account, conversation or message id"
     return ContactMessage(
-        account, conversation_id, message_id, content, str(sender.get("id") or "contact")
+        account,
+        conversation_id,
+        message_id,
+        content,
+        str(sender.get("id") or "contact"),
+        str(conversation.get("status") or ""),
     )
 
 
@@ -208,43 +226,74 @@ async def chatwoot_webhook(request: Request) -> JSONResponse:
         count(runtime, SOURCE, "ignored")
         return JSONResponse({"status": "ignored", "reason": found})
     delivery_id = f"{found.account_id}:{found.message_id}"
-    if not await claim_delivery(runtime, SOURCE, delivery_id, found.internal_conversation_id):
+    workers: DeliveryWorkers = request.app.state.deliveries
+    payload = asdict(found)
+    job = await runtime.blocking(
+        workers.queue.enqueue, SOURCE, delivery_id, found.internal_conversation_id, payload
+    )
+    if job is None:
+        count(runtime, SOURCE, "duplicate")
         return JSONResponse({"status": "duplicate"})
-    runtime.spawn(_answer(runtime, found, delivery_id), f"chatwoot {delivery_id}")
+    workers.wake()  # stored before this answer: a worker in some process answers it
     count(runtime, SOURCE, "accepted")
     return JSONResponse({"status": "accepted"})
 
 
-async def _answer(runtime: Runtime, found: ContactMessage, delivery_id: str) -> None:
-    settings = runtime.settings
-    assert runtime.http is not None and settings.chatwoot_api_token is not None
-    client = ChatwootClient(
-        settings.chatwoot_base_url, settings.chatwoot_api_token.get_secret_value(), runtime.http
-    )
-    message = Message(
-        found.content,
-        found.internal_conversation_id,
-        channel="chatwoot",
-        sender=found.sender,
-        delivery_id=delivery_id,
-    )
-    try:
-        reply = await runtime.run_turn(message)
-    except Exception:
-        await runtime.blocking(runtime.ledger.release, SOURCE, delivery_id)
-        raise
-    try:
-        if reply.answer.strip():  # during a handoff the assistant stays silent
-            await client.send_message(found.account_id, found.conversation_id, reply_text(reply))
-        if reply.handoff:
-            await client.set_status(found.account_id, found.conversation_id, "open")
-    except ChatwootError as err:
-        log.warning("could not answer Chatwoot conversation %s: %s", found.conversation_id, err)
-        await runtime.blocking(runtime.ledger.finish, SOURCE, delivery_id, "undelivered")
-        return
-    await runtime.blocking(
-        runtime.ledger.finish, SOURCE, delivery_id, "handed_off" if reply.handoff else "delivered"
-    )
+class ChatwootSender:
+    """Chatwoot deliveries: the answer through the messages API; a handoff opens the conversation
+    for a human (tried even when posting the message fails, and each retried until done)."""
+
+    source = SOURCE
+
+    def message(self, job: Job) -> Message:
+        found = ContactMessage(**job.payload)
+        return Message(
+            found.content,
+            found.internal_conversation_id,
+            channel="chatwoot",
+            sender=found.sender,
+            delivery_id=job.delivery_id,
+        )
+
+    async def before_turn(self, runtime: Runtime, queue: DeliveryQueue, job: Job) -> None:
+        """An agent resolved (or set pending) a conversation we handed off, and Chatwoot did not
+        tell the bot: the status this message carries says so, and the bot answers again."""
+        if job.payload.get("status") not in ("pending", "resolved"):
+            return
+        if await runtime.blocking(queue.unfinished_before, job):
+            return  # our own handoff may still be on its way to Chatwoot
+        assistant = runtime.assistant
+        state = await runtime.blocking(assistant.state, job.conversation_id)
+        if state.handoff:
+            await runtime.blocking(assistant.hand_back, job.conversation_id, "chatwoot")
+
+    def steps(self, job: Job, reply: Reply) -> list[str]:
+        steps = ["message"] if reply.answer.strip() else []  # during a handoff: silent
+        return steps + (["status"] if reply.handoff else [])
+
+    async def send(self, runtime: Runtime, job: Job, reply: Reply, step: str) -> None:
+        settings = runtime.settings
+        assert runtime.http is not None
+        if not settings.chatwoot_base_url or settings.chatwoot_api_token is None:
+            raise SendError("the Chatwoot bot is off (ASSISTANT_CHATWOOT_BASE_URL)")
+        client = ChatwootClient(
+            settings.chatwoot_base_url, settings.chatwoot_api_token.get_secret_value(), runtime.http
+        )
+        account, conversation = int(job.payload["account_id"]), int(job.payload["conversation_id"])
+        try:
+            if step == "message":
+                await client.send_message(account, conversation, reply_text(reply))
+            else:
+                await client.set_status(account, conversation, "open")
+        except ChatwootError as err:
+            log.warning("could not %s Chatwoot conversation %s: %s", step, conversation, err)
+            raise SendError(str(err), permanent=err.permanent) from err
+
+    def done_status(self, job: Job, reply: Reply) -> str:
+        return "handed_off" if reply.handoff else "delivered"
+
+
+SENDER = ChatwootSender()
 
 
 async def _status_changed(runtime: Runtime, event: dict[str, Any]) -> dict[str, str]:

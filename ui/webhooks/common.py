@@ -1,5 +1,4 @@
-"""What both webhooks need: a size-limited body, the secrets, signature checks, a delivery
-ledger."""
+"""What both webhooks need: a size-limited body, the secrets, signature checks, counting."""
 
 from __future__ import annotations
 
@@ -45,16 +44,6 @@ def verify_delivery(
     except SignatureError as err:
         count(runtime, source, "unauthorized")
         raise HTTPException(401, f"bad signature: {err}") from err
-
-
-async def claim_delivery(
-    runtime: Runtime, source: str, delivery_id: str, conversation_id: str
-) -> bool:
-    """Record the delivery once; False (and counted) when it was seen before, even concurrently."""
-    claimed = await runtime.blocking(runtime.ledger.claim, source, delivery_id, conversation_id)
-    if not claimed:
-        count(runtime, source, "duplicate")
-    return claimed
 
 
 def count(runtime: Runtime, source: str, outcome: str) -> None:

@@ -7,7 +7,6 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
 import httpx
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -15,9 +14,12 @@ from pydantic import BaseModel, Field, ValidationError
 
 from dialog.messages import Message, Reply
 from ui.api import CONVERSATION_ID
+from ui.jobs import DeliveryQueue, Job
 from ui.runtime import Runtime
 from ui.signing import signed_headers
-from ui.webhooks.common import claim_delivery, count, read_body, secrets_of, verify_delivery
+from ui.webhooks.common import count, read_body, secrets_of, verify_delivery
+from ui.webhooks.delivery import Outcome, SendError
+from ui.webhooks.worker import DeliveryWorkers
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -116,28 +118,38 @@ async def generic_webhook(request: Request) -> JSONResponse:
             f"callback_url host {urlsplit(delivery.callback_url).hostname!r} is not allowed "
             "(ASSISTANT_CALLBACK_HOSTS)",
         )
-    if not await claim_delivery(runtime, SOURCE, delivery.delivery_id, delivery.conversation_id):
-        return JSONResponse({"status": "duplicate", "delivery_id": delivery.delivery_id})
     sender = delivery.sender or {}
-    message = Message(
-        delivery.text,
-        delivery.conversation_id,
-        channel="webhook",
-        sender=str(sender.get("id") or sender.get("name") or "user")[:200],
-        delivery_id=delivery.delivery_id,
-    )
-    if delivery.callback_url:
-        runtime.spawn(
-            _answer_to_callback(runtime, message, delivery.callback_url),
-            f"callback {delivery.delivery_id}",
+    payload = {
+        "text": delivery.text,
+        "conversation_id": delivery.conversation_id,
+        "sender": str(sender.get("id") or sender.get("name") or "user")[:200],
+        "callback_url": delivery.callback_url,
+    }
+    workers: DeliveryWorkers = request.app.state.deliveries
+    held_by = None if delivery.callback_url else workers.worker_id
+    job = await runtime.blocking(
+        lambda: workers.queue.enqueue(
+            SOURCE,
+            delivery.delivery_id,
+            delivery.conversation_id,
+            payload,
+            held_by=held_by,
+            lease_s=settings.delivery_lease_s,
         )
+    )
+    if job is None:
+        count(runtime, SOURCE, "duplicate")
+        return JSONResponse({"status": "duplicate", "delivery_id": delivery.delivery_id})
+    if delivery.callback_url:  # stored before this answer: a worker in some process sends it
+        workers.wake()
         count(runtime, SOURCE, "accepted")
         return JSONResponse(
             {"status": "accepted", "delivery_id": delivery.delivery_id}, status_code=202
         )
-    reply = await _answer(runtime, message)
+    outcome = await workers.run(job, inline=True)
+    assert isinstance(outcome, Outcome) and outcome.reply is not None
     count(runtime, SOURCE, "answered")
-    return JSONResponse(reply.as_json())
+    return JSONResponse(outcome.reply.as_json())
 
 
 def callback_allowed(url: str, allowed: str) -> bool:
@@ -169,60 +181,55 @@ def _parse(body: bytes) -> GenericDelivery:
         raise HTTPException(400, f"invalid delivery: {problems}") from err
 
 
-async def _answer(runtime: Runtime, message: Message) -> Reply:
-    """Run the turn; if it fails before an answer exists, release the claim so a retry can
-    succeed."""
-    assert message.delivery_id is not None
-    try:
-        reply = await runtime.run_turn(message)
-    except Exception:
-        await runtime.blocking(runtime.ledger.release, SOURCE, message.delivery_id)
-        raise
-    await runtime.blocking(runtime.ledger.finish, SOURCE, message.delivery_id, "answered")
-    return reply
+class GenericSender:
+    """Generic deliveries: the answer in the HTTP response, or POSTed, signed, to callback_url."""
+
+    source = SOURCE
+
+    def message(self, job: Job) -> Message:
+        return Message(
+            str(job.payload["text"]),
+            job.conversation_id,
+            channel="webhook",
+            sender=str(job.payload.get("sender") or "user"),
+            delivery_id=job.delivery_id,
+        )
+
+    async def before_turn(self, runtime: Runtime, queue: DeliveryQueue, job: Job) -> None:
+        return None
+
+    def steps(self, job: Job, reply: Reply) -> list[str]:
+        return ["callback"] if job.payload.get("callback_url") else []
+
+    async def send(self, runtime: Runtime, job: Job, reply: Reply, step: str) -> None:
+        payload = {"delivery_id": job.delivery_id, **reply.as_json()}
+        try:
+            await post_signed(runtime, str(job.payload["callback_url"]), payload)
+        except SendError:
+            runtime.metrics.inc("assistant_callbacks_total", outcome="failed")
+            raise
+        runtime.metrics.inc("assistant_callbacks_total", outcome="delivered")
+
+    def done_status(self, job: Job, reply: Reply) -> str:
+        return "delivered" if job.payload.get("callback_url") else "answered"
 
 
-async def _answer_to_callback(runtime: Runtime, message: Message, url: str) -> None:
-    reply = await _answer(runtime, message)
-    payload = {"delivery_id": message.delivery_id, **reply.as_json()}
-    delivered = await post_signed(runtime, url, payload)
-    assert message.delivery_id is not None
-    await runtime.blocking(
-        runtime.ledger.finish,
-        SOURCE,
-        message.delivery_id,
-        "delivered" if delivered else "undelivered",
-    )
-    runtime.metrics.inc(
-        "assistant_callbacks_total", outcome="delivered" if delivered else "undelivered"
-    )
+SENDER = GenericSender()
 
 
-async def post_signed(runtime: Runtime, url: str, payload: dict[str, Any]) -> bool:
-    """POST, signed like incoming requests; retry network errors, 408, 429 and 5xx with exponential
-    backoff."""
-    settings = runtime.settings
-    secret = secrets_of(settings.webhook_secret)[0]
+async def post_signed(runtime: Runtime, url: str, payload: dict[str, Any]) -> None:
+    """One POST, signed like incoming requests; SendError says whether a retry can help (network
+    errors, 408, 429 and 5xx) or not (any other 4xx, a redirect)."""
+    secret = secrets_of(runtime.settings.webhook_secret)[0]
     body = json.dumps(payload, ensure_ascii=False).encode()
     client = runtime.http
     assert client is not None, "the app's lifespan opens the HTTP client"
-    for attempt in range(settings.callback_attempts):
-        headers = {"Content-Type": "application/json", **signed_headers(secret, body)}
-        try:
-            response = await client.post(url, content=body, headers=headers, timeout=10.0)
-            if response.status_code < 300:
-                return True
-            if response.status_code < 500 and response.status_code not in (408, 429):
-                log.warning(
-                    "callback to %s refused with %s; not retrying", url, response.status_code
-                )
-                return False
-            log.info(
-                "callback to %s answered %s (attempt %d)", url, response.status_code, attempt + 1
-            )
-        except httpx.HTTPError as err:
-            log.info("callback to %s failed: %s (attempt %d)", url, type(err).__name__, attempt + 1)
-        if attempt + 1 < settings.callback_attempts:
-            await anyio.sleep(settings.callback_backoff_s * 2**attempt)
-    log.warning("callback to %s undelivered after %d attempts", url, settings.callback_attempts)
-    return False
+    headers = {"Content-Type": "application/json", **signed_headers(secret, body)}
+    try:
+        response = await client.post(url, content=body, headers=headers, timeout=10.0)
+    except httpx.HTTPError as err:
+        raise SendError(f"callback to {url} failed: {type(err).__name__}") from err
+    if response.status_code < 300:
+        return
+    retryable = response.status_code >= 500 or response.status_code in (408, 429)
+    raise SendError(f"callback to {url} answered {response.status_code}", permanent=not retryable)

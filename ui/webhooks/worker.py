@@ -1,0 +1,145 @@
+"""Workers that take webhook deliveries from the durable queue, in every server process.
+
+Each process runs `delivery_workers` loops. A loop leases the oldest runnable delivery, runs the
+one delivery sequence (`ui.webhooks.delivery.run_delivery`), and looks again; an idle loop sleeps
+until this process queues a delivery or `delivery_poll_s` passes (deliveries queued by other
+processes). On shutdown no new delivery is taken, in-flight ones may finish within the grace
+period, and the leases of the rest are released so another process takes them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+
+from ui.jobs import DeliveryQueue, Job
+from ui.runtime import Runtime, turn_threads_for
+from ui.webhooks.delivery import Sender, run_delivery
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryWorkers:
+    """The delivery loops of one server process, with the queue they share.
+
+    >>> workers = DeliveryWorkers(runtime, {"generic": GenericSender()})
+    >>> await workers.start(); ...; await workers.stop(grace_s=30)
+    """
+
+    def __init__(self, runtime: Runtime, senders: Mapping[str, Sender]) -> None:
+        self.runtime = runtime
+        self.senders = dict(senders)
+        self.worker_id = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._queue: DeliveryQueue | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self.in_flight: dict[int, Job] = {}
+
+    @property
+    def queue(self) -> DeliveryQueue:
+        if self._queue is None:
+            import ui.records  # noqa: F401  (register the table)
+
+            self._queue = DeliveryQueue(self.runtime.components.database.session)
+        return self._queue
+
+    @property
+    def size(self) -> int:
+        setting = self.runtime.settings.delivery_workers
+        return setting or turn_threads_for(self.runtime.settings.turn_threads)
+
+    async def start(self) -> None:
+        """Start the loops; deliveries left by a dead process are taken once their lease ends."""
+        self._stopping = False
+        self._wakeup = asyncio.Event()
+        self._loops = [
+            asyncio.get_running_loop().create_task(self._loop(), name=f"deliveries {n}")
+            for n in range(self.size)
+        ]
+
+    def wake(self) -> None:
+        """A delivery was queued here: an idle loop takes it now rather than at its next poll."""
+        self._wakeup.set()
+
+    async def stop(self, grace_s: float) -> None:
+        """Take nothing new, let in-flight deliveries finish within `grace_s`, release the rest."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._loops:
+            _, late = await asyncio.wait(self._loops, timeout=grace_s)
+            released = await asyncio.to_thread(self.queue.release_worker, self.worker_id)
+            if late or released:
+                log.warning(
+                    "shutdown: %d deliveries still running after %.0f s; their leases released",
+                    released,
+                    grace_s,
+                )
+            for task in late:
+                task.cancel()
+        self._loops = []
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            job = await self._take()
+            if job is None:
+                await self._idle()
+                continue
+            self.in_flight[job.id] = job
+            try:
+                await self.run(job)
+            except Exception:  # noqa: BLE001 - one delivery's bug never stops the loop
+                log.exception("delivery %s %s failed", job.source, job.delivery_id)
+            finally:
+                self.in_flight.pop(job.id, None)
+
+    async def run(self, job: Job, *, inline: bool = False) -> object:
+        sender = self.senders.get(job.source)
+        if sender is None:
+            log.error("no sender for deliveries from %r; left for another version", job.source)
+            await asyncio.to_thread(self.queue.release, job)
+            return None
+        return await run_delivery(self.runtime, self.queue, job, sender, inline=inline)
+
+    async def _take(self) -> Job | None:
+        try:
+            return await asyncio.to_thread(
+                lambda: self.queue.take(
+                    self.worker_id, lease_s=self.runtime.settings.delivery_lease_s
+                )
+            )
+        except Exception:  # noqa: BLE001 - database away: look again after the poll interval
+            log.warning("could not look for deliveries", exc_info=True)
+            return None
+
+    async def _idle(self) -> None:
+        try:
+            await asyncio.wait_for(
+                self._wakeup.wait(), timeout=self.runtime.settings.delivery_poll_s
+            )
+        except TimeoutError:
+            return
+        if not self._stopping:
+            self._wakeup.clear()
+
+    async def metrics(self) -> str:
+        """Queue gauges in the Prometheus text format, read from the database."""
+        stats = await asyncio.to_thread(self.queue.stats)
+        lines = [
+            "# HELP assistant_delivery_queue_depth Webhook deliveries still to be worked on.",
+            "# TYPE assistant_delivery_queue_depth gauge",
+            f'assistant_delivery_queue_depth{{status="pending"}} {stats.pending}',
+            f'assistant_delivery_queue_depth{{status="running"}} {stats.running}',
+            "# HELP assistant_delivery_oldest_age_seconds Age of the oldest delivery still to be "
+            "worked on.",
+            "# TYPE assistant_delivery_oldest_age_seconds gauge",
+            f"assistant_delivery_oldest_age_seconds {stats.oldest_age_s:.3f}",
+            "# HELP assistant_delivery_dead_letters Deliveries whose retries are used up (failed).",
+            "# TYPE assistant_delivery_dead_letters gauge",
+            f"assistant_delivery_dead_letters {stats.failed}",
+        ]
+        return "\n".join(lines) + "\n"
