@@ -412,24 +412,71 @@ class KnowledgeBase:
                 progress(Path(item.document.source).name, len(item.passages))
         return True
 
+    def ingest_documents(
+        self, documents: Iterable[tuple[SourceDocument, bytes]], progress: Progress | None = None
+    ) -> IngestReport:
+        """Add or replace documents read elsewhere (web pages), each with the bytes that identify
+        its content: unchanged ones embed nothing, as unchanged files do."""
+        report = IngestReport()
+        index = self.index
+        with self._sessions() as session:
+            known = dict(
+                session.execute(select(DocumentRow.source, DocumentRow.content_hash)).tuples().all()
+            )
+        pending: list[_Pending] = []
+        changed = False
+        try:
+            for document, content in documents:
+                digest = hashlib.sha256(
+                    content + f"|{LOADER_VERSION}|{self._chunker.fingerprint}".encode()
+                ).hexdigest()
+                if known.get(document.source) == digest:
+                    report.files += 1
+                    report.unchanged += 1
+                    continue
+                passages = self._chunker.split(document)
+                if not passages:
+                    report.failed.append(f"{document.source}: no text to index")
+                    continue
+                pending.append(_Pending(document, digest, passages))
+                if sum(len(p.passages) for p in pending) >= self._batch_chunks:
+                    changed |= self._commit(pending, index, report, progress)
+                    pending = []
+            if pending:
+                changed |= self._commit(pending, index, report, progress)
+        finally:
+            if changed:
+                self._save()
+        report.kb_version = report.kb_version or index.kb_version
+        return report
+
     # ---- maintenance
 
     def remove(self, paths: Sequence[str | Path] = (), *, missing: bool = False) -> list[str]:
-        """Forget documents (a file, or every file under a folder; with `missing`, files gone from
-        disk).
+        """Forget documents (a file, or every file under a folder; a web page, or every page under
+        a URL; with `missing`, files gone from disk).
 
         Their chunks leave SQL and their vectors leave the index. Returns the sources removed.
         """
+        wanted = [_wanted_source(p) for p in paths]
+        return self._delete(
+            lambda source: (
+                any(source == w or source.startswith(_folder(w)) for w in wanted)
+                or (missing and not is_url(source) and not Path(source).exists())
+            )
+        )
+
+    def forget(self, sources: Iterable[str]) -> list[str]:
+        """Remove exactly these documents (web pages gone from their site); returns those
+        removed."""
+        exact = set(sources)
+        return self._delete(exact.__contains__) if exact else []
+
+    def _delete(self, chosen_by: Callable[[str], bool]) -> list[str]:
         index = self.index
-        wanted = [str(Path(p).expanduser().resolve()) for p in paths]
         with self._sessions.begin() as session:
             rows = session.execute(select(DocumentRow.id, DocumentRow.source)).all()
-            chosen = [
-                (doc_id, source)
-                for doc_id, source in rows
-                if any(source == w or source.startswith(w.rstrip(os.sep) + os.sep) for w in wanted)
-                or (missing and not Path(source).exists())
-            ]
+            chosen = [(doc_id, source) for doc_id, source in rows if chosen_by(source)]
             if not chosen:
                 return []
             doc_ids = [doc_id for doc_id, _ in chosen]
@@ -654,6 +701,22 @@ def _bump(session: Session) -> int:
         session.add(KnowledgeStateRow(id=1, version=1))
         session.flush()
     return _version(session)
+
+
+def is_url(source: str) -> bool:
+    """A web page's source is its URL; every other source is a file path."""
+    return source.startswith(("http://", "https://"))
+
+
+def _wanted_source(target: str | Path) -> str:
+    text = str(target)
+    return text if is_url(text) else str(Path(text).expanduser().resolve())
+
+
+def _folder(source: str) -> str:
+    """What every source under this one starts with (a folder, or a URL's path)."""
+    separator = "/" if is_url(source) else os.sep
+    return source.rstrip(separator) + separator
 
 
 def _embedding_text(heading: str, text: str) -> str:
