@@ -8,12 +8,14 @@ import click
 
 from assistant.cli.app import App, pass_app
 from assistant.cli.ask import ask
+from assistant.cli.audit import audit
 from assistant.cli.bench import bench
 from assistant.cli.chat import chat
 from assistant.cli.deliveries import deliveries
 from assistant.cli.eval import eval_command
 from assistant.cli.ingest import ingest
 from assistant.cli.kb import kb
+from assistant.cli.keys import keys
 from assistant.cli.model import model
 from assistant.cli.serve import serve
 
@@ -40,5 +42,7 @@ main.add_command(deliveries)
 main.add_command(kb)
 main.add_command(bench)
 main.add_command(eval_command)
+main.add_command(keys)
+main.add_command(audit)
 
 __all__ = ["App", "main", "pass_app"]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from assistant.cli.app import App, friendly_errors, pass_app
+from assistant.cli.model import is_loopback
+from assistant.core.db import Database
+from assistant.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -31,6 +38,7 @@ def serve(app: App, host: str, port: int, no_web: bool) -> None:
     console = Console(stderr=True)
     with friendly_errors():
         components = app.components
+        refuse_open_serving(components.settings, components.database, host)
         with console.status("loading the knowledge base and the language model…"):
             _ = components.assistant
             documents, chunks = components.knowledge.count()
@@ -42,3 +50,33 @@ def serve(app: App, host: str, port: int, no_web: bool) -> None:
         uvicorn.run(application, host=host, port=port, log_level="info", ws="none")
     finally:
         app.close()
+
+
+def refuse_open_serving(settings: Settings, database: Database, host: str) -> None:
+    """Beyond loopback only with API keys (or the loudly logged opt-out): the model server's rule,
+    so nobody exposes an unauthenticated REST API by typing --host 0.0.0.0."""
+    if is_loopback(host):
+        return
+    import ui.access_records  # noqa: F401  (register the tables)
+    from ui.access_keys import KeyStore
+
+    if KeyStore(database.session).any_active():
+        return
+    if settings.insecure_serve_without_keys:
+        log.warning(
+            "SERVING %s WITHOUT API KEYS (ASSISTANT_INSECURE_SERVE_WITHOUT_KEYS=true): anyone who "
+            "reaches this port can use the REST API as a customer",
+            host,
+        )
+        click.secho(
+            f"WARNING: listening on {host} with no API key (ASSISTANT_INSECURE_SERVE_WITHOUT_KEYS)",
+            fg="red",
+            err=True,
+        )
+        return
+    raise click.UsageError(
+        f"refusing to listen on {host} without API keys; create one with "
+        "`assistant keys create --role admin --name ops`, set "
+        "ASSISTANT_INSECURE_SERVE_WITHOUT_KEYS=true (behind an authenticating gateway), "
+        "or use 127.0.0.1"
+    )

@@ -1,0 +1,94 @@
+"""`assistant keys`: create, list and revoke the REST API's keys (each change is audited)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+
+import click
+
+from assistant.cli.app import App, friendly_errors, pass_app
+from ui.access import Role
+from ui.access_audit import AuditLog
+from ui.access_keys import KeyStore
+
+
+@click.group()
+def keys() -> None:
+    """API keys for the REST API: `Authorization: Bearer <key>`."""
+
+
+def cli_actor() -> str:
+    """Who ran the command, for the audit trail."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli:unknown"
+
+
+def _stores(app: App) -> tuple[KeyStore, AuditLog]:
+    import ui.access_records  # noqa: F401  (register the tables)
+
+    with friendly_errors():
+        sessions = app.components.database.session
+    return KeyStore(sessions), AuditLog(sessions)
+
+
+@keys.command()
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice([r.value for r in Role]),
+    help="customer: its own conversations; agent: handed-off ones; admin: everything.",
+)
+@click.option("--name", required=True, help="What the key is for (shown by `keys list`).")
+@click.option("--json", "as_json", is_flag=True, help="Print the key as one JSON object.")
+@pass_app
+def create(app: App, role: str, name: str, as_json: bool) -> None:
+    """Create a key and print its secret: the only time it is shown (only a digest is stored)."""
+    store, audit = _stores(app)
+    created = store.create(Role(role), name)
+    audit.record(cli_actor(), "keys.create", f"key:{created.key.id}", f"role={role} name={name}")
+    if as_json:
+        click.echo(json.dumps({"id": created.key.id, "role": role, "key": created.secret}))
+        return
+    click.echo(created.secret)
+    click.echo(
+        f"key {created.key.id} ({role}, {name!r}) created; store the line above now, "
+        "it cannot be shown again",
+        err=True,
+    )
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per key.")
+@click.option("--active", is_flag=True, help="Leave revoked keys out.")
+@pass_app
+def list_keys(app: App, as_json: bool, active: bool) -> None:
+    """Every key: id, role, name, created, revoked (never a secret)."""
+    store, _ = _stores(app)
+    found = store.list(include_revoked=not active)
+    for key in found:
+        revoked = key.revoked_at.isoformat() if key.revoked_at else None
+        if as_json:
+            row = {"id": key.id, "role": key.role.value, "name": key.name}
+            row |= {"created_at": key.created_at.isoformat(), "revoked_at": revoked}
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            state = f"revoked {revoked[:19]}" if revoked else "active"
+            created = key.created_at.isoformat()[:19]
+            click.echo(f"{key.id}  {key.role.value:8s}  {created}  {state:27s}  {key.name}")
+    if not as_json:
+        click.echo(f"{len(found)} key(s)", err=True)
+
+
+@keys.command()
+@click.argument("key_id")
+@pass_app
+def revoke(app: App, key_id: str) -> None:
+    """Revoke a key by its id: every server refuses it from its next request."""
+    store, audit = _stores(app)
+    if not store.revoke(key_id):
+        raise click.ClickException(f"no active key with id {key_id!r} (see `assistant keys list`)")
+    audit.record(cli_actor(), "keys.revoke", f"key:{key_id}")
+    click.echo(f"key {key_id} revoked", err=True)
