@@ -1,72 +1,14 @@
+"""What the SQL store does beyond the ConversationStore contract (tests/contracts): snapshots
+that bound the replay, erasure down to the snapshot rows."""
+
 import pytest
 
 from assistant.core.db import Database
-from dialog.errors import ConversationNotFound
-from dialog.events import AnswerFailed, BotUttered, UserUttered
+from dialog.events import BotUttered, UserUttered
 from dialog.state import ConversationState
 from dialog.store import SqlConversationStore
 
 pytestmark = pytest.mark.unit
-
-
-def test_events_come_back_in_order(database: Database) -> None:
-    store = SqlConversationStore(database.session)
-    store.append("c1", [UserUttered("hi", "web")], channel="web")
-    store.append("c1", [BotUttered("hello", [{"chunk_id": 3}]), AnswerFailed("boom", "par")])
-    assert store.events("c1") == [
-        UserUttered("hi", "web"),
-        BotUttered("hello", [{"chunk_id": 3}]),
-        AnswerFailed("boom", "par"),
-    ]
-    assert store.events("c1", last=2)[0] == BotUttered("hello", [{"chunk_id": 3}])
-
-
-def test_conversations_are_kept_apart(database: Database) -> None:
-    store = SqlConversationStore(database.session)
-    store.append("a", [UserUttered("for a")])
-    store.append("b", [UserUttered("for b")])
-    assert store.events("a") == [UserUttered("for a")]
-    assert store.events("missing") == []
-
-
-def test_require_unknown_conversation(database: Database) -> None:
-    with pytest.raises(ConversationNotFound):
-        SqlConversationStore(database.session).require("nope")
-
-
-def test_state_replays_slots_forms_and_handoff(database: Database) -> None:
-    from dialog import events as ev
-
-    store = SqlConversationStore(database.session)
-    store.append(
-        "c1",
-        [
-            UserUttered("return NW-1042 please"),
-            ev.FormStarted("return_request"),
-            ev.SlotSet(
-                "order_id",
-                "NW-1042",
-                turn=1,
-                span="NW-1042",
-                extractor="rule:order_id",
-                confidence=0.99,
-            ),
-            ev.SlotRequested("reason"),
-            ev.HandoffStarted("asked for a human", "summary"),
-        ],
-    )
-    state = store.load_state("c1")
-    assert state.active_form == "return_request" and state.requested_slot == "reason"
-    assert (
-        state.slots["order_id"].span == "NW-1042"
-        and state.slots["order_id"].extractor == "rule:order_id"
-    )
-    assert state.handoff and state.seq == 5
-    store.append("c1", [ev.HandedBack("ann"), ev.ConversationRestarted()])
-    state = store.load_state("c1")
-    assert (
-        not state.handoff and state.slots == {} and state.active_form is None and state.turns == 1
-    )
 
 
 def test_snapshots_bound_the_replay_of_long_conversations(database: Database) -> None:
@@ -122,15 +64,6 @@ def test_events_written_by_newer_code_still_load(database: Database) -> None:
     assert event_from_row("user", {"text": "hi", "future_field": 1}) == UserUttered("hi")
 
 
-def test_a_snapshot_of_state_from_before_an_erasure_is_not_written(database: Database) -> None:
-    store = SqlConversationStore(database.session, snapshot_every=1000)
-    store.append("c1", [UserUttered("my email is a@b.co")] * 3)
-    before = store.load_state("c1")
-    store.erase("c1")
-    store.save_snapshot(before)
-    assert store.load_state("c1").erased and store.load_state("c1").turns == 0
-
-
 @pytest.mark.parametrize("window", [3, 10, 40])
 def test_a_turn_reads_the_same_state_and_history_as_separate_reads(
     database: Database, window: int
@@ -145,8 +78,3 @@ def test_a_turn_reads_the_same_state_and_history_as_separate_reads(
     assert state.to_json() == {**expected.to_json(), "seq": 26}
     assert history == store.events("c1", last=window)
     assert store.replayed == 16  # from the snapshot on, also when the window is shorter
-
-
-def test_a_turn_of_a_new_conversation_starts_empty(database: Database) -> None:
-    state, history = SqlConversationStore(database.session).load_turn("new", history=5)
-    assert (state.seq, state.turns, history) == (0, 0, [])
