@@ -128,9 +128,23 @@ class Settings(BaseSettings):
     rate_limit_web_per_minute: int = Field(default=60, ge=0)
     max_document_bytes: int = Field(default=20_000_000, ge=1024)
     """Largest document the web chat accepts for upload."""
+    # website sources (`assistant ingest URL`, `assistant kb sync`)
+    web_hosts: str = ""
+    """Hosts whose sites may be crawled, comma-separated (`example.com` covers its subdomains);
+    empty: the host of any URL given. A crawl never leaves its start URL's host and folder."""
+    web_concurrency: int = Field(default=2, ge=1, le=16)
+    """Pages fetched at once from one site."""
+    web_delay_s: float = Field(default=0.5, ge=0.0, le=60.0)
+    """Pause between two requests to a site (robots.txt's Crawl-delay wins when longer)."""
+    web_max_pages: int = Field(default=500, ge=1)
+    """Pages one crawl of a site fetches at most."""
+    web_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    web_user_agent: str = "assistant-crawler/1.0"
+    """The crawler's name, as robots.txt rules address it."""
     # dialog
     domain: str = "demo"
-    """`demo` (the Northwind Shop), `none`, or a YAML/TOML domain file."""
+    """`demo` (the bundled example shop), `none`, or a YAML/TOML domain file (`assistant init`
+    writes one)."""
     tools: str = ""
     """`package.module:function` returning a ToolRegistry for a custom domain."""
     turn_lock_timeout_s: float = Field(default=60.0, gt=0)

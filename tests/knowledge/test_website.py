@@ -149,3 +149,26 @@ def test_forgetting_a_site_removes_its_pages(
     web.ingest(f"{base}/help/")
     removed = web.forget(f"{base}/help/")
     assert len(removed) == 7 and kb.documents() == [] and web.sites() == []
+
+
+def test_cli_ingests_a_site_syncs_it_and_removes_it(site: tuple[Site, str]) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import App, main
+
+    fixture, base = site
+    runner, app = CliRunner(), App(overrides={"embedder": HashingEmbedder()})
+    env = {"ASSISTANT_WEB_DELAY_S": "0", "ASSISTANT_WEB_TIMEOUT_S": "0.5"}
+    added = runner.invoke(main, ["ingest", f"{base}/help/"], obj=app, env=env)
+    assert added.exit_code == 0, added.output
+    assert "7 updated" in added.stdout and "/help/slow" in added.stderr
+    listed = runner.invoke(main, ["kb", "list", "--json"], obj=app).stdout
+    assert f'"source": "{base}/help/returns"' in listed
+    assert runner.invoke(main, ["kb", "sites"], obj=app).stdout.split() == [f"{base}/help/"]
+    fixture.gone.add("/help/returns")
+    synced = runner.invoke(main, ["kb", "sync"], obj=app, env=env)
+    assert synced.exit_code == 0, synced.output
+    assert "1 removed" in synced.stdout and f"removed {base}/help/returns" in synced.stderr
+    removed = runner.invoke(main, ["kb", "remove", f"{base}/help/"], obj=app)
+    assert removed.exit_code == 0 and "removed 6 document(s)" in removed.stderr
+    assert runner.invoke(main, ["kb", "sync"], obj=app).exit_code == 1
