@@ -71,7 +71,7 @@ def list_keys(app: App, as_json: bool, active: bool) -> None:
     for key in found:
         revoked = key.revoked_at.isoformat() if key.revoked_at else None
         if as_json:
-            row = {"id": key.id, "role": key.role.value, "name": key.name}
+            row: dict[str, str | None] = {"id": key.id, "role": key.role.value, "name": key.name}
             row |= {"created_at": key.created_at.isoformat(), "revoked_at": revoked}
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
