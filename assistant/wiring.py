@@ -10,6 +10,7 @@ from functools import cached_property
 from assistant.core.chat_model import ChatModel
 from assistant.core.db import Database
 from assistant.core.settings import Settings
+from dialog.insights.redaction import store_hook
 from dialog.manager import Assistant, TurnOptions
 from dialog.store import SqlConversationStore
 from knowledge.base import KnowledgeBase
@@ -84,7 +85,7 @@ class Components:
 
     @cached_property
     def store(self) -> SqlConversationStore:
-        return SqlConversationStore(self.database.session)
+        return SqlConversationStore(self.database.session, redact=store_hook(self.settings.redact))
 
     @cached_property
     def chat_model(self) -> ChatModel:

@@ -3,7 +3,7 @@ state."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,10 +34,16 @@ class SqlConversationStore:
     """
 
     def __init__(
-        self, sessions: sessionmaker[Session], *, snapshot_every: int = SNAPSHOT_EVERY
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        snapshot_every: int = SNAPSHOT_EVERY,
+        redact: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self._sessions = sessions
         self.snapshot_every = snapshot_every
+        self.redact = redact
+        """Masks personal data in an event's payload before it is stored (ASSISTANT_REDACT)."""
         self.replayed = 0
         """Events replayed by the last `load_state` (tests check that snapshots bound it)."""
 
@@ -69,7 +75,9 @@ class SqlConversationStore:
                     "conversation_id": conversation_id,
                     "seq": seq + n,
                     "type": event.type,
-                    "payload": event.payload(),
+                    "payload": self.redact(event.type, event.payload())
+                    if self.redact
+                    else event.payload(),
                     "created_at": now,
                 }
                 for n, event in enumerate(events, start=1)

@@ -46,9 +46,14 @@ def serve(app: App, host: str, port: int, no_web: bool) -> None:
     console.print(
         f"{documents} documents, {chunks} passages. Web chat: http://{host}:{port}/  API docs: http://{host}:{port}/docs"
     )
+    from dialog.insights.retention import start_retention  # ASSISTANT_RETENTION_DAYS
+
+    retention = start_retention(components.database.engine, components.settings.retention_days)
     try:
         uvicorn.run(application, host=host, port=port, log_level="info", ws="none")
     finally:
+        if retention is not None:
+            retention.stop()
         app.close()
 
 
