@@ -11,12 +11,14 @@ from assistant.cli.ask import ask
 from assistant.cli.audit import audit
 from assistant.cli.bench import bench
 from assistant.cli.chat import chat
+from assistant.cli.conversations import conversations
 from assistant.cli.deliveries import deliveries
 from assistant.cli.eval import eval_command
 from assistant.cli.ingest import ingest
 from assistant.cli.kb import kb
 from assistant.cli.keys import keys
 from assistant.cli.model import model
+from assistant.cli.report import report
 from assistant.cli.serve import serve
 
 
@@ -42,6 +44,8 @@ main.add_command(deliveries)
 main.add_command(kb)
 main.add_command(bench)
 main.add_command(eval_command)
+main.add_command(report)
+main.add_command(conversations)
 main.add_command(keys)
 main.add_command(audit)
 

@@ -19,6 +19,8 @@ from pydantic_settings import (
 from assistant.core.errors import ConfigError
 
 CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
+REDACT_KINDS = ("emails", "phones", "cards", "ibans", "ips")
+"""What ASSISTANT_REDACT may name (dialog.insights.redaction masks each)."""
 
 
 def default_data_dir() -> Path:
@@ -160,6 +162,22 @@ class Settings(BaseSettings):
     link_hosts: str = ""
     """Hosts answers may link to, comma-separated (`example.com` covers its subdomains too); links
     to any other host are removed as the answer streams. Empty: no links at all."""
+
+    # insights
+    retention_days: int = Field(default=0, ge=0, le=36500)
+    """`assistant serve` purges conversations idle for longer than this, their report figures
+    rolled up first; 0 keeps them forever."""
+    redact: str = ""
+    """Personal data masked in stored text and every export, comma-separated: emails, phones,
+    cards, ibans, ips (slot values stay as the tools need them)."""
+
+    @field_validator("redact")
+    @classmethod
+    def _redact_kinds(cls, value: str) -> str:
+        unknown = [k for k in value.split(",") if k.strip() and k.strip() not in REDACT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown kind(s) {unknown}; known: {', '.join(REDACT_KINDS)}")
+        return value
 
     @property
     def allowed_link_hosts(self) -> tuple[str, ...]:
