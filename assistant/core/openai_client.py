@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import openai
+from openai import Stream
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from assistant.core.chat_model import ChatMessages, Completion, ContextTooLong, ToolCall, Usage
 from assistant.core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
@@ -55,6 +57,18 @@ def byte_bound(messages: ChatMessages) -> int:
 RETRYABLE = (LLMUnavailable, LLMOverloaded)
 
 
+def _params(messages: ChatMessages) -> list[ChatCompletionMessageParam]:
+    """Our OpenAI-style dicts, as the SDK's TypedDicts (the same JSON)."""
+    return cast("list[ChatCompletionMessageParam]", list(messages))
+
+
+def _texts(chunks: Stream[ChatCompletionChunk]) -> Iterator[str]:
+    """The text of each chunk that carries some."""
+    for chunk in chunks:
+        if chunk.choices and chunk.choices[0].delta.content:
+            yield chunk.choices[0].delta.content
+
+
 class OpenAIChatModel:
     """ChatModel over HTTP; pass `http_client` to inject a transport in tests.
 
@@ -85,13 +99,14 @@ class OpenAIChatModel:
         self._client = openai.OpenAI(
             base_url=base_url,
             api_key=api_key or "not-needed",
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),  # type: ignore[arg-type]  # openai 3 annotates httpx2's Timeout; httpx's has its shape
             max_retries=0,  # ours below, so that nothing is retried after the first token
-            http_client=http_client,
+            http_client=http_client,  # type: ignore[arg-type]  # httpx2's Client, likewise (tests pass httpx's MockTransport)
         )
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
-        """Run `attempt`, retrying unreachable/overloaded with backoff; other errors at once."""
+        """Run `attempt`, retrying unreachable/overloaded with backoff; other errors at once: a
+        whole completion, or a stream up to its first token."""
         for tries in range(self.max_retries + 1):
             try:
                 return attempt()
@@ -111,34 +126,31 @@ class OpenAIChatModel:
         temperature: float = 0.0,
         stop: list[str] | None = None,
     ) -> Iterator[str]:
-        extra: dict[str, Any] = {"stop": stop} if stop else {}
-        for tries in range(self.max_retries + 1):
-            yielded = False
+        def start() -> tuple[Stream[ChatCompletionChunk], str | None, Iterator[str]]:
+            chunks = self._client.chat.completions.create(
+                model=self.model,
+                messages=_params(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                extra_body={"stop": stop} if stop else None,  # sent only when given
+            )
+            texts = _texts(chunks)
             try:
-                chunks = self._client.chat.completions.create(
-                    model=self.model,
-                    messages=list(messages),  # type: ignore[arg-type]
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stream=True,
-                    **extra,
-                )
-                with chunks:
-                    for chunk in chunks:
-                        if chunk.choices and chunk.choices[0].delta.content:
-                            yielded = True
-                            yield chunk.choices[0].delta.content
+                return chunks, next(texts, None), texts
+            except BaseException:
+                chunks.close()
+                raise
+
+        chunks, first, texts = self._retrying(start)  # up to the first token, as complete's call
+        with chunks:
+            if first is None:
                 return
+            yield first
+            try:
+                yield from texts
             except (openai.OpenAIError, httpx.HTTPError) as err:
-                if yielded:
-                    raise LLMUnavailable(
-                        f"the stream from {self.base_url} broke off: {err}"
-                    ) from err
-                failure = translate_error(err, self.base_url)
-                if not isinstance(failure, RETRYABLE) or tries == self.max_retries:
-                    raise failure from err
-                log.info("retrying the language model (%s)", failure)
-                time.sleep(self.retry_backoff_s * 2**tries)
+                raise LLMUnavailable(f"the stream from {self.base_url} broke off: {err}") from err
 
     def complete(
         self,
@@ -160,7 +172,7 @@ class OpenAIChatModel:
         reply = self._retrying(
             lambda: self._client.chat.completions.create(
                 model=self.model,
-                messages=list(messages),  # type: ignore[arg-type]
+                messages=_params(messages),
                 max_tokens=max_tokens,
                 temperature=temperature,
                 **extra,

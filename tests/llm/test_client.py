@@ -1,10 +1,10 @@
-"""The OpenAI-compatible client over mock transports: retries only before the first token, errors in
-words."""
+"""The OpenAI-compatible client (assistant/core/openai_client.py) over mock transports: requests as
+sent, tool calls, retries only before the first token, errors in words."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -28,14 +28,74 @@ def _chunk(text: str) -> str:
     return f"data: {json.dumps(body)}\n\n"
 
 
-def _model(handler: object, retries: int = 2) -> OpenAIChatModel:
-    transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
+def _sse(*texts: str) -> httpx.Response:
+    """A whole stream: one chunk per text, then [DONE]."""
+    body = "".join(_chunk(t) for t in texts) + "data: [DONE]\n\n"
+    return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+
+def _model(handler: Callable[[httpx.Request], httpx.Response], retries: int = 2) -> OpenAIChatModel:
     return OpenAIChatModel(
         "http://llm.test/v1",
         max_retries=retries,
         retry_backoff_s=0.0,
-        http_client=httpx.Client(transport=transport),
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
     )
+
+
+def test_stream_yields_deltas_and_sends_the_request() -> None:
+    seen: list[dict[str, object]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return _sse("Hel", "lo")
+
+    assert list(_model(handle).stream(HI, max_tokens=5)) == ["Hel", "lo"]
+    assert seen[0]["stream"] is True and seen[0]["max_tokens"] == 5
+    assert "stop" not in seen[0]
+    assert list(_model(handle).stream(HI, stop=["\n\n"])) == ["Hel", "lo"]
+    assert seen[1]["stop"] == ["\n\n"]
+
+
+def test_a_stream_that_ends_without_text_yields_nothing() -> None:
+    assert list(_model(lambda request: _sse()).stream(HI)) == []
+
+
+def test_complete_returns_tool_calls() -> None:
+    body = {
+        "id": "1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {
+                                "name": "order_status",
+                                "arguments": '{"order_id": "NW-1042"}',
+                            },
+                        }
+                    ],
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+    model = _model(lambda r: httpx.Response(200, json=body))
+    completion = model.complete(
+        HI, tools=[{"type": "function", "function": {"name": "order_status"}}]
+    )
+    assert completion.tool_calls[0].name == "order_status"
+    assert json.loads(completion.tool_calls[0].arguments) == {"order_id": "NW-1042"}
+    assert completion.usage.completion_tokens == 5
 
 
 def test_overload_before_the_first_token_is_retried() -> None:
@@ -56,6 +116,25 @@ def test_overload_before_the_first_token_is_retried() -> None:
         return next(answers)
 
     assert list(_model(handle).stream(HI)) == ["ok"]
+    assert len(calls) == 2
+
+
+def test_a_stream_broken_before_its_first_token_is_retried() -> None:
+    calls: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        raise httpx.ReadError("connection reset")
+        yield b""  # a generator: the error comes while the body is read
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            return httpx.Response(
+                200, content=body(), headers={"content-type": "text/event-stream"}
+            )
+        return _sse("Hello")
+
+    assert list(_model(handle).stream(HI)) == ["Hello"]
     assert len(calls) == 2
 
 
@@ -89,6 +168,9 @@ def test_server_down_is_retried_then_named() -> None:
     ):
         _model(refuse, retries=2).complete(HI)
     assert len(calls) == 3
+    with pytest.raises(LLMUnavailable, match="cannot reach"):
+        list(_model(refuse, retries=2).stream(HI))
+    assert len(calls) == 6
 
 
 def test_timeouts_say_timed_out() -> None:
@@ -106,6 +188,8 @@ def test_overload_after_retries_says_overloaded() -> None:
         _model(
             lambda r: httpx.Response(429, json={"error": {"message": "busy"}}), retries=1
         ).complete(HI)
+    with pytest.raises(LLMOverloaded):
+        _model(lambda r: httpx.Response(429, json={"error": {"message": "busy"}}), 0).complete(HI)
 
 
 def test_bad_request_is_not_retried_and_keeps_the_servers_reason() -> None:
