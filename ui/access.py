@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 
@@ -187,17 +188,26 @@ def is_webhook_channel(channel: str) -> bool:
 
 def scoped_conversation_id(channel: str, principal: Principal, client_id: str) -> str:
     """A client-chosen id inside the caller's namespace (`api:<key id>:<id>`), at most 64
-    characters, so no client can name another channel's or another key's conversation.
+    characters, so no client can name another channel's or another key's conversation; an id
+    already in the caller's namespace (as returned to it) stays as it is.
 
     >>> scoped_conversation_id("api", Principal(Role.CUSTOMER, "key:3f2a9c01d4e5"), "order-7")
     'api:3f2a9c01d4e5:order-7'
     """
     owner = principal.key_id or principal.subject.replace(":", ".")[:24] or "anonymous"
     prefix = f"{channel}:{owner}:"
+    if client_id.startswith(prefix) and len(client_id) <= 64:
+        return client_id
     scoped = prefix + client_id
     if len(scoped) <= 64:
         return scoped
     return prefix + "h." + hashlib.sha256(client_id.encode()).hexdigest()[: 62 - len(prefix)]
+
+
+def new_conversation_id(channel: str, principal: Principal) -> str:
+    """A fresh, unguessable id in the caller's namespace, for a conversation the client did not
+    name."""
+    return scoped_conversation_id(channel, principal, secrets.token_hex(16))
 
 
 def parse_logins(value: str, setting: str) -> list[tuple[str, str]]:
@@ -237,6 +247,7 @@ __all__ = [
     "check_login",
     "decide",
     "is_webhook_channel",
+    "new_conversation_id",
     "parse_logins",
     "scoped_conversation_id",
 ]

@@ -10,18 +10,40 @@ answers 401/403/404 from the policy, so routes never hold an `if` of their own.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import anyio
 from fastapi import FastAPI, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from ui.access import ANONYMOUS, Action, Decision, Principal, Relation, Role, Target, decide
+from ui.access import (
+    ANONYMOUS,
+    Action,
+    Decision,
+    Principal,
+    Relation,
+    Role,
+    Target,
+    decide,
+    new_conversation_id,
+    scoped_conversation_id,
+)
 from ui.access_audit import AuditLog
 from ui.access_keys import KeyStore
-from ui.access_owners import TOKEN_HEADER, OwnershipStore
+from ui.access_owners import TOKEN_HEADER, AlreadyBound, OwnershipStore
 
 ANONYMOUS_CUSTOMER = Principal(Role.CUSTOMER, "anonymous")
 """A REST caller without a key while no key exists at all (loopback, or the explicit opt-out)."""
+
+
+@dataclass(frozen=True)
+class Opening:
+    """The outcome of `AccessControl.open`: the conversation id to use, whether the write may go
+    ahead, and the new conversation's token (None unless this call created it)."""
+
+    conversation_id: str
+    decision: Decision
+    token: str | None = None
 
 
 class AccessControl:
@@ -66,6 +88,29 @@ class AccessControl:
             return Decision.UNAUTHENTICATED
         target = self.target(caller, conversation_id, token) if conversation_id else None
         return decide(caller.role, action, target)
+
+    def open(
+        self, caller: Principal, channel: str, client_id: str | None, action: Action = Action.SEND
+    ) -> Opening:
+        """Where a REST or web write goes: the id scoped to the caller (fresh when the client named
+        none), the policy's decision, and a token when this call created the conversation's
+        binding (return it to the client once; later requests must show it). Blocking: database.
+
+        >>> opening = access.open(caller, "api", body.conversation_id)
+        >>> caller = caller.with_token(opening.token or caller.token)  # then the turn
+        """
+        if caller.role is None:
+            return Opening("", Decision.UNAUTHENTICATED)
+        cid = scoped_conversation_id(channel, caller, client_id) if client_id else ""
+        cid = cid or new_conversation_id(channel, caller)
+        target = self.target(caller, cid, caller.token)
+        decision = decide(caller.role, action, target)
+        if not decision.allowed or target.relation is not Relation.ABSENT:
+            return Opening(cid, decision)
+        try:
+            return Opening(cid, decision, self.owners.bind(cid, channel, caller))
+        except AlreadyBound:  # another request named the same id a moment ago
+            return Opening(cid, decide(caller.role, action, self.target(caller, cid, None)))
 
     def hook(
         self, error: Callable[[str, int], Exception]
@@ -170,6 +215,7 @@ def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
 __all__ = [
     "ANONYMOUS_CUSTOMER",
     "AccessControl",
+    "Opening",
     "access_of",
     "caller_of",
     "describe",

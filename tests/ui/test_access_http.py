@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from assistant.core.db import Database
-from ui.access import Action, Principal, Role, scoped_conversation_id
+from ui.access import Action, Decision, Principal, Role, scoped_conversation_id
 from ui.access_http import AccessControl, caller_of, install_access, require, token_of
 from ui.access_owners import TOKEN_HEADER
 
@@ -162,3 +162,29 @@ def test_the_channel_hook_reads_the_token_from_the_caller(database: Database) ->
         assert denied.value.status == status
     assert token not in repr(web.with_token(token))
     assert web.with_token(token) == web
+
+
+def test_open_scopes_binds_once_and_returns_the_token_once(database: Database) -> None:
+    access = AccessControl(database.session)
+    alice = access.keys.create(Role.CUSTOMER, "alice").key.principal
+    bob = access.keys.create(Role.CUSTOMER, "bob").key.principal
+    fresh = access.open(alice, "api", None)
+    assert fresh.decision.allowed and fresh.token is not None
+    assert fresh.conversation_id.startswith(f"api:{alice.key_id}:")
+    named = access.open(alice, "api", "order-7")
+    assert named.conversation_id == f"api:{alice.key_id}:order-7" and named.token is not None
+    owned = alice.with_token(named.token)
+    for client_id in ["order-7", named.conversation_id]:  # its own id or the one returned
+        again = access.open(owned, "api", client_id)
+        assert (again.conversation_id, again.decision, again.token) == (
+            named.conversation_id,
+            Decision.ALLOW,
+            None,
+        )
+    assert access.open(alice, "api", "order-7").decision is Decision.NOT_FOUND  # no token
+    theirs = access.open(bob.with_token(named.token), "api", named.conversation_id)
+    assert theirs.conversation_id != named.conversation_id and theirs.token is not None
+    assert access.open(Principal(None), "api", "x").decision is Decision.UNAUTHENTICATED
+    assert access.decide(owned, Action.READ, named.conversation_id) is Decision.ALLOW
+    web = Principal(Role.CUSTOMER, "web")
+    assert access.open(web, "web", named.conversation_id).conversation_id.startswith("web:web:")

@@ -15,6 +15,7 @@ from ui.access import (
     Target,
     check_login,
     decide,
+    new_conversation_id,
     parse_logins,
     scoped_conversation_id,
 )
@@ -164,3 +165,14 @@ def test_logins() -> None:
     assert check_login(pairs, "bob", "pa:ss") and not check_login(pairs, "bob", "s3cret")
     with pytest.raises(ConfigError, match="ASSISTANT_ADMIN_AUTH"):
         parse_logins("alice", "ASSISTANT_ADMIN_AUTH")
+
+
+def test_an_id_already_in_the_callers_namespace_stays_as_it_is() -> None:
+    a = Principal(Role.CUSTOMER, "key:aaaaaaaaaaaa")
+    once = scoped_conversation_id("api", a, "order-7")
+    assert scoped_conversation_id("api", a, once) == once
+    fresh = new_conversation_id("api", a)
+    assert fresh.startswith("api:aaaaaaaaaaaa:") and len(fresh) <= 64
+    assert scoped_conversation_id("api", a, fresh) == fresh != new_conversation_id("api", a)
+    b = Principal(Role.CUSTOMER, "key:bbbbbbbbbbbb")
+    assert scoped_conversation_id("api", b, once) != once
