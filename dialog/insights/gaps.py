@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from dialog.insights.report import ANSWER_ACTIONS, Gap
 from dialog.records import EventRow
@@ -54,8 +54,8 @@ class BadQuestion:
 def bad_questions(
     engine: Engine, since: date | None = None, *, limit: int = MAX_QUESTIONS
 ) -> list[BadQuestion]:
-    """The questions answered badly from `since` on, read from the events of the conversations
-    that had an abstention, a thumbs down or a handoff."""
+    """The questions answered badly from `since` on, read from the events of the newest `limit`
+    conversations that had an abstention, a thumbs down or a handoff."""
     e = EventRow
     start = datetime.combine(since, time(), UTC) if since else None
     signal = or_(
@@ -66,9 +66,10 @@ def bad_questions(
     flagged = select(e.conversation_id).where(signal)
     if start is not None:
         flagged = flagged.where(e.created_at >= start)
+    newest = flagged.group_by(e.conversation_id).order_by(func.max(e.id).desc()).limit(limit)
     query = (
         select(e.conversation_id, e.seq, e.type, e.payload, e.created_at)
-        .where(e.conversation_id.in_(flagged.distinct()), e.type.in_(_READ))
+        .where(e.conversation_id.in_(newest), e.type.in_(_READ))
         .order_by(e.conversation_id, e.seq)
     )
     found: list[BadQuestion] = []
@@ -83,7 +84,7 @@ def bad_questions(
         found.extend(_walk(conversation))
     if start is not None:
         found = [q for q in found if q.at >= start]
-    return found[-limit:]
+    return sorted(found, key=lambda q: q.at)[-limit:]
 
 
 _READ = ("user", "bot", "feedback", "handoff")

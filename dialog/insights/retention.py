@@ -143,9 +143,9 @@ class RetentionSchedule:
         return self
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        self.run_once()
+        while not self._stop.wait(self.interval_s):
             self.run_once()
-            self._stop.wait(self.interval_s)
 
     def run_once(self) -> PurgeResult | None:
         """One purge; a failure is logged and left for the next run (a server never dies of it)."""

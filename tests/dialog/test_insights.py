@@ -7,17 +7,20 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import column, func, insert, select, table
+from sqlalchemy import column, create_engine, func, insert, select, table
 
 from assistant.core.db import Database
 from dialog.insights import (
+    RetentionSchedule,
     build_report,
     purge_before,
     purge_expired,
     report_csv,
     report_json,
+    start_retention,
 )
 from dialog.insights.records import RollupRow
 from dialog.insights.report import Report, Slice
@@ -205,3 +208,19 @@ def test_retention_purges_only_past_the_configured_days(
     result = purge_expired(database.engine, days)
     assert result is not None and result.conversations == 2
     assert build_report(database.engine).conversations == 7
+
+
+def test_the_schedule_purges_at_start_and_survives_a_failed_run(
+    database: Database, shop: ShopFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    build_history(database, shop)
+    days = (datetime.now(UTC).date() - OLD_DAY).days - 1
+    schedule = RetentionSchedule(database.engine, days, interval_s=3600).start()
+    schedule.stop()  # the first run happens at start, before the first wait
+    assert schedule.runs == 1
+    assert build_report(database.engine).purged_conversations == 2
+    assert start_retention(database.engine, 0) is None
+
+    broken = RetentionSchedule(create_engine(f"sqlite:///{tmp_path / 'no-tables.db'}"), 1)
+    assert broken.run_once() is None and broken.runs == 1
+    assert "retention purge failed" in caplog.text
