@@ -17,6 +17,7 @@ import inspect
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ValidationError
@@ -158,14 +159,19 @@ def describe_validation(err: ValidationError) -> str:
 
 
 def load_tools(reference: str) -> ToolRegistry:
-    """Import `package.module:function` and call it for a ToolRegistry (the `ASSISTANT_TOOLS`
-    setting)."""
+    """Import `package.module:function` (or `path/to/file.py:function`, as `assistant init`
+    writes it) and call it for a ToolRegistry (the `ASSISTANT_TOOLS` setting)."""
     import importlib
 
-    module_name, _, attribute = reference.partition(":")
+    module_name, _, attribute = reference.rpartition(":")
     try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as err:
+        module = (
+            _module_from_file(Path(module_name))
+            if module_name.endswith(".py")
+            else importlib.import_module(module_name)
+        )
+        factory = getattr(module, attribute)
+    except (ImportError, AttributeError, OSError) as err:
         raise DialogError(f"ASSISTANT_TOOLS: cannot load {reference!r}: {err}") from err
     registry = factory()
     if not isinstance(registry, ToolRegistry):
@@ -173,3 +179,17 @@ def load_tools(reference: str) -> ToolRegistry:
             f"ASSISTANT_TOOLS: {reference!r} returned {type(registry).__name__}, not a ToolRegistry"
         )
     return registry
+
+
+def _module_from_file(path: Path) -> Any:
+    """A tools file of a project folder, which is not an importable package."""
+    import importlib.util
+
+    if not path.is_file():
+        raise OSError(f"no such file: {path}")
+    spec = importlib.util.spec_from_file_location(f"assistant_tools_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

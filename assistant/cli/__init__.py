@@ -15,6 +15,7 @@ from assistant.cli.conversations import conversations
 from assistant.cli.deliveries import deliveries
 from assistant.cli.eval import eval_command
 from assistant.cli.ingest import ingest
+from assistant.cli.init import check, init
 from assistant.cli.kb import kb
 from assistant.cli.keys import keys
 from assistant.cli.model import model
@@ -35,6 +36,8 @@ def main(ctx: click.Context, verbose: int) -> None:
     ctx.ensure_object(App)
 
 
+main.add_command(init)
+main.add_command(check)
 main.add_command(ingest)
 main.add_command(ask)
 main.add_command(chat)

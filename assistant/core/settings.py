@@ -196,7 +196,7 @@ class Settings(BaseSettings):
     @classmethod
     def _tools_ref(cls, value: str) -> str:
         if value and ":" not in value:
-            raise ValueError("must look like package.module:function")
+            raise ValueError("must look like package.module:function or file.py:function")
         return value
 
     @field_validator("database_url")
