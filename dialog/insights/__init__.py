@@ -2,7 +2,8 @@
 
 Public names for the front ends (the admin area's Insights tab) and the CLI:
 `build_report` -> `Report`; `find_gaps` -> list of `Gap`; `print_report`, `report_json`,
-`report_csv`, `gaps_csv`; `purge_before`, `purge_expired`, `start_retention`; `Redactor`.
+`report_csv`, `gaps_csv`; `dialog.insights.plots` (`daily_figure`, `channel_figure`, matplotlib);
+`purge_before`, `purge_expired`, `start_retention`; `Redactor`.
 """
 
 from dialog.insights.gaps import closest_documents, find_gaps

@@ -224,3 +224,16 @@ def test_the_schedule_purges_at_start_and_survives_a_failed_run(
     broken = RetentionSchedule(create_engine(f"sqlite:///{tmp_path / 'no-tables.db'}"), 1)
     assert broken.run_once() is None and broken.runs == 1
     assert "retention purge failed" in caplog.text
+
+
+def test_plots_draw_the_report_figures(database: Database, shop: ShopFactory) -> None:
+    from dialog.insights.plots import channel_figure, daily_figure
+
+    build_history(database, shop)
+    report = build_report(database.engine)
+    drawn = daily_figure(report).axes[0].lines
+    lines = {line.get_label(): list(line.get_ydata()) for line in drawn}
+    assert lines["conversations"] == [s.conversations for s in report.by_day] == [2, 5]
+    assert lines["handed_off"] == [0, 3]
+    bars = channel_figure(report).axes[0].patches
+    assert sorted(int(b.get_height()) for b in bars[: len(report.by_channel)]) == [1, 3, 3]
