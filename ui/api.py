@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import AsyncIterator
-from queue import Queue
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any, Literal
 
-import anyio
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from dialog.errors import EventNotFound
+from dialog.events import Event
 from dialog.messages import Message, new_conversation_id
+from dialog.state import ConversationState
+from ui.channel import (
+    ANONYMOUS_API,
+    Action,
+    Caller,
+    Delta,
+    Done,
+    Failed,
+    Failure,
+    Started,
+    TurnEvent,
+)
+from ui.channel.citations import reply_json, sources_json
 from ui.runtime import Runtime
 from ui.views import event_json, export_markdown, state_json
 
@@ -67,7 +77,23 @@ class FeedbackIn(BaseModel):
 
 
 def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def caller_of(request: Request) -> Caller:
+    """Who is asking the REST API: anyone, while it has no keys (issue 17 reads the API key
+    here)."""
+    return ANONYMOUS_API
+
+
+Asker = Annotated[Caller, Depends(caller_of)]
+
+
+def failure_response(failure: Failure) -> JSONResponse:
+    """A failed call as HTTP, the same for every route and for the exception handlers."""
+    headers = {"Retry-After": str(failure.retry_after_s)} if failure.retry_after_s else None
+    return JSONResponse({"detail": failure.message}, status_code=failure.status, headers=headers)
 
 
 def _message(body: MessageIn) -> Message:
@@ -75,9 +101,8 @@ def _message(body: MessageIn) -> Message:
 
 
 @router.post("/messages", response_model=ReplyOut, summary="Send a message, get the whole answer")
-async def send_message(body: MessageIn, request: Request) -> dict[str, Any]:
-    reply = await runtime_of(request).run_turn(_message(body))
-    return {**reply.as_json(), "handoff": reply.handoff}
+async def send_message(body: MessageIn, request: Request, caller: Asker) -> dict[str, object]:
+    return reply_json(await runtime_of(request).channel.arun(caller, _message(body)))
 
 
 @router.post(
@@ -94,65 +119,46 @@ async def send_message(body: MessageIn, request: Request) -> dict[str, Any]:
         }
     },
 )
-async def stream_message(body: MessageIn, request: Request) -> StreamingResponse:
+async def stream_message(body: MessageIn, request: Request, caller: Asker) -> Response:
     """Events: `sources` (known before the first word), `delta` (text), `done` (the final reply:
-    its sources are the ones the answer kept, with their quotes) or `error`."""
-    runtime = runtime_of(request)
-    message = _message(body)
-    turn = await runtime.blocking(runtime.assistant.start, message)
-    runtime.metrics.inc("assistant_turns_total", channel=message.channel)
-
-    async def events() -> AsyncIterator[str]:
-        sources = [s.as_json() for s in turn.sources]
-        yield _sse("sources", {"conversation_id": turn.conversation_id, "sources": sources})
-        queue: Queue[tuple[str, Any]] = Queue()
-        stop = threading.Event()
-        threading.Thread(target=_pump, args=(turn, queue, stop), daemon=True).start()
-        try:
-            while True:
-                kind, value = await anyio.to_thread.run_sync(queue.get, abandon_on_cancel=True)
-                if kind == "delta":
-                    yield _sse("delta", {"text": value})
-                elif kind == "error":  # the turn has stored it as answer_failed
-                    yield _sse("error", {"error": type(value).__name__})
-                    return
-                else:
-                    yield _sse("done", {**value.as_json(), "handoff": value.handoff})
-                    return
-        finally:  # the client may be gone: the generating thread stops at the next word
-            stop.set()
-
+    its sources are the ones the answer kept, with their quotes) or `error`. A turn that cannot
+    start (a busy conversation) is an HTTP error, not a stream."""
+    events = runtime_of(request).channel.astream(caller, _message(body))
+    first = await anext(events)
+    if not isinstance(first, Started):
+        await events.aclose()
+        assert isinstance(first, Failed)
+        return failure_response(first.failure)
     return StreamingResponse(
-        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        _sse_events(first, events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
     )
 
 
-def _pump(turn: Any, queue: Queue[tuple[str, Any]], stop: threading.Event) -> None:
-    """Iterate the (blocking) turn in its own thread; a departed client stops it, which the turn
-    records as a failed answer, releasing the conversation's lock."""
-    deltas = iter(turn)
+async def _sse_events(
+    started: Started, events: AsyncGenerator[TurnEvent, None]
+) -> AsyncIterator[str]:
+    """The turn's events as SSE; a client that hangs up stops the turn at its next word."""
     try:
-        for delta in deltas:
-            if stop.is_set():
-                return
-            queue.put(("delta", delta))
-        queue.put(("done", turn.reply))
-    except Exception as err:
-        queue.put(("error", err))
+        sources = sources_json(started.sources)
+        yield _sse("sources", {"conversation_id": started.conversation_id, "sources": sources})
+        async for event in events:
+            if isinstance(event, Delta):
+                yield _sse("delta", {"text": event.text})
+            elif isinstance(event, Done):
+                yield _sse("done", reply_json(event.reply))
+            elif isinstance(event, Failed):  # the turn has stored it as answer_failed
+                yield _sse("error", {"error": event.failure.kind})
     finally:
-        deltas.close()
+        await events.aclose()
 
 
-def _sse(event: str, data: dict[str, Any]) -> str:
+def _sse(event: str, data: dict[str, object]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No conversation with that id."}}
-
-
-async def _require(runtime: Runtime, conversation_id: str) -> None:
-    if not await runtime.blocking(runtime.components.store.exists, conversation_id):
-        raise HTTPException(404, f"no conversation with id {conversation_id!r}")
 
 
 @router.get(
@@ -161,11 +167,17 @@ async def _require(runtime: Runtime, conversation_id: str) -> None:
     summary="Read a conversation",
     responses=NOT_FOUND,
 )
-async def read_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
+async def read_conversation(
+    conversation_id: str, request: Request, caller: Asker
+) -> dict[str, object]:
     runtime = runtime_of(request)
-    await _require(runtime, conversation_id)
-    events = await runtime.blocking(runtime.assistant.history, conversation_id)
-    state = await runtime.blocking(runtime.assistant.state, conversation_id)
+    events, state = await runtime.blocking(runtime.channel.conversation, caller, conversation_id)
+    return _conversation_json(conversation_id, events, state)
+
+
+def _conversation_json(
+    conversation_id: str, events: list[Event], state: ConversationState
+) -> dict[str, object]:
     return {
         "conversation_id": conversation_id,
         "events": [event_json(e) for e in events],
@@ -181,21 +193,24 @@ async def read_conversation(conversation_id: str, request: Request) -> dict[str,
 async def export_conversation(
     conversation_id: str,
     request: Request,
+    caller: Asker,
     format: Annotated[Literal["json", "markdown"], Query()] = "json",
 ) -> Response:
-    conversation = await read_conversation(conversation_id, request)
+    runtime = runtime_of(request)
+    events, state = await runtime.blocking(
+        runtime.channel.conversation, caller, conversation_id, Action.EXPORT
+    )
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in conversation_id)
     if format == "markdown":
-        events = await runtime_of(request).blocking(
-            runtime_of(request).assistant.history, conversation_id
-        )
         return PlainTextResponse(
             export_markdown(conversation_id, events),
             media_type="text/markdown; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="conversation-{safe}.md"'},
         )
     return Response(
-        json.dumps(conversation, ensure_ascii=False, indent=2),
+        json.dumps(
+            _conversation_json(conversation_id, events, state), ensure_ascii=False, indent=2
+        ),
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="conversation-{safe}.json"'},
     )
@@ -207,14 +222,11 @@ async def export_conversation(
     summary="Thumbs up or down on an answer",
     responses={404: {"description": "No conversation with that id, or no event `seq` in it."}},
 )
-async def give_feedback(conversation_id: str, body: FeedbackIn, request: Request) -> Response:
+async def give_feedback(
+    conversation_id: str, body: FeedbackIn, request: Request, caller: Asker
+) -> Response:
     runtime = runtime_of(request)
-    await _require(runtime, conversation_id)
-    feedback = getattr(runtime.assistant, "feedback", None)
-    if feedback is None:
-        raise HTTPException(501, "this version of the dialog manager does not record feedback")
-    try:
-        await anyio.to_thread.run_sync(feedback, conversation_id, body.seq, body.positive)
-    except EventNotFound as err:
-        raise HTTPException(404, str(err)) from err
+    await runtime.blocking(
+        runtime.channel.feedback, caller, conversation_id, body.seq, body.positive
+    )
     return Response(status_code=204)

@@ -8,9 +8,9 @@ from typing import Protocol
 from assistant.core.chat_model import ChatModel
 from assistant.core.db import Database
 from assistant.core.settings import Settings
-from dialog.manager import Assistant
 from dialog.store import ConversationStore
 from knowledge.base import KnowledgeBase
+from ui.channel.service import DialogService
 
 
 class Backend(Protocol):
@@ -32,7 +32,7 @@ class Backend(Protocol):
     def chat_model(self) -> ChatModel: ...
 
     @property
-    def assistant(self) -> Assistant: ...
+    def assistant(self) -> DialogService: ...
 
     def warm_up(self) -> None:
         """Load the models and fill the caches before the first customer waits for them."""

@@ -1,76 +1,57 @@
-"""What the HTTP front ends share while the server runs: the assistant, metrics, ledger, background
+"""What the HTTP front ends share while the server runs: the channel, metrics, ledger, background
 work."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple
 
 import anyio
 import httpx
 
-from dialog.messages import Grounding, Message, Reply
+from assistant.core.settings import Settings
+from dialog.messages import Message, Reply
 from ui.backend import Backend
+from ui.channel import Authorize, Channel, DialogService, allow_everything, webhook_caller
+from ui.channel import turn_threads_for as turn_threads_for
 from ui.deliveries import DeliveryLedger
 from ui.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-
-def turn_threads_for(setting: int, cpus: int | None = None) -> int:
-    """The `turn_threads` setting resolved: 0 means twice the CPU cores, at most 8."""
-    if setting > 0:
-        return setting
-    return max(1, min(8, 2 * (cpus or os.cpu_count() or 1)))
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass
 class Runtime:
-    """One per app; `run_turn` keeps the blocking dialog manager off the event loop.
+    """One per app: every front end of the server runs its turns through `channel`.
 
-    >>> runtime = Runtime(components); reply = await runtime.run_turn(Message("Hi", channel="api"))
+    >>> runtime = Runtime(components)
+    >>> reply = await runtime.channel.arun(ANONYMOUS_API, Message("Hi", channel="api"))
     """
 
     components: Backend
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
-    assistant_override: Any = None
+    authorize: Authorize = allow_everything
+    """The access check every channel call passes (issue 17 sets it)."""
+    channel: Channel = field(init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _turn_limiter: anyio.CapacityLimiter | None = None
-    _counted: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.channel = Channel(self.components, metrics=self.metrics, authorize=self.authorize)
 
     @property
-    def turn_limiter(self) -> anyio.CapacityLimiter:
-        """Turns get their own worker threads, so a burst of them never queues the quick calls
-        (signature checks, delivery claims, health) that acknowledge a webhook."""
-        if self._turn_limiter is None:
-            threads = turn_threads_for(self.settings.turn_threads)
-            self._turn_limiter = anyio.CapacityLimiter(threads)
-        return self._turn_limiter
-
-    @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.components.settings
 
     @property
-    def assistant(self) -> Any:
-        assistant = (
-            self.assistant_override
-            if self.assistant_override is not None
-            else self.components.assistant
-        )
-        if id(assistant) not in self._counted:
-            self._counted.add(id(assistant))
-            assistant.answer_hooks.append(self._count_answer)
-        return assistant
-
-    def _count_answer(self, grounding: Grounding) -> None:
-        self.metrics.inc("assistant_answers_total", action=grounding.action)
+    def assistant(self) -> DialogService:
+        """The dialog manager the channel runs (its answers counted in /metrics)."""
+        return self.channel.service
 
     @property
     def ledger(self) -> DeliveryLedger:
@@ -79,20 +60,11 @@ class Runtime:
         return DeliveryLedger(self.components.database.session)
 
     async def run_turn(self, message: Message) -> Reply:
-        started = time.perf_counter()
-        try:
-            return await anyio.to_thread.run_sync(
-                self.assistant.handle, message, limiter=self.turn_limiter
-            )
-        finally:
-            self.metrics.inc("assistant_turns_total", channel=message.channel)
-            self.metrics.inc(
-                "assistant_turn_seconds_total",
-                time.perf_counter() - started,
-                channel=message.channel,
-            )
+        """A webhook delivery's turn, on the turn threads: the caller is the webhook it came
+        through (`message.channel`)."""
+        return await self.channel.arun(webhook_caller(message.channel), message)
 
-    async def blocking(self, function: Any, *args: Any) -> Any:
+    async def blocking(self, function: Callable[[*Ts], T], *args: *Ts) -> T:
         """Any other blocking call (database, index) in a worker thread."""
         return await anyio.to_thread.run_sync(function, *args)
 
@@ -114,3 +86,5 @@ class Runtime:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
             for task in pending:
                 task.cancel()
+        with anyio.move_on_after(timeout_s):
+            await self.channel.drain()

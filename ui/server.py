@@ -4,35 +4,23 @@ metrics."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
-import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy.exc import OperationalError
 
-from dialog.locking import TurnLockTimeout
 from ui import api
 from ui.backend import Backend
-from ui.ratelimit import RateLimits, path_group
+from ui.channel.failures import DATABASE_UNAVAILABLE, KNOWN
 from ui.runtime import Runtime
 from ui.webhooks import chatwoot, generic
 from ui.webhooks.worker import DeliveryWorkers
 
 log = logging.getLogger(__name__)
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    OperationalError,
-    sqlite3.OperationalError,
-    psycopg.OperationalError,
-)
-"""Locked or unreachable past the bounded wait: answered 503, never 500 (the lock queue uses the
-driver directly)."""
 
 
 def create_app(
@@ -40,14 +28,13 @@ def create_app(
     *,
     web: bool = True,
     http: httpx.AsyncClient | None = None,
-    assistant: Any = None,
 ) -> FastAPI:
     """The whole server; `web=False` leaves the Gradio chat out (API-only deployments, fast tests).
 
     >>> app = create_app(Components(load_settings()))
     >>> uvicorn.run(app, host="127.0.0.1", port=8080)
     """
-    runtime = Runtime(components, http=http, assistant_override=assistant)
+    runtime = Runtime(components, http=http)
     deliveries = DeliveryWorkers(
         runtime, {generic.SOURCE: generic.SENDER, chatwoot.SOURCE: chatwoot.SENDER}
     )
@@ -83,23 +70,15 @@ def create_app(
     app.state.deliveries = deliveries
 
     s = components.settings
-    limits = RateLimits(
-        {
-            "api": s.rate_limit_api_per_minute,
-            "webhook": s.rate_limit_webhook_per_minute,
-            "web": s.rate_limit_web_per_minute,
-        }
-    )
 
     @app.middleware("http")
-    async def count_requests(request: Request, call_next: Any) -> Response:
-        verdict = limits.check(
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        verdict = runtime.channel.admit(
             request.url.path, request.client.host if request.client else "unknown"
         )
         if not verdict.allowed:
-            runtime.metrics.inc(
-                "assistant_rate_limited_total", path=path_group(request.url.path) or "other"
-            )
             return JSONResponse(
                 {
                     "detail": (
@@ -120,31 +99,16 @@ def create_app(
         )
         return response
 
-    async def database_unavailable(_: Request, err: Exception) -> Response:
-        log.warning("database unavailable: %s", type(getattr(err, "orig", None) or err).__name__)
-        runtime.metrics.inc("assistant_database_unavailable_total")
-        return JSONResponse(
-            {
-                "detail": (
-                    "the database is unavailable right now; nothing was lost, "
-                    "please try again shortly"
-                )
-            },
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+    async def failed(_: Request, err: Exception) -> Response:
+        """Busy conversation, database away, unknown conversation, access refused…: the channel's
+        one mapping (a 503 says nothing was lost and when to retry)."""
+        if isinstance(err, DATABASE_UNAVAILABLE):
+            orig = getattr(err, "orig", None) or err
+            log.warning("database unavailable: %s", type(orig).__name__)
+        return api.failure_response(runtime.channel.failure(err))
 
-    for kind in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(kind, database_unavailable)
-
-    @app.exception_handler(TurnLockTimeout)
-    async def conversation_busy(_: Request, err: TurnLockTimeout) -> JSONResponse:
-        """Another turn held the conversation past the lock timeout: try again, nothing was lost."""
-        return JSONResponse(
-            {"detail": f"{err}; nothing was lost, please try again shortly"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+    for kind in KNOWN:
+        app.add_exception_handler(kind, failed)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +19,15 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.markup import escape
 
+from dialog.errors import ConversationNotFound
 from dialog.messages import Message, Source, new_conversation_id
 from ui.backend import Backend
-from ui.views import plain_text, quote_lines
+from ui.channel import LOCAL, Channel, Delta, DialogService, Done, Failed, TurnEvent
+from ui.channel.citations import citations_plain, plain_text
 
 PROMPT = "you> "
 QUIT = {"/quit", "/exit", "/q"}
 LOCAL_COMMANDS = {"/quit": "Leave the chat", "/new": "Start a new conversation"}
-FALLBACK_COMMANDS = {
-    "/help": "List commands",
-    "/reset": "Start over",
-    "/state": "What the assistant knows",
-    "/sources": "The last answer's passages",
-    "/handoff": "Talk to a person",
-}
 
 
 def safe_for_terminal(text: str) -> str:
@@ -40,15 +36,9 @@ def safe_for_terminal(text: str) -> str:
     return plain_text(text)
 
 
-def slash_commands(assistant: Any) -> dict[str, str]:
+def slash_commands(service: DialogService) -> dict[str, str]:
     """`/name -> help` from the dialog manager's command registry, plus the terminal's own."""
-    registry = getattr(assistant, "commands", None)
-    found = (
-        {f"/{c.name}": c.help for c in registry}
-        if registry is not None
-        else dict(FALLBACK_COMMANDS)
-    )
-    return {**found, **LOCAL_COMMANDS}
+    return {**{f"/{c.name}": c.help for c in service.commands}, **LOCAL_COMMANDS}
 
 
 def history_file(components: Backend) -> Path:
@@ -100,8 +90,8 @@ def pipe_reader(console: Console) -> Callable[[], str | None]:
 
 
 class TerminalChat:
-    """Reads lines, hands each to the dialog manager, shows the answer as it streams, then its
-    sources.
+    """Reads lines, runs each as a turn through the channel (as the local user), shows the answer
+    as it streams, then its sources.
 
     >>> TerminalChat(Components(load_settings()), conversation_id="3f2a…").run()
     """
@@ -118,13 +108,17 @@ class TerminalChat:
         self.conversation_id = conversation_id or new_conversation_id()
         self.console = console or Console(highlight=False, soft_wrap=True)
 
+    @cached_property
+    def channel(self) -> Channel:
+        return Channel(self.components)
+
     @property
     def interactive(self) -> bool:
         return self.console.is_terminal and sys.stdin.isatty()
 
     def run(self) -> None:
         with self.console.status("loading the knowledge base and the language model…"):
-            assistant = self.components.assistant
+            service = self.channel.service
             documents, chunks = self.components.knowledge.count()
             _ = self.components.chat_model
         if chunks == 0:
@@ -137,8 +131,8 @@ class TerminalChat:
             "Tab completes /commands, /quit to leave.[/]"
         )
         if self.resumed:
-            self._replay(assistant)
-        commands = slash_commands(assistant)
+            self._replay()
+        commands = slash_commands(service)
         read = (
             tty_reader(commands, history_file(self.components))
             if self.interactive
@@ -154,25 +148,30 @@ class TerminalChat:
                 self.conversation_id = new_conversation_id()
                 self.console.print(f"[dim]New conversation {self.conversation_id}.[/]")
                 continue
-            turn = assistant.start(Message(line, self.conversation_id, channel="terminal"))
-            try:
-                self._show(iter(turn))
-                sources = turn.reply.sources
-            except KeyboardInterrupt:  # Ctrl-C stops this answer (recorded as failed), not the chat
-                self.console.print("\n[dim](stopped)[/]")
-                continue
-            except Exception as err:  # stored as answer_failed by the turn; keep the chat going
-                self.console.print(
-                    f"\n[red]The answer failed ({escape(type(err).__name__)}). Please try again.[/]"
-                )
-                continue
-            self._print_sources(sources)
+            self._turn(line)
 
-    def _replay(self, assistant: Any, last: int = 6) -> None:
+    def _turn(self, line: str) -> None:
+        """One turn: the answer as it streams, then its sources, or what went wrong."""
+        events = self.channel.stream(LOCAL, Message(line, self.conversation_id, channel="terminal"))
+        try:
+            end = self._show(events)
+        except KeyboardInterrupt:  # Ctrl-C stops this answer (recorded as failed), not the chat
+            self.console.print("\n[dim](stopped)[/]")
+            return
+        finally:
+            events.close()
+        if isinstance(end, Failed):  # stored as answer_failed by the turn; keep the chat going
+            self.console.print(f"\n[red]{escape(end.failure.sentence)}[/]")
+            return
+        self._print_sources(end.reply.sources)
+
+    def _replay(self, last: int = 6) -> None:
         """Show the end of a resumed conversation so the user knows where they are."""
-        shown = [e for e in assistant.history(self.conversation_id) if e.type in ("user", "bot")][
-            -last:
-        ]
+        try:
+            events = self.channel.history(LOCAL, self.conversation_id)
+        except ConversationNotFound:
+            events = []
+        shown = [e for e in events if e.type in ("user", "bot")][-last:]
         if not shown:
             self.console.print(
                 f"[yellow]No messages in conversation {self.conversation_id} yet; starting it.[/]"
@@ -184,7 +183,21 @@ class TerminalChat:
             who = "you" if event.type == "user" else "assistant"
             self.console.print(f"[dim]{who}>[/] {escape(text)}")
 
-    def _show(self, deltas: Iterator[str]) -> None:
+    def _show(self, events: Iterator[TurnEvent]) -> Done | Failed:
+        """Print the answer as its deltas come; returns how the turn ended."""
+        ends: list[Done | Failed] = []
+
+        def deltas() -> Iterator[str]:
+            for event in events:
+                if isinstance(event, Delta):
+                    yield event.text
+                elif isinstance(event, Done | Failed):
+                    ends.append(event)
+
+        self._print_stream(deltas())
+        return ends[-1]
+
+    def _print_stream(self, deltas: Iterator[str]) -> None:
         self.console.print("[bold cyan]assistant>[/] ", end="" if not self.interactive else "\n")
         if not self.interactive:
             for delta in deltas:
@@ -203,17 +216,7 @@ class TerminalChat:
 
     def _print_sources(self, sources: list[Source]) -> None:
         """`[n] Title — path` per source, its quote (the evidence) on the line below."""
-        for number, source in enumerate(sources, start=1):
-            title, where = safe_for_terminal(source.title), safe_for_terminal(source.source)
-            self.console.print(
-                f"[dim]  [{number}] {escape(title)} — {escape(where)}[/]", emoji=False
-            )
-            if quote := terminal_quote(source.quote):
+        for heading, quote in citations_plain(sources):
+            self.console.print(f"[dim]{escape(heading)}[/]", emoji=False)
+            if quote:
                 self.console.print(f"[dim italic]{escape(quote)}[/]", emoji=False)
-
-
-def terminal_quote(quote: str, indent: str = "      ") -> str:
-    """The quote in curly quotes, one indented line per line of it, with nothing in it that could
-    steer the terminal; "" when there is none."""
-    lines = quote_lines(quote)
-    return f"{indent}“" + f"\n{indent} ".join(lines) + "”" if lines else ""

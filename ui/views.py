@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dialog.events import Event
-from dialog.guard import strip_control
-from dialog.messages import Source
 from dialog.state import ConversationState
+from ui.channel.citations import citations_markdown, plain_text, quote_lines
+
+__all__ = ["event_json", "export_markdown", "jsonable", "plain_text", "quote_lines", "state_json"]
+"""`plain_text` and `quote_lines` live with the citations; named here for the webhooks."""
 
 
 def jsonable(value: Any) -> Any:
@@ -46,67 +46,8 @@ def export_markdown(conversation_id: str, events: list[Event]) -> str:
             lines += [f"**Customer:** {text}", ""]
         elif event.type == "bot":
             lines += [f"**Assistant:** {text}", ""]
-            for number, source in enumerate(payload.get("sources") or [], start=1):
-                lines.append(
-                    f"  [{number}] {source.get('source')} (chunk {source.get('chunk_id')})"
-                )
-                if quote := quote_markdown(str(source.get("quote") or "")):
-                    lines += [f"  {line}" for line in quote.split("\n")]
-                    lines.append("")  # the blank line ends the blockquote
-            lines.append("")
+            if cited := citations_markdown(payload.get("sources") or [], indent="  "):
+                lines += [cited, ""]
         else:
             lines += [f"_{event.type}_: {json.dumps(jsonable(payload), ensure_ascii=False)}", ""]
     return "\n".join(lines)
-
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
-
-
-def plain_text(text: str) -> str:
-    """Document or model text without escape sequences, control characters or bidi overrides: it
-    can neither steer a terminal nor reorder what a reader sees."""
-    return _BIDI.sub("", "\n".join(strip_control(line) for line in text.split("\n")))
-
-
-def quote_lines(quote: str) -> list[str]:
-    """A quote's lines (a heading is kept with the sentence under it), plain, without blanks."""
-    lines = (" ".join(line.split()) for line in plain_text(quote).splitlines())
-    return [line for line in lines if line]
-
-
-def quote_markdown(quote: str) -> str:
-    """A passage's quote as a `> “…”` blockquote, one hard-broken line per line of it: document
-    text, so it is made plain and its Markdown escaped to read verbatim; "" when there is none."""
-    lines = [_MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in quote_lines(quote)]
-    return "> “" + "  \n> ".join(lines) + "”" if lines else ""
-
-
-def sources_markdown(sources: Sequence[Source]) -> str:
-    """`[1] Title — file` entries shown under an answer, each with its quote (the evidence)
-    beneath."""
-    return "\n\n".join(
-        _entry(number, f"{source.title or source.source} — `{_file(source.source)}`", source.quote)
-        for number, source in enumerate(sources, start=1)
-    )
-
-
-def refs_markdown(refs: Sequence[Mapping[str, Any]]) -> str:
-    """The same entries from a stored answer's source refs (`source`, `chunk_id`, `quote`?)."""
-    return "\n\n".join(
-        _entry(
-            number,
-            f"`{_file(str(ref.get('source')))}` (chunk {ref.get('chunk_id')})",
-            str(ref.get("quote") or ""),
-        )
-        for number, ref in enumerate(refs, start=1)
-    )
-
-
-def _entry(number: int, label: str, quote: str) -> str:
-    quoted = quote_markdown(quote)
-    return f"[{number}] {label}" + (f"\n{quoted}" if quoted else "")
-
-
-def _file(path: str) -> str:
-    return path.rsplit("/", 1)[-1]

@@ -5,37 +5,48 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import anyio  # noqa: E402
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from assistant.core.errors import ConfigError  # noqa: E402
+from dialog.errors import ConversationNotFound  # noqa: E402
 from dialog.messages import Message, new_conversation_id  # noqa: E402
-from ui.runtime import Runtime  # noqa: E402
-from ui.views import (  # noqa: E402
-    jsonable,
-    quote_markdown,
-    refs_markdown,
-    sources_markdown,
-    state_json,
+from knowledge.loaders import SUPPORTED_SUFFIXES  # noqa: E402
+from ui.channel import (  # noqa: E402
+    AccessDenied,
+    Action,
+    Caller,
+    Delta,
+    Done,
+    Failed,
+    answer_seq,
+    failure_for,
+    web_caller,
 )
+from ui.channel.citations import answer_markdown, citations_markdown  # noqa: E402
+from ui.channel.failures import KNOWN  # noqa: E402
+from ui.runtime import Runtime  # noqa: E402
+from ui.views import jsonable, state_json  # noqa: E402
+
+History = list[dict[str, Any]]
+HANDED_OFF = "_Handed off: a person from our team will reply here._"
 
 
 def upload_types() -> list[str]:
     """The file types the knowledge base can read."""
-    try:
-        from knowledge.loaders import SUPPORTED_SUFFIXES
-    except ImportError:  # an older knowledge package
-        return [".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf"]
     return sorted(SUPPORTED_SUFFIXES)
 
 
-History = list[dict[str, Any]]
+def caller_of(request: gr.Request | None) -> Caller:
+    """Who is on the page: the login's user when the chat has one (issue 17 binds browsers)."""
+    return web_caller(getattr(request, "username", None) if request is not None else None)
 
 
 def parse_auth(value: str) -> list[tuple[str, str]]:
@@ -50,23 +61,26 @@ def parse_auth(value: str) -> list[tuple[str, str]]:
 
 
 class WebChat:
-    """The handlers behind the page, kept apart from the layout so they read as plain functions."""
+    """The handlers behind the page, kept apart from the layout so they read as plain functions;
+    every one goes through the runtime's channel with the page's caller."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.channel = runtime.channel
 
-    @property
-    def assistant(self) -> Any:
-        return self.runtime.assistant
-
-    def respond(
-        self, text: str, history: History, conversation_id: str
-    ) -> Iterator[tuple[Any, ...]]:
-        """Stream one answer into the chat, then show its sources under it and refresh the state
-        panel."""
+    async def respond(
+        self,
+        text: str,
+        history: History,
+        conversation_id: str,
+        request: gr.Request | None = None,
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """Stream one answer into the chat (on a turn thread), then show its sources under it and
+        refresh the state panel."""
         if not text.strip():
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        caller = caller_of(request)
         conversation_id = conversation_id or new_conversation_id()
         history = [
             *history,
@@ -74,32 +88,31 @@ class WebChat:
             {"role": "assistant", "content": "…"},
         ]
         yield "", history, conversation_id, _id_markdown(conversation_id), gr.skip()
-        turn = self.assistant.start(Message(text, conversation_id, channel="web"))
-        self.runtime.metrics.inc("assistant_turns_total", channel="web")
         parts: list[str] = []
-        deltas = iter(turn)
-        try:
-            for delta in deltas:
-                parts.append(delta)
-                history[-1] = {"role": "assistant", "content": "".join(parts)}
-                yield gr.skip(), history, gr.skip(), gr.skip(), gr.skip()
-            reply = turn.reply
-            answer = reply.answer or "_Handed off: a person from our team will reply here._"
-            history[-1] = {"role": "assistant", "content": _with_sources(answer, reply.sources)}
-        except Exception as err:  # stored as answer_failed by the turn; the page stays usable
-            history[-1] = {
-                "role": "assistant",
-                "content": f"Sorry, the answer failed ({type(err).__name__}). Please try again.",
-            }
-        finally:  # the page went away mid-answer: recorded as failed, the conversation unlocked
-            deltas.close()
-        yield gr.skip(), history, gr.skip(), gr.skip(), self.state_markdown(conversation_id)
+        events = self.channel.astream(caller, Message(text, conversation_id, channel="web"))
+        try:  # the page going away closes this: the turn stops, recorded as failed
+            async for event in events:
+                if isinstance(event, Delta):
+                    parts.append(event.text)
+                    history[-1] = {"role": "assistant", "content": "".join(parts)}
+                    yield gr.skip(), history, gr.skip(), gr.skip(), gr.skip()
+                elif isinstance(event, Done):
+                    answer = event.reply.answer or HANDED_OFF
+                    content = answer_markdown(answer, event.reply.sources)
+                    history[-1] = {"role": "assistant", "content": content}
+                elif isinstance(event, Failed):  # stored as answer_failed; the page stays usable
+                    message = f"Sorry, {event.failure.message}."
+                    history[-1] = {"role": "assistant", "content": message}
+        finally:
+            await events.aclose()
+        panel = await anyio.to_thread.run_sync(self.state_markdown, conversation_id, caller)
+        yield gr.skip(), history, gr.skip(), gr.skip(), panel
 
-    def state_markdown(self, conversation_id: str) -> str:
+    def state_markdown(self, conversation_id: str, caller: Caller | None = None) -> str:
         """Slots with where each came from, handoff status, the last answer's sources."""
         if not conversation_id:
             return "_No conversation yet._"
-        state = state_json(self.assistant.state(conversation_id))
+        state = state_json(self.channel.state(caller or caller_of(None), conversation_id))
         lines = [f"- **Turns:** {state.get('turns', 0)}"]
         if state.get("handoff"):
             reason = state.get("handoff_reason") or ""
@@ -121,83 +134,93 @@ class WebChat:
                 )
         else:
             lines.append("- **Slots:** none yet")
-        sources = state.get("last_sources") or []
-        if sources:
-            lines += ["", "**Last answer's sources:**"]
-            for source in sources:
-                lines.append(
-                    f"- `{Path(str(source.get('source'))).name}` (chunk {source.get('chunk_id')})"
-                )
-                if quote := quote_markdown(str(source.get("quote") or "")):
-                    lines += ["", *(f"  {line}" for line in quote.split("\n")), ""]
+        if sources := state.get("last_sources") or []:
+            lines += ["", "**Last answer's sources:**", "", citations_markdown(sources)]
         return "\n".join(lines)
 
-    def hand_back(self, conversation_id: str) -> tuple[str, str]:
+    def hand_back(self, conversation_id: str, request: gr.Request | None = None) -> tuple[str, str]:
         """An agent gives a handed-off conversation back to the assistant."""
-        hand_back = getattr(self.assistant, "hand_back", None)
-        if not conversation_id or hand_back is None:
-            return self.state_markdown(conversation_id), "Nothing to hand back."
-        handed = hand_back(conversation_id)
+        caller = caller_of(request)
+        if not conversation_id:
+            return self.state_markdown(""), "Nothing to hand back."
+        try:
+            handed = self.channel.hand_back(caller, conversation_id)
+        except KNOWN as err:
+            return self.state_markdown(""), failure_for(err).sentence
         note = "The assistant answers again." if handed else "This conversation is not handed off."
-        return self.state_markdown(conversation_id), note
+        return self.state_markdown(conversation_id, caller), note
 
     def new_conversation(self) -> tuple[Any, ...]:
         return [], "", _id_markdown(""), self.state_markdown(""), ""
 
-    def resume(self, conversation_id: str) -> tuple[Any, ...]:
-        """Load a conversation's messages by id; an unknown id says so and changes nothing."""
+    def resume(self, conversation_id: str, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """Load a conversation's messages by id; an unknown id (or one the caller may not read)
+        says so and changes nothing."""
+        caller = caller_of(request)
         conversation_id = conversation_id.strip()
-        if not conversation_id or not self.runtime.components.store.exists(conversation_id):
+        try:
+            events = self.channel.history(caller, conversation_id)
+        except (ConversationNotFound, AccessDenied):
             gr.Warning(f"No conversation with id {conversation_id!r}.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Unknown conversation id."
         history: History = []
-        for event in self.assistant.history(conversation_id):
+        for event in events:
             payload = event.payload()
             if event.type == "user":
                 history.append({"role": "user", "content": payload["text"]})
             elif event.type == "bot":
-                listed = refs_markdown(payload.get("sources") or [])
-                sources = f"\n\n**Sources**\n\n{listed}" if listed else ""
-                history.append({"role": "assistant", "content": payload["text"] + sources})
+                content = answer_markdown(payload["text"], payload.get("sources") or [])
+                history.append({"role": "assistant", "content": content})
         return (
             history,
             conversation_id,
             _id_markdown(conversation_id),
-            self.state_markdown(conversation_id),
+            self.state_markdown(conversation_id, caller),
             "",
         )
 
-    def feedback(self, data: gr.LikeData, conversation_id: str, history: History) -> str:
+    def feedback(
+        self,
+        data: gr.LikeData,
+        conversation_id: str,
+        history: History,
+        request: gr.Request | None = None,
+    ) -> str:
         """Thumbs up/down go to the dialog manager, which stores them as events."""
-        record = getattr(self.assistant, "feedback", None)
-        if record is None or not conversation_id:
-            return "Feedback is not recorded by this version."
+        if not conversation_id:
+            return "Nothing to rate yet."
+        caller = caller_of(request)
         positive = (
             data.liked
             if isinstance(data.liked, bool)
             else str(data.liked).lower() in ("like", "true")
         )
-        record(conversation_id, self._answer_seq(conversation_id, history, data.index), positive)
+        try:
+            events = self.channel.history(caller, conversation_id)
+            seq = answer_seq(events, _nth_answer(history, data.index))
+            self.channel.feedback(caller, conversation_id, seq, positive)
+        except KNOWN as err:
+            return failure_for(err).sentence
         return "Thanks for your feedback." if positive else "Thanks, we will use this to improve."
 
-    def _answer_seq(self, conversation_id: str, history: History, index: Any) -> int | None:
-        """The seq of the liked answer: the nth assistant message is the nth stored answer."""
-        position = index[0] if isinstance(index, (list, tuple)) else index
-        numbered = getattr(self.runtime.components.store, "numbered_events", None)
-        if not isinstance(position, int) or numbered is None:
-            return None
-        nth = sum(1 for m in history[: position + 1] if m.get("role") == "assistant")
-        answers = [seq for seq, event in numbered(conversation_id) if event.type == "bot"]
-        return answers[nth - 1] if 0 < nth <= len(answers) else None
-
-    def knowledge_status(self) -> str:
+    def knowledge_status(self, request: gr.Request | None = None) -> str:
+        try:
+            self.channel.authorize(caller_of(request), Action.KB_STATUS, None)
+        except AccessDenied:
+            return ""
         documents, chunks = self.runtime.components.knowledge.count()
         return f"**Knowledge base:** {documents} documents, {chunks} passages."
 
-    def upload(self, files: list[str] | None) -> tuple[str, str, None]:
+    def upload(
+        self, files: list[str] | None, request: gr.Request | None = None
+    ) -> tuple[str, str, None]:
         """Copy uploads into the upload folder's `documents/` and ingest them."""
+        try:
+            self.channel.authorize(caller_of(request), Action.UPLOAD, None)
+        except AccessDenied as err:
+            return failure_for(err).sentence, "", None
         if not files:
-            return "Choose one or more files first.", self.knowledge_status(), None
+            return "Choose one or more files first.", self.knowledge_status(request), None
         target = self.upload_dir / "documents"
         target.mkdir(parents=True, exist_ok=True)
         saved, refused = [], []
@@ -220,11 +243,19 @@ class WebChat:
             f"{report.unchanged} unchanged: " + ", ".join(f"`{p.name}`" for p in saved)
         ]
         lines += [f"- skipped: {failure}" for failure in report.failed]
-        return "\n".join(lines), self.knowledge_status(), None
+        return "\n".join(lines), self.knowledge_status(request), None
 
     @property
     def upload_dir(self) -> Path:
         return Path(self.runtime.settings.upload_dir)
+
+
+def _nth_answer(history: History, index: Any) -> int:
+    """Which answer (from 1) a liked message is: the nth assistant message is the nth answer."""
+    position = index[0] if isinstance(index, (list, tuple)) else index
+    if not isinstance(position, int):
+        return 0
+    return sum(1 for m in history[: position + 1] if m.get("role") == "assistant")
 
 
 def _is_uploaded(path: Path) -> bool:
@@ -244,11 +275,6 @@ def _safe_name(name: str) -> str:
 
 def _id_markdown(conversation_id: str) -> str:
     return f"Conversation `{conversation_id}`" if conversation_id else "New conversation"
-
-
-def _with_sources(answer: str, sources: list[Any]) -> str:
-    listed = sources_markdown(sources)
-    return f"{answer}\n\n**Sources**\n\n{listed}" if listed else answer
 
 
 def build_blocks(chat: WebChat) -> gr.Blocks:

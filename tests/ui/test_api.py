@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ import pytest
 
 from assistant.wiring import Components
 from tests.fakes import FakeChatModel
-from tests.ui.conftest import serving
+from tests.ui.conftest import serving, sse_events
 from ui.server import create_app
 
 pytestmark = pytest.mark.unit
@@ -58,17 +57,7 @@ def test_send_message_then_read_and_export_the_conversation(
 
 def test_stream_sends_sources_first_then_deltas_then_done(base: str, model: FakeChatModel) -> None:
     model.enqueue("Points expire after eighteen months.")
-    events: list[tuple[str, dict[str, object]]] = []
-    with httpx.stream(
-        "POST", f"{base}/api/v1/messages/stream", json={"text": "When do loyalty points expire?"}
-    ) as response:
-        assert response.headers["content-type"].startswith("text/event-stream")
-        name = ""
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line[6:])))
+    events = sse_events(base, {"text": "When do loyalty points expire?"})
     names = [n for n, _ in events]
     assert names[0] == "sources" and names[-1] == "done"
     assert names.count("delta") == 5
@@ -133,31 +122,19 @@ def test_health_metrics_and_openapi(base: str, model: FakeChatModel) -> None:
     assert httpx.get(f"{base}/docs").status_code == 200
 
 
-def test_feedback_goes_to_the_dialog_manager_when_it_records_feedback(
-    components: Components, model: FakeChatModel
+def test_feedback_is_stored_as_an_event_of_the_conversation(
+    base: str, model: FakeChatModel
 ) -> None:
-    calls: list[tuple[str, int | None, bool]] = []
-    assistant = components.assistant
-    if getattr(assistant, "feedback", None) is None:
-        assistant.feedback = lambda cid, seq, positive: calls.append((cid, seq, positive))  # type: ignore[attr-defined]
-    else:
-        original = assistant.feedback
-
-        def recording(cid: str, seq: int | None, positive: bool) -> None:
-            calls.append((cid, seq, positive))
-            original(cid, seq, positive)
-
-        assistant.feedback = recording  # type: ignore[method-assign]
     model.enqueue("Two years.")
-    with serving(create_app(components, web=False)) as base:
-        cid = httpx.post(f"{base}/api/v1/messages", json={"text": "blender warranty"}).json()[
-            "conversation_id"
-        ]
-        response = httpx.post(
-            f"{base}/api/v1/conversations/{cid}/feedback", json={"positive": False}
-        )
+    cid = httpx.post(f"{base}/api/v1/messages", json={"text": "blender warranty"}).json()[
+        "conversation_id"
+    ]
+    response = httpx.post(f"{base}/api/v1/conversations/{cid}/feedback", json={"positive": False})
     assert response.status_code == 204
-    assert calls == [(cid, None, False)]
+    events = httpx.get(f"{base}/api/v1/conversations/{cid}").json()["events"]
+    assert events[-1] == {"type": "feedback", "positive": False, "target_seq": None}
+    unknown = httpx.post(f"{base}/api/v1/conversations/nope/feedback", json={"positive": True})
+    assert unknown.status_code == 404
 
 
 def long_answer(words: int) -> str:
@@ -221,16 +198,20 @@ def test_feedback_on_an_event_the_conversation_lacks_is_refused_not_a_crash(
     assert [e["type"] for e in events] == ["user", "bot"]  # nothing was written
 
 
-def test_a_conversation_busy_past_the_lock_timeout_answers_503(
-    components: Components, model: FakeChatModel
-) -> None:
-    from dialog.locking import TurnLockTimeout
-
-    def busy(message: Any) -> Any:
-        raise TurnLockTimeout(f"conversation {message.conversation_id} is busy (waited 60 s)")
-
-    components.assistant.handle = busy  # type: ignore[method-assign]
+def test_a_conversation_busy_past_the_lock_timeout_answers_503(components: Components) -> None:
+    """A turn that cannot take the conversation's lock is a 503 with Retry-After, whole or
+    streamed (not a stream that breaks), and nothing is written."""
+    components.settings.turn_lock_timeout_s = 0.2
+    body = {"text": "hello", "conversation_id": "busy-1"}
     with serving(create_app(components, web=False)) as url:
-        response = httpx.post(f"{url}/api/v1/messages", json={"text": "hello"})
-    assert response.status_code == 503 and response.headers["retry-after"] == "5"
-    assert "is busy" in response.json()["detail"]
+        with components.assistant.locks.acquire("busy-1", timeout=5):  # another turn holds it
+            whole = httpx.post(f"{url}/api/v1/messages", json=body)
+            streamed = httpx.post(f"{url}/api/v1/messages/stream", json=body)
+        metrics = httpx.get(f"{url}/metrics").text
+    for response in (whole, streamed):
+        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+        assert response.json()["detail"] == (
+            "conversation busy-1 is busy (waited 0.2 s); nothing was lost, please try again shortly"
+        )
+    assert components.assistant.history("busy-1") == []
+    assert 'assistant_turns_total{channel="api"} 2' in metrics

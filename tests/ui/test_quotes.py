@@ -3,9 +3,8 @@ REST/SSE and Chatwoot, read from the final reply."""
 
 from __future__ import annotations
 
+import asyncio
 import io
-import json
-from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
@@ -19,11 +18,13 @@ from assistant.cli.app import App
 from assistant.wiring import Components
 from dialog.events import BotUttered, UserUttered
 from dialog.messages import Reply, Source
-from tests.ui.conftest import serving
+from tests.ui.conftest import WithService, serving, sse_events
 from tests.ui.quoted import ANSWER, HOSTILE_QUOTE, SOURCES, QuotingAssistant
+from ui.channel.citations import citations_markdown, quote_markdown
+from ui.runtime import Runtime
 from ui.server import create_app
 from ui.terminal import TerminalChat
-from ui.views import export_markdown, quote_markdown, refs_markdown, sources_markdown
+from ui.views import export_markdown
 from ui.web import WebChat
 from ui.webhooks.chatwoot import QUOTE_CHARS, reply_text
 
@@ -37,8 +38,8 @@ def _html(markdown: str) -> str:
     return MarkdownIt("commonmark").render(markdown)
 
 
-def test_sources_markdown_puts_each_quote_under_its_own_source() -> None:
-    text = sources_markdown(SOURCES)
+def test_citations_markdown_puts_each_quote_under_its_own_source() -> None:
+    text = citations_markdown(SOURCES)
     assert text.startswith(f"[1] Blender warranty — `warranty.md`\n{MD_QUOTE}\n\n[2]")
     html = _html(text)
     assert html.count("<blockquote>") == 2, "one quote per quoted source, none for the third"
@@ -63,11 +64,11 @@ def test_export_and_stored_refs_carry_the_quote_when_present() -> None:
     ]
     events = [UserUttered("How long is the warranty?"), BotUttered("Two years.", refs)]
     exported = export_markdown("c1", events).splitlines()
-    at = exported.index("  [1] /docs/warranty.md (chunk 2)")
+    at = exported.index("  [1] `warranty.md` (chunk 2)")
     assert exported[at + 1 : at + 4] == ["  > “Blender warranty  ", f"  > {WARRANTY_SENTENCE}”", ""]
-    after = exported.index("  [2] /docs/loyalty.md (chunk 7)")
+    after = exported.index("  [2] `loyalty.md` (chunk 7)")
     assert not any(line.strip().startswith(">") for line in exported[after:])
-    listed = refs_markdown(refs)
+    listed = citations_markdown(refs)
     assert listed.startswith(f"[1] `warranty.md` (chunk 2)\n{MD_QUOTE}\n\n[2]")
 
 
@@ -80,51 +81,55 @@ def test_terminal_prints_each_quote_under_its_source_without_escapes() -> None:
     assert lines[1:3] == ["      “Blender warranty", f"       {WARRANTY_SENTENCE}”"]
     assert lines[3] == "  [2] Receipts — /docs/receipts.md"
     assert lines[4] == "      “Keep the receipt for two years.”"
-    assert lines[5] == "  [3]  — /docs/loyalty.md" and len(lines) == 6
+    assert lines[5] == "  [3] /docs/loyalty.md" and len(lines) == 6
     assert "\x1b" not in out.getvalue() and "pwned" not in out.getvalue()
     assert "cHduZWQ" not in out.getvalue(), "no clipboard payload"
     assert "\u202e" not in out.getvalue()
 
 
-def test_ask_prints_each_quote_under_its_source() -> None:
+def test_ask_prints_each_quote_under_its_source(components: Components) -> None:
     app = App()
-    app._components = cast(Components, _WithAssistant(QuotingAssistant()))
+    app._components = cast(Components, WithService(components, QuotingAssistant()))
     result = CliRunner().invoke(main, ["ask", "How long is the warranty on blenders?"], obj=app)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == ANSWER
     err = result.stderr.splitlines()
-    at = err.index("  [1] Blender warranty (/docs/warranty.md)")
+    at = err.index("  [1] Blender warranty — /docs/warranty.md")
     assert err[at + 1 : at + 3] == ["      “Blender warranty", f"       {WARRANTY_SENTENCE}”"]
     assert err[at + 4] == "      “Keep the receipt for two years.”"
     assert err[at + 5].startswith("  [3]")
     assert "\x1b" not in result.stderr
 
 
-def test_web_chat_shows_the_final_replys_quotes_under_the_answer() -> None:
-    assistant = QuotingAssistant()
-    chat = WebChat(cast(Any, _WithAssistant(assistant, metrics=_Metrics())))
-    shown, panel = [], ""
-    for step in chat.respond("How long is the warranty on blenders?", [], "c1"):
-        shown.append(step[1][-1]["content"])  # the chat as the page sees it at each step
-        panel = step[4]
+def test_web_chat_shows_the_final_replys_quotes_under_the_answer(components: Components) -> None:
+    chat = WebChat(Runtime(cast(Any, WithService(components, QuotingAssistant()))))
+
+    async def steps() -> list[tuple[str, Any]]:
+        """The last message and the state panel as the page sees them at each step."""
+        respond = chat.respond("How long is the warranty?", [], "c1")
+        return [(step[1][-1]["content"], step[4]) async for step in respond]
+
+    seen = asyncio.run(steps())
+    shown = [content for content, _ in seen]
+    panel = seen[-1][1]
     assert len(shown) > 3 and all("Sources" not in text for text in shown[:-1])
     final = shown[-1]
     assert final.startswith(ANSWER + "\n\n**Sources**\n\n[1] Blender warranty")
     assert MD_QUOTE in final, "quotes come from turn.reply, not the first sources"
     assert "> “Keep the receipt for two years.”" in final
     assert "\x1b" not in final and "pwned" not in final and "\u202e" not in final
-    assert "`warranty.md` (chunk 2)" in panel and f"  > {WARRANTY_SENTENCE}”" in panel
+    assert f"[1] `warranty.md` (chunk 2)\n{MD_QUOTE}" in panel
     history = chat.resume("c1")[0]
     assert history[-1]["content"].startswith(ANSWER + "\n\n**Sources**\n\n[1] `warranty.md`")
     assert MD_QUOTE in history[-1]["content"], "a resumed answer keeps its quotes"
 
 
 def test_sse_done_and_json_replies_carry_the_final_quotes(components: Components) -> None:
-    with serving(create_app(components, web=False, assistant=QuotingAssistant())) as base:
+    with serving(create_app(WithService(components, QuotingAssistant()), web=False)) as base:
         sent = httpx.post(f"{base}/api/v1/messages", json={"text": "blender warranty?"})
         assert sent.status_code == 200, sent.text
         assert [s["quote"] for s in sent.json()["sources"]] == [s.quote for s in SOURCES]
-        events = _sse(base, "blender warranty?")
+        events = sse_events(base, {"text": "blender warranty?"})
     names = [name for name, _ in events]
     assert names[0] == "sources" and names[-1] == "done"
     assert all(s["quote"] == "" for s in events[0][1]["sources"]), "not known before the answer"
@@ -146,34 +151,3 @@ def test_chatwoot_reply_adds_a_short_quote_per_source() -> None:
     )
     hostile = reply_text(Reply("c1", "Keep it.", [SOURCES[1]]))
     assert hostile.endswith("\n“Keep the receipt for two years.” (Receipts)")
-
-
-def _sse(base: str, text: str) -> list[tuple[str, dict[str, Any]]]:
-    events: list[tuple[str, dict[str, Any]]] = []
-    with httpx.stream("POST", f"{base}/api/v1/messages/stream", json={"text": text}) as response:
-        name = ""
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line[6:])))
-    return events
-
-
-class _Metrics:
-    def inc(self, *_: Any, **__: Any) -> None:
-        pass
-
-
-class _WithAssistant:
-    """Just enough of Components/Runtime for a front end that only talks to the assistant."""
-
-    def __init__(self, assistant: QuotingAssistant, metrics: Any = None) -> None:
-        self.assistant = assistant
-        self.metrics = metrics
-        self.components = SimpleNamespace(
-            store=SimpleNamespace(exists=assistant.events.__contains__)
-        )
-
-    def close(self) -> None:
-        pass
