@@ -7,9 +7,8 @@ the app's routes and a new endpoint without a rule fails it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from starlette.routing import BaseRoute, Route
+from fastapi import FastAPI
+from starlette.routing import Route
 
 from ui.access import Action
 
@@ -41,17 +40,17 @@ def message_action(text: str, *, stream: bool = False) -> Action:
     return Action.STREAM if stream else Action.SEND
 
 
-def unruled(routes: Iterable[BaseRoute]) -> list[str]:
-    """`METHOD path` of every route with neither an action nor a reason to be open."""
-    missing = []
-    for route in routes:
-        if not isinstance(route, Route):
-            continue  # mounts (the web pages) are ruled by their own handlers
-        for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
-            key = (method, route.path)
-            if key not in ROUTE_ACTIONS and key not in OPEN_ROUTES:
-                missing.append(f"{method} {route.path}")
-    return missing
+def unruled(app: FastAPI) -> list[str]:
+    """`METHOD path` of every route with neither an action nor a reason to be open: the routes the
+    OpenAPI schema describes (included routers too) and the app's own plain routes."""
+    found: set[tuple[str, str]] = set()
+    for path, operations in app.openapi().get("paths", {}).items():
+        found |= {(method.upper(), path) for method in operations}
+    for route in app.routes:
+        if isinstance(route, Route):  # mounts (the web pages) are ruled by their own handlers
+            found |= {(method, route.path) for method in route.methods or set()}
+    ruled = ROUTE_ACTIONS.keys() | OPEN_ROUTES.keys()
+    return [f"{m} {p}" for m, p in sorted(found - ruled) if m not in {"HEAD", "OPTIONS"}]
 
 
 __all__ = ["OPEN_ROUTES", "ROUTE_ACTIONS", "message_action", "unruled"]

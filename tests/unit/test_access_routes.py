@@ -19,7 +19,8 @@ def test_every_api_and_webhook_route_has_a_rule() -> None:
     app = FastAPI()
     for router in (api.router, generic.router, chatwoot.router):
         app.include_router(router)
-    assert unruled(app.routes) == []
+    assert unruled(app) == []
+    assert len(app.openapi()["paths"]) >= 5  # the check saw the included routers
     assert set(ROUTE_ACTIONS.values()) <= set(Action)
 
 
@@ -29,9 +30,9 @@ def test_a_route_without_a_rule_is_named() -> None:
     @router.delete("/api/v1/conversations/{conversation_id}")
     async def delete(conversation_id: str) -> None: ...
 
-    app = FastAPI()
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(router)
-    assert unruled(app.routes) == ["DELETE /api/v1/conversations/{conversation_id}"]
+    assert unruled(app) == ["DELETE /api/v1/conversations/{conversation_id}"]
 
 
 def test_message_actions() -> None:
