@@ -12,6 +12,9 @@ from ui.access import Role
 from ui.access_audit import AuditLog
 from ui.access_keys import KeyStore
 
+KEY_ROLES = (Role.CUSTOMER, Role.AGENT, Role.ADMIN)
+"""Roles a key can carry; webhooks prove themselves by their signatures instead."""
+
 
 @click.group()
 def keys() -> None:
@@ -38,7 +41,7 @@ def _stores(app: App) -> tuple[KeyStore, AuditLog]:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice([r.value for r in Role]),
+    type=click.Choice([r.value for r in KEY_ROLES]),
     help="customer: its own conversations; agent: handed-off ones; admin: everything.",
 )
 @click.option("--name", required=True, help="What the key is for (shown by `keys list`).")

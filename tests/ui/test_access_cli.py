@@ -98,9 +98,10 @@ def test_keys_create_list_revoke_and_audit(database_url: str) -> None:
     assert "keys.revoke" in text_listing.stdout and "1 entry" in text_listing.stderr
 
 
-def test_create_needs_a_known_role(database_url: str) -> None:
-    done = assistant(database_url, "keys", "create", "--role", "root", "--name", "x", check=False)
-    assert done.returncode == 2 and "customer" in done.stderr
+def test_create_needs_a_role_keys_can_carry(database_url: str) -> None:
+    for role in ["root", "webhook"]:  # webhooks prove themselves by their signatures
+        done = assistant(database_url, "keys", "create", "--role", role, "--name", "x", check=False)
+        assert done.returncode == 2 and "customer" in done.stderr
 
 
 def who_app(url: str) -> tuple[FastAPI, Database]:
