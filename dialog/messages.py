@@ -36,6 +36,9 @@ class Source:
     quote: str = ""
     """The passage's sentence or line that best answers the question, verbatim (empty when the
     answer did not draw on this passage)."""
+    url: str = ""
+    """Where a customer can open the document (a web page; a file's front-matter `url:`); empty
+    when there is no such place (a local file)."""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -45,6 +48,7 @@ class Source:
             "text": self.text,
             "kb_version": self.kb_version,
             "quote": self.quote,
+            "url": self.url,
         }
 
 

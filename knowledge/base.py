@@ -49,6 +49,7 @@ _PASSAGES = (
         ChunkRow.position,
         DocumentRow.source,
         DocumentRow.title,
+        DocumentRow.url,
     )
     .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
     .where(ChunkRow.id.in_(bindparam("ids", expanding=True)))
@@ -81,6 +82,8 @@ class Hit:
     """1-based rank in the vector list (0: the vector search did not find it)."""
     keyword_rank: int = 0
     """1-based rank in the BM25 list (0: no shared keyword, or vector-only retrieval)."""
+    url: str = ""
+    """Where a reader can open the passage's document (empty: nowhere, e.g. a local file)."""
 
 
 @dataclass(frozen=True)
@@ -384,7 +387,7 @@ class KnowledgeBase:
                 doc = item.document
                 row = rows.get(doc.source) or DocumentRow(source=doc.source)
                 row.title, row.content_hash, row.ingested_at = doc.title, item.digest, now
-                row.kind, row.kb_version = doc.kind, version
+                row.kind, row.kb_version, row.url = doc.kind, version, doc.url
                 rows[doc.source] = row
                 session.add(row)
             session.flush()
@@ -621,6 +624,7 @@ class KnowledgeBase:
                 version,
                 vector_ranks.get(i, 0),
                 keyword_ranks.get(i, 0),
+                r.url,
             )
             for i in ids
             if (r := by_id.get(i)) is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ FAQ_SUFFIXES = frozenset({".csv", ".jsonl"})
 SUPPORTED_SUFFIXES = (
     MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | FAQ_SUFFIXES | {".pdf", ".docx"}
 )
-LOADER_VERSION = "2"
+LOADER_VERSION = "3"
 """Part of every content hash: bump it when a loader changes what it extracts, so files
 re-ingest."""
 
@@ -44,6 +45,8 @@ class SourceDocument:
     text: str
     kind: str
     sections: tuple[Section, ...] = ()
+    url: str = ""
+    """Where a reader can open it: a web page's URL, or a Markdown file's front-matter `url:`."""
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -100,7 +103,29 @@ def _source(path: Path) -> str:
 
 def _load_markdown(path: Path, raw: bytes) -> SourceDocument:
     text = _decode(path, raw)
-    return SourceDocument(_source(path), _title(text, path), text, "markdown")
+    meta, text = front_matter(text)
+    title = str(meta.get("title") or "").strip() or _title(text, path)
+    url = str(meta.get("url") or "").strip()
+    url = url if url.startswith(("http://", "https://")) else ""
+    return SourceDocument(_source(path), title, text, "markdown", url=url)
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+
+
+def front_matter(text: str) -> tuple[dict[str, object], str]:
+    """A Markdown file's YAML front matter (`url:`, `title:`) and the text after it; a block that
+    is not a YAML mapping is left in the text."""
+    import yaml
+
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        return {}, text
+    return (meta, text[match.end() :]) if isinstance(meta, dict) else ({}, text)
 
 
 def _load_text(path: Path, raw: bytes) -> SourceDocument:

@@ -26,6 +26,8 @@ class DocumentRow(Base):
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     kind: Mapped[str] = mapped_column(String(16), default="", server_default="")
     kb_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    url: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    """Where a reader can open the document: a web page's URL, a file's front-matter `url:`."""
 
 
 class ChunkRow(Base):

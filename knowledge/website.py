@@ -455,7 +455,7 @@ class Website:
                 document, links = html_document(url, body, scope)
             elif kind in FILE_TYPES:
                 loaded = load_document(Path(f"page{FILE_TYPES[kind]}"), body)
-                document = replace(loaded, source=url)
+                document = replace(loaded, source=url, url=url)
                 if document.title == "page":
                     document = replace(document, title=_title_from_url(url))
                 links = []
@@ -552,7 +552,7 @@ def html_document(url: str, body: bytes, scope: Scope) -> tuple[SourceDocument |
     if not text or not text.strip():
         return None, links
     title = title or _title_from_url(url)
-    return SourceDocument(url, title, text, "markdown"), links
+    return SourceDocument(url, title, text, "markdown", url=url), links
 
 
 def _title_from_url(url: str) -> str:

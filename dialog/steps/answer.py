@@ -101,4 +101,5 @@ def _source(hit: Hit) -> Source:
         text=hit.text,
         title=hit.title,
         kb_version=hit.kb_version,
+        url=hit.url,
     )

@@ -61,7 +61,9 @@ def test_a_crawl_ingests_the_sites_pages_with_their_urls_as_sources(
     assert hit.source == f"{base}/help/shipping" and "Zephyr" in hit.text
     texts = " ".join(h.text for h in kb.search("copyright cookie banner menu", k=20))
     assert "Copyright" not in texts and "banner" not in texts and "Menu entry" not in texts
-    assert "citric acid" in kb.search("descaling the kettle", k=1)[0].text
+    pdf = kb.search("descaling the kettle", k=1)[0]
+    assert "citric acid" in pdf.text and pdf.url == f"{base}/help/manual.pdf"
+    assert hit.url == hit.source
     assert web.hosts() == ["127.0.0.1"]
 
 
@@ -172,3 +174,27 @@ def test_cli_ingests_a_site_syncs_it_and_removes_it(site: tuple[Site, str]) -> N
     removed = runner.invoke(main, ["kb", "remove", f"{base}/help/"], obj=app)
     assert removed.exit_code == 0 and "removed 6 document(s)" in removed.stderr
     assert runner.invoke(main, ["kb", "sync"], obj=app).exit_code == 1
+
+
+def test_a_markdown_files_front_matter_url_is_its_link(kb: KnowledgeBase, tmp_path: Path) -> None:
+    from knowledge.loaders import front_matter
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "refunds.md").write_text(
+        "---\nurl: https://help.example.com/refunds\ntitle: Refunds\n---\n"
+        "Refunds reach your card within five working days.\n"
+    )
+    (docs / "local.md").write_text("# Local\n\nGift wrapping costs two euros.\n")
+    kb.ingest([docs])
+    hit = kb.search("when do refunds reach my card", k=1)[0]
+    assert (hit.title, hit.url, hit.text.startswith("Refunds reach")) == (
+        "Refunds",
+        "https://help.example.com/refunds",
+        True,
+    )
+    assert kb.search("gift wrapping price", k=1)[0].url == ""
+    assert front_matter("---\njust: [unclosed\n---\nText") == (
+        {},
+        "---\njust: [unclosed\n---\nText",
+    )

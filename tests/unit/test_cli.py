@@ -48,6 +48,7 @@ def test_ingest_then_ask_json(tmp_path: Path) -> None:
         "text",
         "kb_version",
         "quote",
+        "url",
     }
     assert payload["sources"][0]["kb_version"] >= 1, (
         "the knowledge-base version is stamped on sources"

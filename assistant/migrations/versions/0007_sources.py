@@ -1,4 +1,5 @@
-"""Website sources: each crawled site and each page's validators for incremental sync.
+"""Website sources: each crawled site and each page's validators for incremental sync; a
+document's URL (a web page's, a Markdown file's front-matter `url:`), so citations link to it.
 
 Revision ID: 0007
 Revises: 0006
@@ -14,6 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("documents") as batch:
+        batch.add_column(sa.Column("url", sa.String(2048), nullable=False, server_default=""))
     op.create_table(
         "web_sites",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -42,3 +45,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("web_pages")
     op.drop_table("web_sites")
+    with op.batch_alter_table("documents") as batch:
+        batch.drop_column("url")
