@@ -111,7 +111,8 @@ class Settings(BaseSettings):
     auth: SecretStr | None = None
     admin_auth: SecretStr | None = None
     """`user:password[,user:password]` for the admin area (uploads, knowledge base, hand back),
-    separate from the optional customer login `auth`; unset: the admin area has no login."""
+    separate from the optional customer login `auth`; unset: no admin area is served (the CLI
+    remains)."""
     cors_origins: str = ""
     """Browser origins allowed to call the REST API, comma-separated (`https://shop.example.com`),
     or `*`; empty: no CORS headers, so other sites' pages cannot read its answers."""
