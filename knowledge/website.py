@@ -521,6 +521,13 @@ class _Crawl:
         return self.site.fetch(url, self.known.get(url), self.scope)
 
 
+def site_hosts(sessions: sessionmaker[Session]) -> list[str]:
+    """The hosts of every website source (answers may link to them)."""
+    with sessions() as session:
+        starts = session.scalars(select(WebSiteRow.start_url)).all()
+    return sorted({(urlsplit(u).hostname or "").lower() for u in starts} - {""})
+
+
 def html_document(url: str, body: bytes, scope: Scope) -> tuple[SourceDocument | None, list[str]]:
     """A page's main content as Markdown (navigation, headers and footers dropped) and the
     in-scope links it makes; no document when the page has no text of its own.

@@ -198,3 +198,21 @@ def test_a_markdown_files_front_matter_url_is_its_link(kb: KnowledgeBase, tmp_pa
         {},
         "---\njust: [unclosed\n---\nText",
     )
+
+
+def test_answers_may_link_to_the_web_sources_and_the_persona_hosts(
+    site: tuple[Site, str], tmp_path: Path
+) -> None:
+    from assistant.core.settings import Settings
+    from assistant.wiring import Components
+    from tests.fakes import FakeChatModel
+
+    _, base = site
+    domain = tmp_path / "domain.yaml"
+    domain.write_text("persona:\n  link_hosts: [www.example.com]\n")
+    settings = Settings(domain=str(domain), link_hosts="shop.example.com")
+    parts = Components(settings, {"embedder": HashingEmbedder(), "chat_model": FakeChatModel()})
+    Website(parts.database.session, parts.knowledge, POLICY).ingest(f"{base}/help/returns")
+    hosts = parts.assistant.options.allowed_link_hosts
+    assert hosts == ("shop.example.com", "www.example.com", "127.0.0.1")
+    parts.close()
