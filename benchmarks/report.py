@@ -7,7 +7,9 @@ rows by COPY): conversations of 10 events (question, answer with its grounding c
 question and answer, now and then a handoff, feedback), spread over 90 days and three channels.
 Then times `build_report` over the whole history and over the last 7 days (best of 3), the
 knowledge-gap questions query, and `purge_before` of the oldest tenth followed by the report again
-(live plus rollup). Prints the figures and saves docs/bench/report.json.
+(live plus rollup). Prints the figures and saves them under the backend's key in
+docs/bench/report.json. `--sqlite` runs the same on a SQLite file (rows inserted in one
+transaction).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -32,8 +35,11 @@ ACTIONS = ("passed", "passed", "passed", "extractive", "abstained")
 DAYS = 90
 
 
-def history_rows(conversations: int, seed: int = 7) -> tuple[list[str], list[str]]:
-    """Tab-separated COPY lines for the conversations and their events."""
+Row = tuple[Any, ...]
+
+
+def history_rows(conversations: int, seed: int = 7) -> tuple[list[Row], list[Row]]:
+    """(id, channel, created, updated) and (conversation, seq, type, payload JSON, created)."""
     rng = random.Random(seed)
     start = datetime.now(UTC) - timedelta(days=DAYS)
     convs, events = [], []
@@ -58,27 +64,61 @@ def history_rows(conversations: int, seed: int = 7) -> tuple[list[str], list[str
             rows.append(("feedback", {"positive": rng.random() < 0.7, "target_seq": 2}, clock))
         while len(rows) < 10:
             rows.append(("slot", {"name": "order_id", "value": "NW-1"}, clock))
-        convs.append(f"{cid}\t{channel}\t{at.isoformat()}\t{clock.isoformat()}")
-        for seq, (kind, payload, when) in enumerate(rows, start=1):
-            events.append(f"{cid}\t{seq}\t{kind}\t{json.dumps(payload)}\t{when.isoformat()}")
+        convs.append((cid, channel, at, clock))
+        events.extend(
+            (cid, seq, kind, json.dumps(payload), when)
+            for seq, (kind, payload, when) in enumerate(rows, start=1)
+        )
     return convs, events
 
 
 def load(url: str, conversations: int) -> float:
-    """COPY the history in; returns the seconds it took."""
-    import psycopg
-
+    """COPY the history into PostgreSQL, or insert it in one SQLite transaction; returns the
+    seconds it took."""
     convs, events = history_rows(conversations)
     began = time.perf_counter()
+    if url.startswith("sqlite"):
+        _insert_sqlite(url.split("///", 1)[1], convs, events)
+    else:
+        _copy_postgres(url, convs, events)
+    return time.perf_counter() - began
+
+
+def _copy_postgres(url: str, convs: list[Row], events: list[Row]) -> None:
+    import psycopg
+
     with psycopg.connect(url) as connection, connection.cursor() as cursor:
-        for table, columns, lines in (
+        for table, columns, rows in (
             ("conversations", "id, channel, created_at, updated_at", convs),
             ("events", "conversation_id, seq, type, payload, created_at", events),
         ):
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                copy.write("\n".join(lines) + "\n")
+                for row in rows:
+                    copy.write_row(row)
         cursor.execute("ANALYZE")
-    return time.perf_counter() - began
+
+
+def _insert_sqlite(path: str, convs: list[Row], events: list[Row]) -> None:
+    """Timestamps as SQLAlchemy stores them on SQLite: UTC wall time, microseconds, no zone."""
+    import sqlite3
+
+    def stamp(row: Row) -> Row:
+        return tuple(
+            v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
+            for v in row
+        )
+
+    with sqlite3.connect(path) as connection:
+        connection.executemany(
+            "INSERT INTO conversations (id, channel, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            map(stamp, convs),
+        )
+        connection.executemany(
+            "INSERT INTO events (conversation_id, seq, type, payload, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            map(stamp, events),
+        )
+        connection.execute("ANALYZE")
 
 
 def best_of(runs: int, work: Callable[[], object]) -> tuple[float, object]:
@@ -90,65 +130,88 @@ def best_of(runs: int, work: Callable[[], object]) -> tuple[float, object]:
     return min(times), result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432")
-    args = parser.parse_args()
+def measure(url: str, events: int) -> dict[str, Any]:
+    """Load the history into the empty database at `url` and time the insights on it."""
     import dialog.insights as insights
-    import dialog.records  # noqa: F401
-    import knowledge.records  # noqa: F401
 
-    name = f"assistant_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        args.server.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"{args.server}/{name}"
+    database = Database(url)
+    engine = database.engine
     try:
-        database = Database(url)
-        conversations = args.events // 10
-        loaded = load(url, conversations)
-        engine = database.engine
+        loaded = load(url, events // 10)
         full_s, report = best_of(3, lambda: insights.build_report(engine))
         week = datetime.now(UTC).date() - timedelta(days=7)
         week_s, _ = best_of(3, lambda: insights.build_report(engine, since=week))
-        gaps_s, questions = best_of(1, lambda: insights.gaps.bad_questions(engine, week))
+        gaps_s, recent = best_of(1, lambda: insights.gaps.bad_questions(engine, week))
+        all_gaps_s, bounded = best_of(1, lambda: insights.gaps.bad_questions(engine))
         cutoff = datetime.now(UTC) - timedelta(days=DAYS * 0.9)
         purge_s, purged = best_of(1, lambda: insights.purge_before(engine, cutoff))
         after_s, after = best_of(3, lambda: insights.build_report(engine))
         assert isinstance(report, insights.Report) and isinstance(after, insights.Report)
         assert after.conversations == report.conversations, "the rollup keeps the counts"
-        figures = {
-            "events": args.events,
-            "conversations": conversations,
-            "load_copy_s": round(loaded, 2),
+        return {
+            "events": events,
+            "conversations": events // 10,
+            "load_s": round(loaded, 2),
             "report_full_history_s": round(full_s, 3),
             "report_last_7_days_s": round(week_s, 3),
             "gap_questions_last_7_days_s": round(gaps_s, 3),
-            "gap_questions": len(questions),  # type: ignore[arg-type]
+            "gap_questions_last_7_days": len(recent),  # type: ignore[arg-type]
+            "gap_questions_whole_history_s": round(all_gaps_s, 3),
+            "gap_questions_whole_history": len(bounded),  # type: ignore[arg-type]
             "purge_oldest_tenth_s": round(purge_s, 2),
             "purged": vars(purged),
             "report_after_purge_s": round(after_s, 3),
             "latency_p50_ms": report.latency.p50_ms,
             "latency_p95_ms": report.latency.p95_ms,
-            "database": "PostgreSQL " + _server_version(engine),
+            "database": _version(engine),
         }
+    finally:
         database.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--sqlite", action="store_true", help="SQLite in a temp dir instead.")
+    args = parser.parse_args()
+    import dialog.records  # noqa: F401
+    import knowledge.records  # noqa: F401
+
+    if args.sqlite:
+        with tempfile.TemporaryDirectory() as folder:
+            figures = measure(f"sqlite:///{folder}/bench.db", args.events)
+    else:
+        figures = _on_fresh_postgres(args.server, args.events)
+    print(json.dumps(figures, indent=2))
+    saved = json.loads(OUT.read_text()) if OUT.exists() else {}
+    saved = saved if "sqlite" in saved or "postgresql" in saved else {}
+    saved["sqlite" if args.sqlite else "postgresql"] = figures
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(saved, indent=2) + "\n")
+
+
+def _on_fresh_postgres(server: str, events: int) -> dict[str, Any]:
+    name = f"assistant_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(
+        server.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        return measure(f"{server}/{name}", events)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-    print(json.dumps(figures, indent=2))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(figures, indent=2) + "\n")
 
 
-def _server_version(engine: Any) -> str:
+def _version(engine: Any) -> str:
     with engine.connect() as connection:
-        return str(connection.execute(text("SHOW server_version")).scalar())
+        if engine.dialect.name == "sqlite":
+            return "SQLite " + str(connection.execute(text("SELECT sqlite_version()")).scalar())
+        return "PostgreSQL " + str(connection.execute(text("SHOW server_version")).scalar())
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    union_all,
 )
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from dialog.insights.records import RollupRow
@@ -60,6 +62,8 @@ class Count:
     metric: str
     key: str
     count: int
+    rolled_up: bool = False
+    """Read from the rollup of purged conversations rather than from live events."""
 
 
 @dataclass(frozen=True)
@@ -127,13 +131,18 @@ class Report:
 
 
 def build_report(engine: Engine, since: date | None = None) -> Report:
-    """The report over conversations and events from `since` (a UTC day) on, live plus purged."""
+    """The report over conversations and events from `since` (a UTC day) on, live plus purged.
+
+    Live and rolled-up counts are read by one statement (UNION ALL), so a purge committing
+    meanwhile can neither count a conversation twice nor lose it.
+    """
     start = datetime.combine(since, time(), UTC) if since else None
     with engine.connect() as connection:
-        live = count_rows(connection, since=start)
-        rolled = rollup_rows(connection, since=since)
+        selects = [*_live_selects(connection, start, None), _rollup_select(since)]
+        counts = _read(connection, selects)
         latency = measure_latency(connection, since=start)
-    return summarize(live, rolled, latency, since)
+    live = [n for n in counts if not n.rolled_up]
+    return summarize(live, [n for n in counts if n.rolled_up], latency, since)
 
 
 def summarize(
@@ -179,34 +188,53 @@ def count_rows(
     conversation_ids: Sequence[str] | None = None,
 ) -> list[Count]:
     """The counts of the live events: from `since`, or of these conversations only (to roll up)."""
-    return [
-        *_conversation_counts(connection, since, conversation_ids),
-        *_event_counts(connection, since, conversation_ids),
-    ]
+    return _read(connection, _live_selects(connection, since, conversation_ids))
 
 
-def _conversation_counts(
+def _read(connection: Connection, selects: Sequence[Select[Any]]) -> list[Count]:
+    """Counts from (day, channel, metric, key, n, handed, rolled) rows; event types become their
+    metric names; a conversations row also gives its handed_off count."""
+    counts = []
+    for row in connection.execute(union_all(*selects)):
+        day, rolled = _as_date(row.day), bool(row.rolled)
+        metric = _EVENT_METRICS.get(row.metric, row.metric)
+        counts.append(Count(day, row.channel, metric, row.key or "", int(row.n), rolled))
+        if row.handed:
+            counts.append(Count(day, row.channel, "handed_off", "", int(row.handed), rolled))
+    return counts
+
+
+def _live_selects(
     connection: Connection, since: datetime | None, ids: Sequence[str] | None
-) -> Iterable[Count]:
+) -> list[Select[Any]]:
+    return [_conversation_select(connection, since, ids), _event_select(connection, since, ids)]
+
+
+def _conversation_select(
+    connection: Connection, since: datetime | None, ids: Sequence[str] | None
+) -> Select[Any]:
     c, e = ConversationRow, EventRow
     handed = exists().where(e.conversation_id == c.id, e.type == "handoff")
     day = _day(c.created_at, connection)
-    query = select(day, c.channel, func.count(), func.sum(case((handed, 1), else_=0))).group_by(
-        day, c.channel
-    )
+    query = select(
+        day.label("day"),
+        c.channel.label("channel"),
+        literal("conversations").label("metric"),
+        literal("").label("key"),
+        func.count().label("n"),
+        func.sum(case((handed, 1), else_=0)).label("handed"),
+        literal(0).label("rolled"),
+    ).group_by(day, c.channel)
     if since is not None:
         query = query.where(c.created_at >= since)
     if ids is not None:
         query = query.where(c.id.in_(ids))
-    for row in connection.execute(query):
-        yield Count(_as_date(row[0]), row[1], "conversations", "", row[2])
-        if row[3]:
-            yield Count(_as_date(row[0]), row[1], "handed_off", "", int(row[3]))
+    return query
 
 
-def _event_counts(
+def _event_select(
     connection: Connection, since: datetime | None, ids: Sequence[str] | None
-) -> Iterable[Count]:
+) -> Select[Any]:
     e, c = EventRow, ConversationRow
     key = case(
         (e.type == "bot", e.payload[("check", "action")].as_string()),
@@ -216,7 +244,15 @@ def _event_counts(
     )
     day = _day(e.created_at, connection)
     query = (
-        select(day, c.channel, e.type, key, func.count())
+        select(
+            day.label("day"),
+            c.channel.label("channel"),
+            e.type.label("metric"),
+            key.label("key"),
+            func.count().label("n"),
+            literal(0).label("handed"),
+            literal(0).label("rolled"),
+        )
         .join(c, c.id == e.conversation_id)
         .where(e.type.in_(_EVENT_METRICS))
         .group_by(day, c.channel, e.type, key)
@@ -225,17 +261,22 @@ def _event_counts(
         query = query.where(e.created_at >= since)
     if ids is not None:
         query = query.where(e.conversation_id.in_(ids))
-    for row in connection.execute(query):
-        yield Count(_as_date(row[0]), row[1], _EVENT_METRICS[row[2]], row[3] or "", row[4])
+    return query
 
 
-def rollup_rows(connection: Connection, *, since: date | None = None) -> list[Count]:
+def _rollup_select(since: date | None) -> Select[Any]:
     """The counts kept for purged conversations, from `since` on."""
     r = RollupRow
-    query = select(r.day, r.channel, r.metric, r.key, r.count)
-    if since is not None:
-        query = query.where(r.day >= since)
-    return [Count(_as_date(d), ch, m, k, int(n)) for d, ch, m, k, n in connection.execute(query)]
+    query = select(
+        r.day.label("day"),
+        r.channel.label("channel"),
+        r.metric.label("metric"),
+        r.key.label("key"),
+        r.count.label("n"),
+        literal(0).label("handed"),
+        literal(1).label("rolled"),
+    )
+    return query.where(r.day >= since) if since is not None else query
 
 
 def measure_latency(connection: Connection, *, since: datetime | None = None) -> Latency:
