@@ -162,7 +162,8 @@ class DeliveryQueue:
         self, job: Job, error: str, delays: Sequence[float], *, permanent: bool = False
     ) -> str:
         """Schedule the next try after `delays[attempts]`, or dead-letter the delivery (`failed`)
-        when the schedule is used up or the failure is permanent; returns the new status."""
+        when the schedule is used up or the failure is permanent; returns the new status
+        (`lost` when the worker no longer holds it)."""
         attempts = job.attempts + 1
         dead = permanent or job.attempts >= len(delays)
         now = now_utc()
@@ -176,7 +177,8 @@ class DeliveryQueue:
         }
         if not dead:
             values["run_after"] = now + timedelta(seconds=delays[job.attempts])
-        self._update_held(job, **values)
+        if not self._update_held(job, **values):
+            return "lost"  # the lease expired and another worker has the delivery
         return str(values["status"])
 
     def release(self, job: Job) -> bool:
