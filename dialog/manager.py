@@ -50,9 +50,9 @@ ErasureHook = Callable[[str], None]
 class Assistant:
     """Handles messages: commands, forms, tools, grounded answers, handoff; every step an event.
 
-    >>> assistant = Assistant(store, knowledge, model, domain=Domain.load(path), tools=shop_tools())
-    >>> assistant.handle(Message("Where is my order NW-1042?", "c1")).answer
-    'Order NW-1042 has shipped …'
+    >>> assistant = Assistant(store, knowledge, model, domain=Domain.load(path), tools=my_tools())
+    >>> assistant.handle(Message("Where is my order AB-1042?", "c1")).answer
+    'Order AB-1042 has shipped …'
     >>> assistant.state("c1").slots["order_id"].extractor
     'rule:order_id'
     """

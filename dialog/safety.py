@@ -24,7 +24,7 @@ REMOVED = "[link removed]"
 class OutputScrubber:
     """Feed it deltas; it yields text with outside links removed, holding back only undecided tails.
 
-    >>> "".join(OutputScrubber(allowed_hosts={"northwind.example"})
+    >>> "".join(OutputScrubber(allowed_hosts={"shop.example.com"})
     ...         .scrub(["see ![x](https://ev", "il.example/a)"]))
     'see '
     """

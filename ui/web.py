@@ -18,6 +18,7 @@ from fastapi import FastAPI  # noqa: E402
 from assistant.core.errors import ConfigError  # noqa: E402
 from dialog.errors import ConversationNotFound  # noqa: E402
 from dialog.messages import Message, new_conversation_id  # noqa: E402
+from dialog.persona import Persona  # noqa: E402
 from knowledge.loaders import SUPPORTED_SUFFIXES  # noqa: E402
 from ui.channel import (  # noqa: E402
     AccessDenied,
@@ -67,6 +68,12 @@ class WebChat:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.channel = runtime.channel
+
+    @property
+    def persona(self) -> Persona:
+        """The company's texts for the page (the domain file's persona; neutral without one)."""
+        persona = getattr(self.runtime.components, "persona", None)
+        return persona if isinstance(persona, Persona) else Persona()
 
     async def respond(
         self,
@@ -279,27 +286,27 @@ def _id_markdown(conversation_id: str) -> str:
 
 def build_blocks(chat: WebChat) -> gr.Blocks:
     """The page: a chat tab with the state panel beside it, an admin tab for the knowledge base."""
-    with gr.Blocks(title="Support assistant", analytics_enabled=False) as blocks:
-        gr.Markdown(
-            "## Support assistant\n"
-            "Answers come from the knowledge base, with the passages they used."
-        )
+    texts = chat.persona.web
+    with gr.Blocks(title=texts.title, analytics_enabled=False) as blocks:
+        gr.Markdown(f"## {texts.title}\n{texts.intro}")
         conversation = gr.State("")
         with gr.Tab("Chat", id="chat"):
             with gr.Row():
                 with gr.Column(scale=3):
                     chatbot = gr.Chatbot(
-                        label="Support assistant", height=520, elem_id="chatbot", buttons=["copy"]
+                        label=texts.title, height=520, elem_id="chatbot", buttons=["copy"]
                     )
                     with gr.Row():
                         box = gr.Textbox(
-                            placeholder="Ask about shipping, returns, your order…",
+                            placeholder=texts.placeholder,
                             show_label=False,
                             scale=5,
                             elem_id="message",
                             autofocus=True,
                         )
                         send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                    if texts.examples:
+                        gr.Examples([[e] for e in texts.examples], inputs=[box], label="Try asking")
                 with gr.Column(scale=2):
                     label = gr.Markdown(_id_markdown(""), elem_id="conversation-id")
                     new = gr.Button("New conversation", elem_id="new-conversation")

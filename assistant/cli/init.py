@@ -182,6 +182,13 @@ EVAL_JSONL = [
 ]
 
 
+def _demo_company() -> str:
+    from assistant.demo.shop import DOMAIN_FILE
+    from dialog.domain import Domain
+
+    return Domain.load(DOMAIN_FILE).persona.company
+
+
 def _company(folder: Path, name: str | None) -> str:
     return name or folder.resolve().name.replace("-", " ").replace("_", " ").title()
 
@@ -200,7 +207,7 @@ def init(folder: Path, name: str | None, demo: bool, force: bool) -> None:
         raise click.ClickException(
             f"{folder} already has {', '.join(existing)}: use --force to overwrite"
         )
-    company = "Northwind Shop" if demo else _company(folder, name)
+    company = _demo_company() if demo else _company(folder, name)
     docs = folder / "docs"
     docs.mkdir(parents=True, exist_ok=True)
     model_dir = str(default_data_dir() / "models")

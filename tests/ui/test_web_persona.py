@@ -1,0 +1,55 @@
+"""The web chat shows the company's own title, introduction, placeholder and example questions
+(the domain file's persona), and neutral texts without one: never the demo shop's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assistant.core.settings import Settings
+from assistant.wiring import Components
+from tests.fakes import FakeChatModel, HashingEmbedder
+from tests.ui.conftest import serving
+from ui.server import create_app
+
+pytestmark = pytest.mark.unit
+
+PERSONA = """\
+persona:
+  company: Acme Kettles
+  web:
+    title: Acme Kettles help
+    intro: Ask us anything about your kettle.
+    placeholder: Ask about descaling, warranty, spare parts…
+    examples: ["How do I descale my kettle?"]
+"""
+
+
+def _page_config(settings: Settings) -> str:
+    parts = Components(settings, {"chat_model": FakeChatModel(), "embedder": HashingEmbedder()})
+    try:
+        with serving(create_app(parts)) as base:
+            return httpx.get(f"{base}/config").text
+    finally:
+        parts.close()
+
+
+def test_the_page_shows_the_personas_texts(tmp_path: Path) -> None:
+    domain = tmp_path / "domain.yaml"
+    domain.write_text(PERSONA)
+    config = _page_config(Settings(domain=str(domain)))
+    for text in (
+        "Acme Kettles help",
+        "Ask us anything about your kettle.",
+        "Ask about descaling, warranty, spare parts…",
+        "How do I descale my kettle?",
+    ):
+        assert text in config
+
+
+def test_without_a_persona_the_page_is_neutral() -> None:
+    config = _page_config(Settings(domain="none"))
+    assert "Support assistant" in config and "Ask a question…" in config
+    assert "Northwind" not in config and "shipping, returns" not in config
