@@ -4,6 +4,7 @@ leaves dead letters that `assistant deliveries` lists and `retry` delivers; /met
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -127,3 +128,34 @@ def test_retry_by_id_and_the_plain_listing(
         assert "1 delivery(ies) queued again" in retried.output
         _wait(lambda: _rows(components)["d-one"].status == "delivered", "delivered")
     assert receiver.copies() == {"d-one": 1}
+
+
+def test_past_the_grace_period_leases_are_released_and_the_answer_is_resent_not_regenerated(
+    components: Components, receiver: Receiver
+) -> None:
+    from tests.ui.test_generic_webhook import GatedModel
+
+    gated = GatedModel().enqueue("Two years.")
+    components.__dict__.pop("assistant", None)
+    components.overrides["chat_model"] = gated
+    components.__dict__.pop("chat_model", None)
+    components.settings.shutdown_grace_s = 0.1
+    receiver.up()
+
+    def release_once_handed_back() -> None:
+        _wait(lambda: _rows(components)["d-0"].worker is None, "the lease is released")
+        gated.release.set()  # the turn still in the model ends after its process let go
+
+    watcher = threading.Thread(target=release_once_handed_back)
+    with serving(create_app(components, web=False)) as base:
+        assert deliver(base, "d-0", "crm-0", "blender warranty", receiver.url) == 202
+        assert gated.entered.wait(30)
+        watcher.start()
+    watcher.join(60)
+    assert _rows(components)["d-0"].status == "pending", "released, not left running"
+    assert receiver.count() == 0
+    with serving(create_app(components, web=False)):  # the next process takes it
+        _wait(lambda: _rows(components)["d-0"].status == "delivered", "delivered")
+    assert receiver.copies() == {"d-0": 1}
+    assert receiver.received["d-0"][0]["answer"] == "Two years."
+    assert len(gated.requests) == 1, "the stored answer was re-sent, not regenerated"
