@@ -95,7 +95,7 @@ def convert_gguf(source: Path, target: Path) -> None:
         del config.quantization_config
     plain = type(loaded)(config)
     plain.load_state_dict(loaded.state_dict())
-    plain = plain.to(dtype=_bf16())
+    plain = plain.to(dtype=_bf16())  # type: ignore[call-arg]  # transformers wraps PreTrainedModel.to; mypy reads the wrapper as unbound
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:

@@ -154,13 +154,15 @@ def _language(state: ConversationState, event: ev.LanguageSet) -> None:
 
 
 def _restart(state: ConversationState, event: ev.ConversationRestarted) -> None:
-    keep = {"conversation_id": state.conversation_id, "turns": state.turns, "seq": state.seq}
-    keep.update(
+    kept = ConversationState(
+        state.conversation_id,
+        turns=state.turns,
+        seq=state.seq,
         handoff=state.handoff,
         handoff_reason=state.handoff_reason,
         handoff_summary=state.handoff_summary,
     )
-    state.__dict__.update(ConversationState(**keep).__dict__)
+    state.__dict__.update(kept.__dict__)
 
 
 def _erased(state: ConversationState, event: ev.ConversationErased) -> None:

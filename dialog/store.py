@@ -11,6 +11,7 @@ from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant.core.db import rowcount
 from dialog.errors import ConversationNotFound
 from dialog.events import ConversationErased, Event, event_from_row
 from dialog.protocols import ConversationStore
@@ -57,12 +58,14 @@ class SqlConversationStore:
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
             # Core statements, not the unit of work: a turn appends twice, and each flush costs
-            touched = session.execute(
-                update(ConversationRow)
-                .where(ConversationRow.id == conversation_id)
-                .values(updated_at=now),
-                execution_options={"synchronize_session": False},
-            ).rowcount
+            touched = rowcount(
+                session.execute(
+                    update(ConversationRow)
+                    .where(ConversationRow.id == conversation_id)
+                    .values(updated_at=now),
+                    execution_options={"synchronize_session": False},
+                )
+            )
             if not touched:
                 session.execute(
                     insert(ConversationRow).values(

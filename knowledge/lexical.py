@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 
 def _tokens(texts: Sequence[str]) -> list[list[str]]:
-    return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)  # type: ignore[return-value]
+    return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)
 
 
 class TermStats:

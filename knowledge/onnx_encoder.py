@@ -16,7 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +25,15 @@ from assistant.core.errors import ModelError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from torch import nn
+
+    # the two modules exported, as used here (sentence-transformers moved their classes in v6)
+    class _Pooling(Protocol):
+        def get_config_dict(self) -> dict[str, Any]: ...
+
+    class _Transformer(Protocol):
+        auto_model: nn.Module
+
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +122,7 @@ def _pooling_of(model: SentenceTransformer) -> str:
     names = [type(module).__name__ for module in model]
     if names not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
         raise ModelError(f"only Transformer + Pooling models are exported, not {names}")
-    config = model[1].get_config_dict()
+    config = cast("_Pooling", model[1]).get_config_dict()  # checked just above
     pooling = str(config.get("pooling_mode", ""))
     if pooling not in POOLINGS:
         raise ModelError(f"pooling {pooling!r} is not exported (only {', '.join(POOLINGS)})")
@@ -155,7 +164,7 @@ def _export(model: SentenceTransformer, target: Path) -> None:
 
     features = _tokenizer_of(model)(PROBES)
     example = (features["input_ids"], features["attention_mask"])
-    wrapper = LastHidden(model[0].auto_model).eval()
+    wrapper = LastHidden(cast("_Transformer", model[0]).auto_model).eval()
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=4096)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,9 @@ import logging
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 class Base(DeclarativeBase):
     """Declarative base shared by dialog and knowledge records, so one migration tree covers
     both."""
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched: `Session.execute` is typed to return a plain `Result`,
+    but for those statements it is a `CursorResult`, which counts them."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def make_engine(url: str, *, busy_timeout_s: float = 10.0, connect_retries: int = 3) -> Engine:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Self
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 _gates: dict[str, threading.Lock] = {}
@@ -39,13 +40,13 @@ class GatedSqliteConnection(sqlite3.Connection):
         self._timeout = float(kwargs.get("timeout", 5.0))
         self._writing = False
 
-    def cursor(self, factory: Any = None) -> Any:  # type: ignore[override]
+    def cursor(self, factory: Any = None) -> Any:
         return super().cursor(factory or _GatedCursor)
 
-    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         return self.cursor().execute(sql, parameters)
 
-    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:  # type: ignore[override]
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
         return self.cursor().executemany(sql, parameters)
 
     def commit(self) -> None:
@@ -88,15 +89,15 @@ class GatedSqliteConnection(sqlite3.Connection):
 class _GatedCursor(sqlite3.Cursor):
     connection: GatedSqliteConnection
 
-    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+    def execute(self, sql: str, parameters: Any = (), /) -> Self:
         return self._gated(super().execute, sql, parameters)
 
-    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:  # type: ignore[override]
+    def executemany(self, sql: str, parameters: Any, /) -> Self:
         return self._gated(super().executemany, sql, parameters)
 
-    def _gated(self, run: Any, sql: str, parameters: Any) -> sqlite3.Cursor:
+    def _gated(self, run: Callable[[str, Any], Self], sql: str, parameters: Any) -> Self:
         self.connection._before(sql)
         try:
-            return run(sql, parameters)  # type: ignore[no-any-return]
+            return run(sql, parameters)
         finally:
             self.connection._settle()

@@ -151,7 +151,8 @@ def _yaml_items(path: Path, text: str) -> tuple[str, list[tuple[int, Any]]]:
             )
         name = str(data.get("name") or name)
         data = data.get("questions")
-        items_node = next((value for key, value in root.value if key.value == "questions"), None)
+        pairs = root.value if isinstance(root, yaml.MappingNode) else []
+        items_node = next((value for key, value in pairs if key.value == "questions"), None)
     if data is None:
         return name, []
     if not isinstance(data, list):

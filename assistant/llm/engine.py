@@ -8,13 +8,16 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from assistant.core.chat_model import ChatMessages, Completion, ContextTooLong, Usage
 from assistant.core.errors import LLMError, ModelError
 from assistant.llm.devices import pick_device, pick_dtype
 from assistant.llm.server.repetition import NO_MARKERS, Markers, Penalties, SerialRepetition
 from assistant.llm.server.schemas import bad_unicode
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding
 
 DEFAULT_PENALTIES = Penalties(loop_ngram=6)
 """The model server's default (`ServerConfig.loop_ngram`), so both paths answer alike."""
@@ -39,7 +42,7 @@ class TransformersChatModel:
         dtype = pick_dtype("auto", self.device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)  # type: ignore[arg-type]  # transformers wraps PreTrainedModel.to; mypy reads the wrapper as unbound
         except (OSError, ValueError) as err:
             raise ModelError(f"cannot load chat model from {path}: {err}") from err
         self.model.eval()
@@ -57,8 +60,11 @@ class TransformersChatModel:
         problem = bad_unicode(list(messages), "messages")
         if problem:
             raise LLMError(problem)
-        ids = self.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ids = cast(  # return_dict: a BatchEncoding
+            "BatchEncoding",
+            self.tokenizer.apply_chat_template(
+                list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+            ),
         )
         prompt = int(ids["input_ids"].shape[1])
         if prompt + max_tokens > self.context_tokens:
@@ -130,7 +136,7 @@ class TransformersChatModel:
         with self._lock:
             output = self.model.generate(**inputs, **options)
         new = output[0, prompt_len:]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        text = cast(str, self.tokenizer.decode(new, skip_special_tokens=True))  # one sequence
         finish = "length" if len(new) >= max_tokens else "stop"
         return Completion(text=text, finish_reason=finish, usage=Usage(prompt_len, len(new)))
 

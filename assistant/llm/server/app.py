@@ -391,11 +391,11 @@ class Run:
             return
         message, reason = self.message()
         if self.tools:
-            delta = (
+            whole: dict[str, Any] = (
                 {"tool_calls": [dict(c, index=i) for i, c in enumerate(message["tool_calls"])]}
                 if message.get("tool_calls")
                 else {"content": message["content"]}
             )
-            yield self._chunk(delta, None)
+            yield self._chunk(whole, None)
         yield self._chunk({}, reason, usage=True)
         yield "data: [DONE]\n\n"

@@ -104,7 +104,7 @@ class Engine:
             self.tokenizer = AutoTokenizer.from_pretrained(self.config.model_path)
             self.model = AutoModelForCausalLM.from_pretrained(
                 self.config.model_path, dtype=dtype, attn_implementation="sdpa"
-            ).to(self.device)
+            ).to(self.device)  # type: ignore[arg-type]  # transformers wraps PreTrainedModel.to; mypy reads the wrapper as unbound
         except (OSError, ValueError) as err:
             raise ModelError(
                 f"cannot load chat model from {self.config.model_path}: {err}"

@@ -86,7 +86,6 @@ class BackgroundServer:
             ),
             self.engine,
         )
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.run, name="lm-server", daemon=True)
         self._stopped = False
 

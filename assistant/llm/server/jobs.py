@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from assistant.llm.server.batching import Engine, Generation, Sampling
 
@@ -98,7 +98,9 @@ class Job:
         ended_on_eos = bool(tokens) and tokens[-1] in eos
         kept = [t for t in tokens if t not in eos]
         self.completion_tokens = len(kept)
-        full = self.engine.tokenizer.decode(kept, skip_special_tokens=True)
+        full = cast(
+            str, self.engine.tokenizer.decode(kept, skip_special_tokens=True)
+        )  # one sequence
         for stop in self.stop:
             cut = full.find(stop)
             if cut >= 0:

@@ -100,8 +100,9 @@ def wait_until_scheduling(manager: Any, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while getattr(manager, "batch_processor", None) is None:
         status = getattr(manager, "background_thread_status", None)
-        if getattr(status, "fatal_error", None) is not None or not manager.is_running():
-            raise RuntimeError(f"the batch loop stopped while starting: {status.fatal_error}")
+        fatal = getattr(status, "fatal_error", None)
+        if fatal is not None or not manager.is_running():
+            raise RuntimeError(f"the batch loop stopped while starting: {fatal}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"the batch loop did not start within {timeout_s:g} s")
         threading.Event().wait(0.02)
@@ -152,7 +153,7 @@ def stop_all(running: list[Any], timeout_s: float) -> None:
         hard = getattr(type(status), "HARD_STOP", None)
         helper = getattr(manager, "distributed_helper", None)
         wake = getattr(manager, "_wake_up_loop", None)
-        if hard is None or wake is None or not hasattr(status, "request_stop"):
+        if hard is None or wake is None or status is None or not hasattr(status, "request_stop"):
             options = accepted(manager.stop, {"hard_stop": True})
             manager.stop(block=True, timeout=max(0.1, deadline - time.monotonic()), **options)
             continue

@@ -157,7 +157,7 @@ def loop_bans(output: Sequence[int], n: int, markers: Markers = NO_MARKERS) -> l
 
 def repeats(output: Sequence[int], n: int, times: int, markers: Markers = NO_MARKERS) -> bool:
     """Whether some n-gram occurs `times` times (list numbers equal): a degenerate loop."""
-    keys, seen = markers.keys(output), {}
+    keys, seen = markers.keys(output), dict[tuple[int, ...], int]()
     for start in range(len(keys) - n + 1):
         gram = tuple(keys[start : start + n])
         seen[gram] = seen.get(gram, 0) + 1
@@ -252,7 +252,7 @@ def batch_processor_class() -> type | None:
     except ImportError:
         return None
 
-    class BatchRepetition(ContinuousBatchingLogitsProcessor):  # type: ignore[misc]
+    class BatchRepetition(ContinuousBatchingLogitsProcessor):
         """Penalties inside transformers' batch: histories read at scheduling, applied to the
         scores.
 

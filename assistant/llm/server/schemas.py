@@ -200,7 +200,7 @@ class ChatRequest(BaseModel):
         return wanted
 
     def stop_list(self) -> list[str]:
-        return list(self.stop or [])  # type: ignore[arg-type]
+        return list(self.stop or [])
 
     def tool_dicts(self) -> list[dict[str, Any]] | None:
         """The tools as plain dicts, or None when tool_choice is "none"."""

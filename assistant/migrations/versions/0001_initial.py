@@ -70,7 +70,7 @@ def downgrade() -> None:
     op.drop_table("conversations")
 
 
-def _big_id() -> sa.Column:  # type: ignore[type-arg]
+def _big_id() -> sa.Column[int]:
     """A 64-bit autoincrement key; on SQLite an INTEGER, so that it is the rowid."""
     return sa.Column(
         "id",
