@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     `.example.com` for its subdomains too); empty allows any host."""
     callback_attempts: int = Field(default=5, ge=1, le=20)
     callback_backoff_s: float = Field(default=1.0, ge=0.0)
+    """`callback_attempts` and `callback_backoff_s` are no longer used (kept so older configs
+    load): callbacks follow `delivery_retry_schedule`, across restarts."""
     delivery_retry_schedule: str = "10s,1m,5m,15m,30m,1h,2h,4h,8h,12h,16h,24h"
     """Waits between tries of a webhook delivery's callback or Chatwoot call (and of a failed turn),
     comma-separated (`30`, `30s`, `5m`, `2h`, `1d`); when they are used up the delivery is
