@@ -9,16 +9,15 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from assistant.core.chat_model import ChatMessages, Completion
+from assistant.core.chat_model import ChatMessages
 from assistant.core.settings import Settings
 from assistant.wiring import Components
 from dialog.events import BotUttered, UserUttered
-from tests.fakes import HashingEmbedder
+from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.ui.conftest import SECRET, serving, write_docs
 from ui.server import create_app
 from ui.signing import signed_headers
@@ -30,18 +29,10 @@ TURNS = int(os.environ.get("ASSISTANT_LOAD_TURNS", "20"))
 _TAG = re.compile(r"\[(c-\d+) t-(\d+)\]")
 
 
-class EchoModel:
-    """Answers with the tag of the question it was asked, so a crossed answer is caught."""
-
-    def stream(
-        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> Iterator[str]:
-        tags = _TAG.findall(str(messages[-1]["content"]))
-        yield "Echo "
-        yield f"[{tags[-1][0]} t-{tags[-1][1]}]" if tags else "[none]"
-
-    def complete(self, messages: ChatMessages, **_: Any) -> Completion:
-        return Completion(text="{}")
+def echo_tag(messages: ChatMessages) -> str:
+    """The tag of the question asked, so a crossed answer is caught."""
+    tags = _TAG.findall(str(messages[-1]["content"]))
+    return "Echo " + (f"[{tags[-1][0]} t-{tags[-1][1]}]" if tags else "[none]")
 
 
 @pytest.fixture
@@ -52,7 +43,13 @@ def load_components(
     # this test floods on purpose; test_rate_limits covers the limits
     for group in ("API", "WEBHOOK", "WEB"):
         monkeypatch.setenv(f"ASSISTANT_RATE_LIMIT_{group}_PER_MINUTE", "0")
-    parts = Components(Settings(), {"chat_model": EchoModel(), "embedder": HashingEmbedder()})
+    parts = Components(
+        Settings(),
+        {
+            "chat_model": FakeChatModel(default=echo_tag, complete_default="{}"),
+            "embedder": HashingEmbedder(),
+        },
+    )
     parts.knowledge.ingest([write_docs(tmp_path / "docs")])
     yield parts
     parts.close()

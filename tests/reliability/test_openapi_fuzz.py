@@ -19,13 +19,8 @@ from ui.server import create_app
 
 pytestmark = pytest.mark.integration
 
-
-class AlwaysAnswers(FakeChatModel):
-    """A fake LM that never runs out of replies, for generated traffic."""
-
-    def _next(self, messages: Any, **options: Any) -> str:
-        self.requests.append({"messages": list(messages), **options})
-        return "Loyalty points expire after eighteen months."
+LOYALTY = "Loyalty points expire after eighteen months."
+"""What the fake model always answers, for generated traffic."""
 
 
 @pytest.fixture
@@ -36,7 +31,9 @@ def api_schema(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setenv(f"ASSISTANT_RATE_LIMIT_{group}_PER_MINUTE", "0")
     monkeypatch.setenv("ASSISTANT_CHATWOOT_BASE_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("ASSISTANT_CHATWOOT_API_TOKEN", "fuzz-token")
-    parts = Components(Settings(), {"chat_model": AlwaysAnswers(), "embedder": HashingEmbedder()})
+    parts = Components(
+        Settings(), {"chat_model": FakeChatModel(default=LOYALTY), "embedder": HashingEmbedder()}
+    )
     parts.knowledge.ingest([write_docs(tmp_path / "docs")])
     yield schemathesis.openapi.from_asgi("/openapi.json", create_app(parts, web=False))
     parts.close()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from assistant.cli import App, main
-from assistant.core.chat_model import ChatMessages, Completion
+from assistant.core.chat_model import ChatMessages
 from assistant.evaluation import (
     Checks,
     EvalReport,
@@ -396,26 +395,15 @@ def test_markdown_report_has_a_column_per_run_and_the_failures(tmp_path: Path) -
 # ---- the command, on a real dialog manager with fake models --------------------------------------
 
 
-class EchoModel:
-    """Answers with the first sentence of the first passage it is given; "I don't know" without
+def first_passage_sentence(messages: ChatMessages) -> str:
+    """The first sentence of the first passage the model is given; "I don't know" without
     passages."""
+    found = re.search(r"<passage>\s*(.+?[.!?])", str(messages[-1]["content"]), re.S)
+    return found.group(1) if found else "I don't know, sorry."
 
-    def __init__(self) -> None:
-        self.calls = 0
 
-    def _answer(self, messages: ChatMessages) -> str:
-        self.calls += 1
-        text = str(messages[-1]["content"])
-        found = re.search(r"<passage>\s*(.+?[.!?])", text, re.S)
-        return found.group(1) if found else "I don't know, sorry."
-
-    def stream(
-        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> Iterator[str]:
-        yield self._answer(messages)
-
-    def complete(self, messages: ChatMessages, **_: Any) -> Completion:
-        return Completion(text=self._answer(messages))
+def echo_model() -> FakeChatModel:
+    return FakeChatModel(default=first_passage_sentence)
 
 
 def _corpus(tmp_path: Path) -> Path:
@@ -445,7 +433,7 @@ def test_eval_command_compares_settings_on_a_fresh_corpus(
 ) -> None:
     monkeypatch.setenv("ASSISTANT_DOMAIN", "none")
     monkeypatch.setenv("ASSISTANT_MIN_SCORE", "0.3")
-    model = EchoModel()
+    model = echo_model()
     app = App(overrides={"embedder": HashingEmbedder(), "chat_model": model})
     path = _write(tmp_path, "tiny.yaml", EVAL_FILE)
     out = tmp_path / "out"
@@ -492,7 +480,7 @@ def test_bench_gives_a_knowledge_base_per_chunking_and_shares_the_models(tmp_pat
     from assistant.core.settings import load_settings
     from assistant.evaluation.runner import Bench
 
-    model, embedder = EchoModel(), HashingEmbedder()
+    model, embedder = echo_model(), HashingEmbedder()
     overrides = {"embedder": embedder, "chat_model": model}
     with Bench(
         load_settings(domain="none"), corpus=_corpus(tmp_path), overrides=overrides
@@ -511,7 +499,7 @@ def test_bench_gives_a_knowledge_base_per_chunking_and_shares_the_models(tmp_pat
 
 
 def test_eval_command_json_on_the_configured_knowledge_base(tmp_path: Path) -> None:
-    app = App(overrides={"embedder": HashingEmbedder(), "chat_model": EchoModel()})
+    app = App(overrides={"embedder": HashingEmbedder(), "chat_model": echo_model()})
     runner = CliRunner()
     assert runner.invoke(main, ["ingest", str(_corpus(tmp_path))], obj=app).exit_code == 0
     path = _write(tmp_path, "tiny.yaml", EVAL_FILE)
@@ -534,7 +522,7 @@ def test_eval_command_json_on_the_configured_knowledge_base(tmp_path: Path) -> N
 def test_eval_command_bad_settings_are_one_line(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
-    app = App(overrides={"embedder": HashingEmbedder(), "chat_model": EchoModel()})
+    app = App(overrides={"embedder": HashingEmbedder(), "chat_model": echo_model()})
     path = _write(tmp_path, "tiny.yaml", EVAL_FILE)
     result = CliRunner().invoke(main, ["eval", str(path), *args], obj=app)
     assert result.exit_code == 1 and message in result.output
@@ -542,7 +530,7 @@ def test_eval_command_bad_settings_are_one_line(
 
 
 def test_eval_command_on_an_empty_knowledge_base_says_what_to_do(tmp_path: Path) -> None:
-    app = App(overrides={"embedder": HashingEmbedder(), "chat_model": EchoModel()})
+    app = App(overrides={"embedder": HashingEmbedder(), "chat_model": echo_model()})
     path = _write(tmp_path, "tiny.yaml", EVAL_FILE)
     result = CliRunner().invoke(main, ["eval", str(path)], obj=app)
     assert result.exit_code == 1 and "knowledge base is empty" in result.output
