@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import anyio  # noqa: E402
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from assistant.core.errors import ConfigError  # noqa: E402
+from assistant.core.settings import Settings  # noqa: E402
 from dialog.errors import ConversationNotFound  # noqa: E402
 from dialog.messages import Message, new_conversation_id  # noqa: E402
 from dialog.persona import Persona  # noqa: E402
@@ -43,6 +43,12 @@ HANDED_OFF = "_Handed off: a person from our team will reply here._"
 def upload_types() -> list[str]:
     """The file types the knowledge base can read."""
     return sorted(SUPPORTED_SUFFIXES)
+
+
+def upload_folder(settings: Settings) -> Path:
+    """Where uploads go (and the only folder served); Settings fills it in from the data dir."""
+    assert settings.upload_dir is not None, "set by Settings' validator"
+    return Path(settings.upload_dir)
 
 
 def caller_of(request: gr.Request | None) -> Caller:
@@ -75,15 +81,15 @@ class WebChat:
         persona = getattr(self.runtime.components, "persona", None)
         return persona if isinstance(persona, Persona) else Persona()
 
-    async def respond(
+    def respond(
         self,
         text: str,
         history: History,
         conversation_id: str,
         request: gr.Request | None = None,
-    ) -> AsyncIterator[tuple[Any, ...]]:
-        """Stream one answer into the chat (on a turn thread), then show its sources under it and
-        refresh the state panel."""
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer into the chat (the turn runs on a turn thread), then show its sources
+        under it and refresh the state panel."""
         if not text.strip():
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
@@ -96,24 +102,19 @@ class WebChat:
         ]
         yield "", history, conversation_id, _id_markdown(conversation_id), gr.skip()
         parts: list[str] = []
-        events = self.channel.astream(caller, Message(text, conversation_id, channel="web"))
-        try:  # the page going away closes this: the turn stops, recorded as failed
-            async for event in events:
-                if isinstance(event, Delta):
-                    parts.append(event.text)
-                    history[-1] = {"role": "assistant", "content": "".join(parts)}
-                    yield gr.skip(), history, gr.skip(), gr.skip(), gr.skip()
-                elif isinstance(event, Done):
-                    answer = event.reply.answer or HANDED_OFF
-                    content = answer_markdown(answer, event.reply.sources)
-                    history[-1] = {"role": "assistant", "content": content}
-                elif isinstance(event, Failed):  # stored as answer_failed; the page stays usable
-                    message = f"Sorry, {event.failure.message}."
-                    history[-1] = {"role": "assistant", "content": message}
-        finally:
-            await events.aclose()
-        panel = await anyio.to_thread.run_sync(self.state_markdown, conversation_id, caller)
-        yield gr.skip(), history, gr.skip(), gr.skip(), panel
+        message = Message(text, conversation_id, channel="web")
+        for event in self.channel.stream_from_worker(caller, message):
+            if isinstance(event, Delta):
+                parts.append(event.text)
+                history[-1] = {"role": "assistant", "content": "".join(parts)}
+                yield gr.skip(), history, gr.skip(), gr.skip(), gr.skip()
+            elif isinstance(event, Done):
+                answer = event.reply.answer or HANDED_OFF
+                content = answer_markdown(answer, event.reply.sources)
+                history[-1] = {"role": "assistant", "content": content}
+            elif isinstance(event, Failed):  # stored as answer_failed; the page stays usable
+                history[-1] = {"role": "assistant", "content": f"Sorry, {event.failure.message}."}
+        yield gr.skip(), history, gr.skip(), gr.skip(), self.state_markdown(conversation_id, caller)
 
     def state_markdown(self, conversation_id: str, caller: Caller | None = None) -> str:
         """Slots with where each came from, handoff status, the last answer's sources."""
@@ -254,7 +255,7 @@ class WebChat:
 
     @property
     def upload_dir(self) -> Path:
-        return Path(self.runtime.settings.upload_dir)
+        return upload_folder(self.runtime.settings)
 
 
 def _nth_answer(history: History, index: Any) -> int:
@@ -350,7 +351,7 @@ def mount_web_chat(app: FastAPI, runtime: Runtime) -> FastAPI:
     """Mount the chat at `/`. Gradio keeps its uploads in the upload folder, the only files it
     serves."""
     settings = runtime.settings
-    upload_dir = Path(settings.upload_dir)
+    upload_dir = upload_folder(settings)
     upload_dir.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
     auth = parse_auth(settings.auth.get_secret_value()) if settings.auth is not None else None

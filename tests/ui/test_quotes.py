@@ -7,6 +7,7 @@ import asyncio
 import io
 from typing import Any, cast
 
+import anyio
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -104,10 +105,13 @@ def test_ask_prints_each_quote_under_its_source(components: Components) -> None:
 def test_web_chat_shows_the_final_replys_quotes_under_the_answer(components: Components) -> None:
     chat = WebChat(Runtime(cast(Any, WithService(components, QuotingAssistant()))))
 
-    async def steps() -> list[tuple[str, Any]]:
+    def collect() -> list[tuple[str, Any]]:
         """The last message and the state panel as the page sees them at each step."""
         respond = chat.respond("How long is the warranty?", [], "c1")
-        return [(step[1][-1]["content"], step[4]) async for step in respond]
+        return [(step[1][-1]["content"], step[4]) for step in respond]
+
+    async def steps() -> list[tuple[str, Any]]:  # on a worker thread, as Gradio runs it
+        return await anyio.to_thread.run_sync(collect)
 
     seen = asyncio.run(steps())
     shown = [content for content, _ in seen]

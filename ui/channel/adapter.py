@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import threading
 import time
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -104,7 +105,7 @@ class Channel:
     ) -> None:
         self.backend = backend
         self.metrics = metrics or Metrics()
-        self._authorize = authorize
+        self.policy = authorize
         settings = backend.settings
         self.rate_limits = RateLimits(
             {
@@ -121,7 +122,7 @@ class Channel:
 
     def authorize(self, caller: Caller, action: Action, conversation_id: str | None) -> None:
         """The one access check (issue 17 fills it); raises AccessDenied."""
-        self._authorize(caller, action, conversation_id)
+        self.policy(caller, action, conversation_id)
 
     def admit(self, path: str, client: str) -> Verdict:
         """The per-client rate limit of an HTTP request (checked before its body is read)."""
@@ -198,41 +199,67 @@ class Channel:
         return await anyio.to_thread.run_sync(self.run, caller, message, limiter=self.turn_limiter)
 
     async def astream(self, caller: Caller, message: Message) -> AsyncGenerator[TurnEvent, None]:
-        """`stream` on a turn thread, its events handed to the event loop as they come (SSE, the
-        web chat). Leaving early stops the turn at its next word."""
+        """`stream` on a turn thread, its events handed to the event loop as they come (SSE).
+        Closing it stops the turn at its next word."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[TurnEvent | None] = asyncio.Queue()
         stop = threading.Event()
 
-        def hand_over(event: TurnEvent | None) -> None:
+        def deliver(event: TurnEvent | None) -> None:
             try:
                 loop.call_soon_threadsafe(events.put_nowait, event)
             except RuntimeError:  # the event loop is gone: nobody is listening
                 stop.set()
 
-        def pump() -> None:
-            if stop.is_set():  # the client left while the turn waited for a thread
-                return hand_over(None)
-            turn = self.stream(caller, message)
-            try:
-                for event in turn:
-                    if stop.is_set():
-                        return
-                    hand_over(event)
-            finally:
-                turn.close()
-                hand_over(None)
-
-        task = loop.create_task(
-            anyio.to_thread.run_sync(pump, limiter=self.turn_limiter), name="turn pump"
-        )
-        self._pumps.add(task)
-        task.add_done_callback(self._pumps.discard)
+        self._start_pump(caller, message, deliver, stop)
         try:
             while (event := await events.get()) is not None:
                 yield event
         finally:
             stop.set()
+
+    def stream_from_worker(self, caller: Caller, message: Message) -> Iterator[TurnEvent]:
+        """`astream` for a synchronous handler on one of the event loop's worker threads (the web
+        chat's: Gradio closes a synchronous iterator when its page goes away, which stops the
+        turn at its next word)."""
+        events: queue.Queue[TurnEvent | None] = queue.Queue()
+        stop = threading.Event()
+        anyio.from_thread.run_sync(self._start_pump, caller, message, events.put, stop)
+        try:
+            while (event := events.get()) is not None:
+                yield event
+        finally:
+            stop.set()
+
+    def _start_pump(
+        self,
+        caller: Caller,
+        message: Message,
+        deliver: Callable[[TurnEvent | None], None],
+        stop: threading.Event,
+    ) -> None:
+        """Run `stream` on a turn thread (called on the event loop): each event goes to `deliver`,
+        then None; `stop` set ends the turn at its next event."""
+
+        def pump() -> None:
+            if stop.is_set():  # the client left while the turn waited for a thread
+                return deliver(None)
+            turn = self.stream(caller, message)
+            try:
+                for event in turn:
+                    if stop.is_set():
+                        return
+                    deliver(event)
+            finally:
+                turn.close()
+                deliver(None)
+
+        async def on_turn_thread() -> None:
+            await anyio.to_thread.run_sync(pump, limiter=self.turn_limiter)
+
+        task = asyncio.get_running_loop().create_task(on_turn_thread(), name="turn pump")
+        self._pumps.add(task)
+        task.add_done_callback(self._pumps.discard)
 
     @property
     def turn_limiter(self) -> anyio.CapacityLimiter:
