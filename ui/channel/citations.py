@@ -60,17 +60,22 @@ class Citation:
     chunk_id: int
     title: str = ""
     quote: str = ""
+    url: str = ""
+    """Where a customer can open the document (a web page); empty: nowhere."""
 
     @classmethod
     def of(cls, number: int, cited: Cited) -> Citation:
         if isinstance(cited, Source):
-            return cls(number, cited.source, cited.chunk_id, cited.title, cited.quote)
+            return cls(
+                number, cited.source, cited.chunk_id, cited.title, cited.quote, _link(cited.url)
+            )
         return cls(
             number,
             str(cited.get("source")),
             int(cited.get("chunk_id") or 0),
             str(cited.get("title") or ""),
             str(cited.get("quote") or ""),
+            _link(str(cited.get("url") or "")),
         )
 
     @property
@@ -78,22 +83,34 @@ class Citation:
         return self.source.rsplit("/", 1)[-1]
 
     def markdown(self) -> str:
-        """`[n] Title — `file`` (or `[n] `file` (chunk c)` without a title), its quote beneath."""
-        label = (
-            f"{self.title} — `{self.file}`"
-            if self.title
-            else f"`{self.file}` (chunk {self.chunk_id})"
-        )
+        """`[n] Title — `file`` (or `[n] `file` (chunk c)` without a title; `[n] [Title](url)`
+        when the document has a URL), its quote beneath."""
+        if self.url:
+            text = _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(self.title or self.url))
+            label = f"[{text}](<{self.url}>)"
+        elif self.title:
+            label = f"{self.title} — `{self.file}`"
+        else:
+            label = f"`{self.file}` (chunk {self.chunk_id})"
         quoted = quote_markdown(self.quote)
         return f"[{self.number}] {label}" + (f"\n{quoted}" if quoted else "")
 
     def plain_heading(self) -> str:
-        """`[n] Title — /path/to/file` (or `[n] /path/to/file`), inert."""
-        where, title = plain_text(self.source), plain_text(self.title)
+        """`[n] Title — /path/to/file` (or `[n] /path/to/file`; the URL instead of the path when
+        the document has one), inert."""
+        where, title = plain_text(self.url or self.source), plain_text(self.title)
         return f"[{self.number}] {title} — {where}" if title else f"[{self.number}] {where}"
 
     def plain_quote(self, indent: str = QUOTE_INDENT) -> str:
         return quote_plain(self.quote, indent)
+
+
+def _link(url: str) -> str:
+    """A URL a citation may link to: http(s) only, nothing that could end the Markdown link or
+    steer a terminal."""
+    url = url.strip()
+    unsafe = any(c in url for c in "<>\"'`\\ ") or any(ord(c) < 32 or ord(c) == 127 for c in url)
+    return url if url.startswith(("http://", "https://")) and not unsafe else ""
 
 
 def cite(sources: Sequence[Cited]) -> list[Citation]:

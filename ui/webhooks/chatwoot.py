@@ -138,7 +138,7 @@ QUOTE_CHARS = 160
 def reply_text(reply: Reply) -> str:
     """The answer, the titles of its sources on one line, then a short quote of each source's
     evidence so the customer sees what the answer rests on."""
-    titles = list(dict.fromkeys(_title(s) for s in reply.sources))
+    titles = list(dict.fromkeys(_cited(s) for s in reply.sources))
     quotes = dict.fromkeys(
         f"“{short_quote(s.quote)}” ({_title(s)})" for s in reply.sources if s.quote.strip()
     )
@@ -153,6 +153,11 @@ def short_quote(quote: str, limit: int = QUOTE_CHARS) -> str:
     if len(flat) <= limit:
         return flat
     return flat[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def _cited(source: Source) -> str:
+    """A source's title, with its link when it has one (Chatwoot makes URLs clickable)."""
+    return f"{_title(source)} ({source.url})" if source.url else _title(source)
 
 
 def _title(source: Source) -> str:
