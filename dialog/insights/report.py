@@ -32,11 +32,15 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from dialog.insights.records import RollupRow
 from dialog.records import ConversationRow, EventRow
+
+AnySelect = Select[*tuple[Any, ...]]
+"""A SELECT of any columns (the parts of the report's UNION ALL)."""
 
 ANSWER_ACTIONS = ("passed", "extractive", "abstained")
 """Grounding-check actions of a question answered from the knowledge base (`Grounding.action`)."""
@@ -191,7 +195,7 @@ def count_rows(
     return _read(connection, _live_selects(connection, since, conversation_ids))
 
 
-def _read(connection: Connection, selects: Sequence[Select[Any]]) -> list[Count]:
+def _read(connection: Connection, selects: Sequence[AnySelect]) -> list[Count]:
     """Counts from (day, channel, metric, key, n, handed, rolled) rows; event types become their
     metric names; a conversations row also gives its handed_off count."""
     counts = []
@@ -206,13 +210,13 @@ def _read(connection: Connection, selects: Sequence[Select[Any]]) -> list[Count]
 
 def _live_selects(
     connection: Connection, since: datetime | None, ids: Sequence[str] | None
-) -> list[Select[Any]]:
+) -> list[AnySelect]:
     return [_conversation_select(connection, since, ids), _event_select(connection, since, ids)]
 
 
 def _conversation_select(
     connection: Connection, since: datetime | None, ids: Sequence[str] | None
-) -> Select[Any]:
+) -> AnySelect:
     c, e = ConversationRow, EventRow
     handed = exists().where(e.conversation_id == c.id, e.type == "handoff")
     day = _day(c.created_at, connection)
@@ -234,7 +238,7 @@ def _conversation_select(
 
 def _event_select(
     connection: Connection, since: datetime | None, ids: Sequence[str] | None
-) -> Select[Any]:
+) -> AnySelect:
     e, c = EventRow, ConversationRow
     key = case(
         (e.type == "bot", e.payload[("check", "action")].as_string()),
@@ -264,7 +268,7 @@ def _event_select(
     return query
 
 
-def _rollup_select(since: date | None) -> Select[Any]:
+def _rollup_select(since: date | None) -> AnySelect:
     """The counts kept for purged conversations, from `since` on."""
     r = RollupRow
     query = select(
@@ -283,13 +287,15 @@ def measure_latency(connection: Connection, *, since: datetime | None = None) ->
     """p50/p95 (nearest rank) of question-to-answer time: PostgreSQL's percentile_disc in SQL; on
     SQLite, which has no percentile function, in Python over the one latency column."""
     e = EventRow
-    window = {"partition_by": e.conversation_id, "order_by": e.seq}
+    by, order = e.conversation_id, e.seq
     turns = select(
         e.type,
         e.created_at,
         e.payload[("check", "action")].as_string().label("action"),
-        func.lag(e.type).over(**window).label("prev_type"),
-        func.lag(e.created_at, type_=e.created_at.type).over(**window).label("prev_at"),
+        func.lag(e.type).over(partition_by=by, order_by=order).label("prev_type"),
+        func.lag(e.created_at, type_=e.created_at.type)
+        .over(partition_by=by, order_by=order)
+        .label("prev_at"),
     ).where(e.type.in_(("user", "bot")))
     if since is not None:
         turns = turns.where(e.created_at >= since)
@@ -318,7 +324,7 @@ def nearest_rank(ordered: Sequence[float], p: float) -> float | None:
     return ordered[max(math.ceil(p * len(ordered)), 1) - 1]
 
 
-def _day(column: ColumnElement[datetime], connection: Connection) -> ColumnElement[Any]:
+def _day(column: InstrumentedAttribute[datetime], connection: Connection) -> ColumnElement[Any]:
     """The UTC calendar day of a timestamp (SQLite stores UTC wall time as text)."""
     if connection.dialect.name == "postgresql":
         return cast(func.timezone("UTC", column), Date)

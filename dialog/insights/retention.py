@@ -17,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, column, delete, select, table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import TableClause
 
+from assistant.core.db import Base
 from dialog.insights.records import RollupRow
 from dialog.insights.report import Count, count_rows
 from dialog.records import ConversationRow, EventRow, SnapshotRow, TurnTicketRow
@@ -86,16 +88,19 @@ def _purge_batch(connection: Connection, before: datetime, batch: int) -> PurgeR
         return PurgeResult()
     add_to_rollup(connection, count_rows(connection, conversation_ids=ids))
     return PurgeResult(
-        events=_delete(connection, EventRow.__table__, EventRow.conversation_id, ids),
-        snapshots=_delete(connection, SnapshotRow.__table__, SnapshotRow.conversation_id, ids),
-        tickets=_delete(connection, TurnTicketRow.__table__, TurnTicketRow.conversation_id, ids),
+        events=_delete(connection, EventRow, EventRow.conversation_id, ids),
+        snapshots=_delete(connection, SnapshotRow, SnapshotRow.conversation_id, ids),
+        tickets=_delete(connection, TurnTicketRow, TurnTicketRow.conversation_id, ids),
         deliveries=_delete(connection, _DELIVERIES, _DELIVERIES.c.conversation_id, ids),
-        conversations=_delete(connection, c.__table__, c.id, ids),
+        conversations=_delete(connection, c, c.id, ids),
     )
 
 
 def _delete(
-    connection: Connection, target: TableClause, key: ColumnElement[str], ids: Sequence[str]
+    connection: Connection,
+    target: TableClause | type[Base],
+    key: ColumnElement[str] | InstrumentedAttribute[str],
+    ids: Sequence[str],
 ) -> int:
     return connection.execute(delete(target).where(key.in_(ids))).rowcount
 
