@@ -127,5 +127,6 @@ def _refs(sources: list[Source]) -> list[dict[str, Any]]:
     return [
         {"chunk_id": s.chunk_id, "source": s.source, "score": s.score}
         | ({"quote": s.quote} if s.quote else {})
+        | ({"url": s.url} if s.url else {})
         for s in sources
     ]
