@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,25 @@ class BreakOff:
 
 Reply = str | Completion | BaseException | BreakOff | Callable[[ChatMessages], "str | Completion"]
 """One scripted reply; a callable computes it from the request's messages."""
+
+
+@dataclass
+class Gate:
+    """A `before_chunk` hook that holds each stream before its first chunk until released, so a
+    test can act while a turn is inside the model.
+
+    >>> gate = Gate(); model = FakeChatModel(before_chunk=gate).enqueue("Two years.")
+    >>> gate.entered.wait(20); ...; gate.release.set()
+    """
+
+    entered: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    timeout_s: float = 20.0
+
+    def __call__(self, number: int) -> None:
+        if number == 0:
+            self.entered.set()
+            assert self.release.wait(self.timeout_s), "the test never released the gate"
 
 
 def words(text: str) -> list[str]:

@@ -16,7 +16,8 @@ from assistant.core.settings import Settings
 from assistant.wiring import Components
 from dialog.events import BotUttered, UserUttered
 from tests.conftest import PG_SERVER
-from tests.reliability.test_openapi_fuzz import AlwaysAnswers
+from tests.fakes import FakeChatModel
+from tests.reliability.test_openapi_fuzz import LOYALTY
 from tests.ui.conftest import serving, write_docs
 from ui.server import create_app
 
@@ -27,7 +28,9 @@ QUESTION = "How long does the blender warranty last?"
 def _parts(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Components:
     monkeypatch.setenv("ASSISTANT_DATABASE_URL", database_url)
     monkeypatch.setenv("ASSISTANT_DB_BUSY_TIMEOUT_S", "1")
-    parts = Components(Settings(), {"chat_model": AlwaysAnswers(), "embedder": _embedder()})
+    parts = Components(
+        Settings(), {"chat_model": FakeChatModel(default=LOYALTY), "embedder": _embedder()}
+    )
     parts.knowledge.ingest([write_docs(tmp_path / "docs")])
     return parts
 

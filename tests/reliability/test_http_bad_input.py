@@ -12,8 +12,8 @@ import pytest
 
 from assistant.core.settings import Settings
 from assistant.wiring import Components
-from tests.fakes import HashingEmbedder
-from tests.reliability.test_openapi_fuzz import AlwaysAnswers
+from tests.fakes import FakeChatModel, HashingEmbedder
+from tests.reliability.test_openapi_fuzz import LOYALTY
 from tests.ui.conftest import serving, write_docs
 from ui.server import create_app
 
@@ -24,7 +24,9 @@ _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 @pytest.fixture
 def base(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("ASSISTANT_MAX_BODY_BYTES", "20000")
-    parts = Components(Settings(), {"chat_model": AlwaysAnswers(), "embedder": HashingEmbedder()})
+    parts = Components(
+        Settings(), {"chat_model": FakeChatModel(default=LOYALTY), "embedder": HashingEmbedder()}
+    )
     parts.knowledge.ingest([write_docs(tmp_path / "docs")])
     with serving(create_app(parts, web=False)) as url:
         yield url

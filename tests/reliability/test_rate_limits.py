@@ -10,8 +10,8 @@ import pytest
 
 from assistant.core.settings import Settings
 from assistant.wiring import Components
-from tests.fakes import HashingEmbedder
-from tests.reliability.test_openapi_fuzz import AlwaysAnswers
+from tests.fakes import FakeChatModel, HashingEmbedder
+from tests.reliability.test_openapi_fuzz import LOYALTY
 from tests.ui.conftest import SECRET, serving
 from ui.ratelimit import path_group
 from ui.server import create_app
@@ -25,7 +25,9 @@ def base(data_dir: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("ASSISTANT_WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("ASSISTANT_RATE_LIMIT_API_PER_MINUTE", "5")
     monkeypatch.setenv("ASSISTANT_RATE_LIMIT_WEBHOOK_PER_MINUTE", "3")
-    parts = Components(Settings(), {"chat_model": AlwaysAnswers(), "embedder": HashingEmbedder()})
+    parts = Components(
+        Settings(), {"chat_model": FakeChatModel(default=LOYALTY), "embedder": HashingEmbedder()}
+    )
     with serving(create_app(parts, web=False)) as url:
         yield url
     parts.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -149,19 +148,9 @@ def long_answer(words: int) -> str:
     return "Here is how " + " ".join(out[:words])
 
 
-class SlowModel(FakeChatModel):
-    """Streams a long answer slowly, like a real model on a CPU."""
-
-    def stream(
-        self, messages: Any, *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> Iterator[str]:
-        for word in super().stream(messages, max_tokens=max_tokens, temperature=temperature):
-            time.sleep(0.05)
-            yield word
-
-
 def test_a_client_leaving_mid_stream_frees_the_conversation(components: Components) -> None:
-    slow = SlowModel().enqueue(long_answer(200), "Two years.")
+    # a long answer streamed slowly, like a real model on a CPU
+    slow = FakeChatModel(chunk_delay_s=0.05).enqueue(long_answer(200), "Two years.")
     components.overrides["chat_model"] = slow
     for name in ("chat_model", "assistant"):
         components.__dict__.pop(name, None)

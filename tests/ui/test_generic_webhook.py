@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.core.chat_model import ChatMessages
 from assistant.wiring import Components
-from tests.fakes import FakeChatModel
+from tests.fakes import FakeChatModel, Gate
 from tests.ui.conftest import SECRET, serving
 from tests.ui.fake_http import recording_server
 from ui.server import create_app
@@ -175,27 +174,11 @@ def test_the_same_delivery_again_is_a_duplicate(base: str, model: FakeChatModel)
     assert len(model.requests) == 1
 
 
-class GatedModel(FakeChatModel):
-    """Blocks inside generation until released, so a second delivery arrives while the first
-    runs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def stream(
-        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> Iterator[str]:
-        self.entered.set()
-        assert self.release.wait(20)
-        yield from super().stream(messages, max_tokens=max_tokens, temperature=temperature)
-
-
 def test_a_duplicate_while_the_first_is_still_running_gets_no_second_answer(
     components: Components,
 ) -> None:
-    gated = GatedModel().enqueue("Two years.")
+    gate = Gate()  # holds the turn inside the model: a second delivery arrives meanwhile
+    gated = FakeChatModel(before_chunk=gate).enqueue("Two years.")
     components.__dict__.pop("assistant", None)
     components.overrides["chat_model"] = gated
     components.__dict__.pop("chat_model", None)
@@ -208,13 +191,13 @@ def test_a_duplicate_while_the_first_is_still_running_gets_no_second_answer(
             )
         )
         first.start()
-        assert gated.entered.wait(20)
+        assert gate.entered.wait(20)
         second = httpx.post(base + URL, content=body, headers=signed(body))
         assert second.status_code == 200 and second.json() == {
             "status": "duplicate",
             "delivery_id": "d-race",
         }
-        gated.release.set()
+        gate.release.set()
         first.join(30)
     assert results[0].json()["answer"] == "Two years."
     assert len(gated.requests) == 1

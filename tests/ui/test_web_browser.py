@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from assistant.core.chat_model import ChatMessages
 from assistant.wiring import Components
 from tests.fakes import FakeChatModel
 from tests.ui.conftest import serving
@@ -36,24 +35,6 @@ TIMEOUT_MS = 30_000
 WARRANTY_SENTENCE = "The warranty on blenders lasts two years from delivery."
 
 
-class SteppedModel(FakeChatModel):
-    """Holds each answer after its first word until released, so the test sees the stream
-    mid-way."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.go = threading.Event()
-
-    def stream(
-        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> Iterator[str]:
-        words = iter(super().stream(messages, max_tokens=max_tokens, temperature=temperature))
-        yield next(words)
-        assert self.go.wait(30)
-        self.go.clear()
-        yield from words
-
-
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if CHROMIUM is None:
@@ -73,7 +54,15 @@ def browser() -> Iterator[Any]:
 def test_chat_streams_with_sources_then_upload_and_ask_about_it(
     components: Components, browser: Any, tmp_path: Path
 ) -> None:
-    model = SteppedModel().enqueue(  # grounded: the grounding check lets both through
+    go = threading.Event()
+
+    def hold(number: int) -> None:
+        """Each answer waits after its first word until released: the test sees it mid-way."""
+        if number == 1:
+            assert go.wait(30)
+            go.clear()
+
+    model = FakeChatModel(before_chunk=hold).enqueue(  # grounded: the grounding check lets both
         "Blenders have a **two year** warranty from delivery.",
         "The Barista Pro espresso machine has a three year warranty.",
     )
@@ -107,7 +96,7 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
         bot.get_by_text("Blenders").wait_for()
         assert "warranty from delivery" not in bot.inner_text()
         assert "Sources" not in bot.inner_text()
-        model.go.set()
+        go.set()
         bot.get_by_text("warranty.md").wait_for()
         assert "two year warranty from delivery" in bot.inner_text()
         assert "Blender warranty" in bot.inner_text()
@@ -150,7 +139,7 @@ def test_chat_streams_with_sources_then_upload_and_ask_about_it(
             "What warranty does the Barista Pro espresso machine have?"
         )
         page.locator("#message textarea").press("Enter")
-        model.go.set()
+        go.set()
         page.locator("#chatbot .message.bot").nth(1).get_by_text("espresso.md").wait_for()
         assert "three year" in page.locator("#chatbot .message.bot").nth(1).inner_text()
         assert "Barista Pro" in model.requests[-1]["messages"][-1]["content"] or any(
@@ -190,10 +179,11 @@ def test_closing_the_page_mid_answer_frees_the_conversation(
 
     import httpx
 
-    from tests.ui.test_api import SlowModel, long_answer
+    from tests.ui.test_api import long_answer
 
     # a minute of streaming: closing the page must free the conversation long before it would end
-    components.overrides["chat_model"] = SlowModel().enqueue(long_answer(1200), "Two years.")
+    slow = FakeChatModel(chunk_delay_s=0.05).enqueue(long_answer(1200), "Two years.")
+    components.overrides["chat_model"] = slow
     for name in ("chat_model", "assistant"):
         components.__dict__.pop(name, None)
     with serving(create_app(components)) as base:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from assistant.cli import main
 from assistant.cli.app import App
+from assistant.core.chat_model import ChatMessages
 from assistant.wiring import Components
 from tests.fakes import FakeChatModel
 from tests.reliability.delivery_cluster import Receiver, deliver
@@ -36,6 +37,22 @@ def _wait(condition: Any, what: str, deadline_s: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.02)
+
+
+class HeldModel(FakeChatModel):
+    """Holds each answer inside the model until released, so the test acts mid-turn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def stream(
+        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
+        self.entered.set()
+        assert self.release.wait(30), "the test never released the model"
+        yield from super().stream(messages, max_tokens=max_tokens, temperature=temperature)
 
 
 @pytest.fixture
@@ -133,9 +150,10 @@ def test_retry_by_id_and_the_plain_listing(
 def test_past_the_grace_period_leases_are_released_and_the_answer_is_resent_not_regenerated(
     components: Components, receiver: Receiver
 ) -> None:
-    from tests.ui.test_generic_webhook import GatedModel
+    from tests.fakes import FakeChatModel, Gate
 
-    gated = GatedModel().enqueue("Two years.")
+    gate = Gate()
+    gated = FakeChatModel(before_chunk=gate).enqueue("Two years.")
     components.__dict__.pop("assistant", None)
     components.overrides["chat_model"] = gated
     components.__dict__.pop("chat_model", None)
@@ -144,12 +162,12 @@ def test_past_the_grace_period_leases_are_released_and_the_answer_is_resent_not_
 
     def release_once_handed_back() -> None:
         _wait(lambda: _rows(components)["d-0"].worker is None, "the lease is released")
-        gated.release.set()  # the turn still in the model ends after its process let go
+        gate.release.set()  # the turn still in the model ends after its process let go
 
     watcher = threading.Thread(target=release_once_handed_back)
     with serving(create_app(components, web=False)) as base:
         assert deliver(base, "d-0", "crm-0", "blender warranty", receiver.url) == 202
-        assert gated.entered.wait(30)
+        assert gate.entered.wait(30)
         watcher.start()
     watcher.join(60)
     assert _rows(components)["d-0"].status == "pending", "released, not left running"
