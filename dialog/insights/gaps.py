@@ -128,16 +128,28 @@ def _mark(questions: dict[int, BadQuestion], question: BadQuestion, reason: str)
 def group_by_meaning(
     texts: Sequence[str], embed: Embed, *, threshold: float = DISTANCE_THRESHOLD
 ) -> tuple[list[int], NDArray[np.float32]]:
-    """A group label per text (agglomerative clustering on cosine distance) and the vectors."""
-    vectors = np.asarray(embed(list(texts)), dtype=np.float32)
-    if len(texts) < 2:
-        return [0] * len(texts), vectors
+    """A group label per text (agglomerative clustering on cosine distance) and the vectors.
+
+    Each distinct text (ignoring case and surrounding space) is embedded and clustered once:
+    embedding is the slow part, and customers often ask the very same thing.
+    """
+    keys = [t.strip().casefold() for t in texts]
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    distinct = list(first)
+    unique = np.asarray(embed([texts[first[k]] for k in distinct]), dtype=np.float32)
+    slot = {key: i for i, key in enumerate(distinct)}
+    rows = [slot[k] for k in keys]
+    if len(distinct) < 2:
+        return [0] * len(texts), unique[rows]
     from sklearn.cluster import AgglomerativeClustering
 
     clustering = AgglomerativeClustering(
         n_clusters=None, distance_threshold=threshold, metric="cosine", linkage="average"
     )
-    return [int(label) for label in clustering.fit_predict(vectors)], vectors
+    labels = clustering.fit_predict(unique)
+    return [int(labels[r]) for r in rows], unique[rows]
 
 
 def find_gaps(

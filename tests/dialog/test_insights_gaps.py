@@ -3,7 +3,11 @@ embedder groups paraphrases), groups ranked by size with the closest documents."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from assistant.core.db import Database
 from assistant.core.settings import Settings
@@ -47,9 +51,14 @@ def test_groups_are_ranked_by_size_with_reasons_and_documents(
     assistant = shop(database, model, route_with_model=False)
     for n, text in enumerate(["Do you offer gift wrapping?"] * 3 + [LAPTOPS[0]]):
         assistant.handle(Message(text, f"c{n}"))
-    gaps = find_gaps(
-        database.engine, HashingEmbedder().embed, closest_documents(assistant.knowledge)
-    )
+    embedded: list[str] = []
+
+    def embed(texts: Sequence[str]) -> NDArray[np.float32]:
+        embedded.extend(texts)
+        return HashingEmbedder().embed(texts)
+
+    gaps = find_gaps(database.engine, embed, closest_documents(assistant.knowledge))
+    assert sorted(embedded) == sorted(["Do you offer gift wrapping?", LAPTOPS[0]])  # once each
     assert [g.size for g in gaps] == [3, 1]
     assert gaps[0].examples == ["Do you offer gift wrapping?"]  # distinct examples only
     assert gaps[0].reasons == {"abstained": 3}
