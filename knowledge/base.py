@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant.core.db import rowcount
 from knowledge.chunking import Chunker, Passage
 from knowledge.embeddings import Embedder
 from knowledge.errors import IndexWriteFailed, UnreadableDocument
@@ -701,7 +702,7 @@ def _bump(session: Session) -> int:
         .where(KnowledgeStateRow.id == 1)
         .values(version=KnowledgeStateRow.version + 1)
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if rowcount(result) == 0:
         session.add(KnowledgeStateRow(id=1, version=1))
         session.flush()
     return _version(session)

@@ -96,7 +96,7 @@ class IndexMeta:
     sha256: str = ""
     file: str = ""
     kb_version: int = 0
-    kind: str = "flat"
+    kind: Kind = "flat"
     nlist: int = 0
     nprobe: int = 0
 
@@ -394,7 +394,7 @@ class VectorIndex:
             raise IndexCorrupted(
                 f"the index in {folder} cannot be parsed; run `assistant kb rebuild`"
             ) from err
-        spec = IndexSpec(meta.kind, meta.nlist, meta.nprobe)  # type: ignore[arg-type]
+        spec = IndexSpec(meta.kind, meta.nlist, meta.nprobe)
         loaded = cls(
             embedding_model,
             dimension,

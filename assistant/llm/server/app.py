@@ -242,8 +242,9 @@ def _job(chat: ChatRequest, engine: Engine, config: ServerConfig) -> Job:
     when prompt + completion cannot fit, before anything is scheduled)."""
     tools = chat.tool_dicts()
     schema = chat.response_format.schema_or_none() if chat.response_format else None
-    if tools and chat.tool_choice not in (None, "auto"):
-        schema = forced_tool_schema(tools, chat.choice())  # type: ignore[arg-type]
+    choice = chat.choice()
+    if tools and choice is not None and choice != "auto":
+        schema = forced_tool_schema(tools, choice)
     if schema is not None:
         engine.grammars.processor(schema)  # compile now: a bad schema is a 400, not a 500 later
     ids = prompt_ids(engine.tokenizer, chat.message_dicts(), tools)

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from assistant.llm.server.config import ServerConfig
 from assistant.llm.server.schemas import ChatRequest, TokenizeRequest
@@ -84,8 +85,10 @@ def _errors(*statuses: str) -> dict[str, Any]:
     }
 
 
-def _body(model: type, defs: dict[str, Any], patch: dict[str, Any] | None = None) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template=REF)  # type: ignore[attr-defined]
+def _body(
+    model: type[BaseModel], defs: dict[str, Any], patch: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=REF)
     defs.update(schema.pop("$defs", {}))
     for name, extra in (patch or {}).items():
         schema["properties"][name] = {**schema["properties"][name], **extra}
@@ -157,4 +160,4 @@ def install_openapi(app: FastAPI, config: ServerConfig) -> None:
             app.openapi_schema = document(app, config)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to replace it

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -240,7 +240,8 @@ class SerialRepetition:
         prompts = [row[: self.prompt_len] for row in ids]
         penalties = [self.penalties] * len(ids)
         bans = [guard.bans() for guard in self._guards]
-        return penalize(scores, prompts, outputs, penalties, bans)  # type: ignore[return-value]
+        # still the float scores transformers passed in (LogitsProcessor's signature)
+        return cast(torch.FloatTensor, penalize(scores, prompts, outputs, penalties, bans))
 
 
 def batch_processor_class() -> type | None:
