@@ -25,6 +25,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from assistant.core.db import rowcount
 from ui.records import DeliveryRow
 
 log = logging.getLogger(__name__)
@@ -116,17 +117,19 @@ class DeliveryQueue:
                 row = session.scalars(query).first()
                 if row is None:
                     return None
-                taken = session.execute(
-                    update(DeliveryRow)
-                    .where(DeliveryRow.id == row.id, _is_runnable(now))
-                    .values(
-                        status="running",
-                        worker=worker,
-                        lease_until=now + timedelta(seconds=lease_s),
-                        updated_at=now,
-                    ),
-                    execution_options={"synchronize_session": False},
-                ).rowcount
+                taken = rowcount(
+                    session.execute(
+                        update(DeliveryRow)
+                        .where(DeliveryRow.id == row.id, _is_runnable(now))
+                        .values(
+                            status="running",
+                            worker=worker,
+                            lease_until=now + timedelta(seconds=lease_s),
+                            updated_at=now,
+                        ),
+                        execution_options={"synchronize_session": False},
+                    )
+                )
                 if not taken:
                     return None
                 return Job(
@@ -195,31 +198,37 @@ class DeliveryQueue:
     def release_worker(self, worker: str) -> int:
         """Every delivery the worker still holds becomes runnable by others; returns how many."""
         with self._sessions.begin() as session:
-            return session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.worker == worker, DeliveryRow.status == "running")
-                .values(status="pending", lease_until=None, worker=None, run_after=now_utc()),
-                execution_options={"synchronize_session": False},
-            ).rowcount
+            return rowcount(
+                session.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.worker == worker, DeliveryRow.status == "running")
+                    .values(status="pending", lease_until=None, worker=None, run_after=now_utc()),
+                    execution_options={"synchronize_session": False},
+                )
+            )
 
     def retry(self, ids: Sequence[int] = (), *, failed: bool = False) -> int:
         """Queue dead letters (or any finished delivery named by id) again, from the first try."""
         condition = DeliveryRow.status == "failed" if failed else DeliveryRow.id.in_(list(ids))
         with self._sessions.begin() as session:
-            return session.execute(
-                update(DeliveryRow)
-                .where(condition, DeliveryRow.status != "running", DeliveryRow.payload.is_not(None))
-                .values(
-                    status="pending",
-                    attempts=0,
-                    run_after=now_utc(),
-                    error=None,
-                    lease_until=None,
-                    worker=None,
-                    updated_at=now_utc(),
-                ),
-                execution_options={"synchronize_session": False},
-            ).rowcount
+            return rowcount(
+                session.execute(
+                    update(DeliveryRow)
+                    .where(
+                        condition, DeliveryRow.status != "running", DeliveryRow.payload.is_not(None)
+                    )
+                    .values(
+                        status="pending",
+                        attempts=0,
+                        run_after=now_utc(),
+                        error=None,
+                        lease_until=None,
+                        worker=None,
+                        updated_at=now_utc(),
+                    ),
+                    execution_options={"synchronize_session": False},
+                )
+            )
 
     def listing(self, status: str | None = None, limit: int = 100) -> list[DeliveryRow]:
         """The newest deliveries first, optionally of one status."""
@@ -278,16 +287,18 @@ class DeliveryQueue:
         """Change the row only while this worker still holds it (a compare-and-set)."""
         with self._sessions.begin() as session:
             return bool(
-                session.execute(
-                    update(DeliveryRow)
-                    .where(
-                        DeliveryRow.id == job.id,
-                        DeliveryRow.worker == job.worker,
-                        DeliveryRow.status == "running",
+                rowcount(
+                    session.execute(
+                        update(DeliveryRow)
+                        .where(
+                            DeliveryRow.id == job.id,
+                            DeliveryRow.worker == job.worker,
+                            DeliveryRow.status == "running",
+                        )
+                        .values(**values),
+                        execution_options={"synchronize_session": False},
                     )
-                    .values(**values),
-                    execution_options={"synchronize_session": False},
-                ).rowcount
+                )
             )
 
 
