@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from dialog.errors import ConversationNotFound
 from dialog.messages import Message, Source, new_conversation_id
+from dialog.persona import Persona
 from ui.backend import Backend
 from ui.channel import LOCAL, Channel, Delta, DialogService, Done, Failed, TurnEvent
 from ui.channel.citations import citations_plain, plain_text
@@ -123,8 +124,8 @@ class TerminalChat:
             _ = self.components.chat_model
         if chunks == 0:
             self.console.print(
-                "[yellow]The knowledge base is empty: run `assistant ingest --demo` or ingest "
-                "your documents.[/]"
+                "[yellow]The knowledge base is empty: run `assistant ingest docs/` (your "
+                "documents, or a website's URL), or `assistant ingest --demo`.[/]"
             )
         self.console.print(
             f"[dim]{documents} documents, {chunks} passages. Conversation {self.conversation_id}. "
@@ -132,6 +133,8 @@ class TerminalChat:
         )
         if self.resumed:
             self._replay()
+        elif greeting := plain_text(getattr(self.components, "persona", Persona()).greeting):
+            self.console.print(greeting, markup=False, highlight=False)
         commands = slash_commands(service)
         read = (
             tty_reader(commands, history_file(self.components))

@@ -53,3 +53,25 @@ def test_without_a_persona_the_page_is_neutral() -> None:
     config = _page_config(Settings(domain="none"))
     assert "Support assistant" in config and "Ask a question…" in config
     assert "Northwind" not in config and "shipping, returns" not in config
+
+
+def test_the_terminal_chat_greets_in_the_companys_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from ui.terminal import TerminalChat
+
+    domain = tmp_path / "domain.yaml"
+    domain.write_text('persona:\n  greeting: "Hi, this is Acme Kettles support."\n')
+    parts = Components(
+        Settings(domain=str(domain)), {"chat_model": FakeChatModel(), "embedder": HashingEmbedder()}
+    )
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdin", io.StringIO("/quit\n"))
+    TerminalChat(parts, console=Console(file=out, width=120)).run()
+    parts.close()
+    assert "Hi, this is Acme Kettles support." in out.getvalue()
+    assert "assistant ingest docs/" in out.getvalue()  # the empty knowledge base's hint
