@@ -370,15 +370,16 @@ class Website:
     def _robots(self, start: str) -> RobotFileParser:
         """The host's robots.txt; none (4xx) allows everything, an unreachable one nothing."""
         parts = urlsplit(start)
-        robots = RobotFileParser(f"{parts.scheme}://{parts.netloc}/robots.txt")
+        where = f"{parts.scheme}://{parts.netloc}/robots.txt"
+        robots = RobotFileParser(where)
         try:
-            response = self._client.get(robots.url)
+            response = self._client.get(where)
         except httpx.HTTPError as err:
-            raise WebsiteError(f"{robots.url}: {type(err).__name__}: {err}") from err
+            raise WebsiteError(f"{where}: {type(err).__name__}: {err}") from err
         if response.status_code in {401, 403} or response.status_code >= 500:
-            robots.disallow_all = True
+            robots.disallow_all = True  # type: ignore[attr-defined]  # what RobotFileParser.read sets; typeshed omits it
         elif response.status_code >= 400:
-            robots.allow_all = True
+            robots.allow_all = True  # type: ignore[attr-defined]  # read() sets it on a 4xx; typeshed omits it
         else:
             robots.parse(response.text.splitlines())
         return robots
@@ -545,9 +546,9 @@ def html_document(url: str, body: bytes, scope: Scope) -> tuple[SourceDocument |
             links.append(link)
     heading = soup.find("h1") or soup.find("title")
     title = heading.get_text(" ", strip=True) if heading else ""
-    for tag in soup(BOILERPLATE) + soup(attrs={"role": ["navigation", "banner", "contentinfo"]}):
+    for tag in soup(BOILERPLATE) + soup(role=["navigation", "banner", "contentinfo"]):
         tag.decompose()
-    main = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article")
+    main = soup.find("main") or soup.find(role="main") or soup.find("article")
     text = trafilatura.extract(
         f"<html><body>{main or soup.body or soup}</body></html>",
         url=url,
