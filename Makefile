@@ -8,7 +8,7 @@ PIP     := $(PY) -m pip
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install chat test test-unit lint clean
+.PHONY: install chat test test-unit lint typecheck clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ test-unit: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# also run by `make test` (tests/unit/test_types.py); the cache keeps a second run to seconds
+typecheck: install
+	$(PY) -m mypy --cache-dir .cache/mypy
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
