@@ -11,12 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select, update
 
 from assistant.core.db import Database
+from assistant.core.errors import LLMError
 from dialog import events as ev
 from dialog.manager import Assistant
 from dialog.messages import Message
 from dialog.records import ConversationRow, EventRow
 from tests.dialog.conftest import ShopFactory
-from tests.fakes import FakeChatModel
+from tests.fakes import BreakOff, FakeChatModel
 
 SHIPPING = "How long does standard shipping take?"
 PASSED = "Standard shipping takes 3–5 business days."
@@ -32,9 +33,11 @@ SCRIPT: list[tuple[str, str, date, list[str]]] = [
     ("c5", "cli", NEW_DAY, [SHIPPING, "This is useless, get me a real person"]),
     ("c6", "cli", NEW_DAY, ["/help"]),
     ("c7", "web", NEW_DAY, ["Can I buy a refurbished laptop from you?"]),
+    ("c8", "web", NEW_DAY, [SHIPPING]),
 ]
 """c1 answered (thumbs up), c2 changed by the grounding check (thumbs down), c3 abstained then
-handed off on "yes", c4 a person at once, c5 answered then a person, c6 a command, c7 abstained."""
+handed off on "yes", c4 a person at once, c5 answered then a person, c6 a command, c7 abstained,
+c8 an answer the LM broke off (a failed answer, then the fallback reply)."""
 
 
 @dataclass
@@ -51,7 +54,8 @@ class History:
 
 def build_history(database: Database, shop: ShopFactory) -> History:
     """Run SCRIPT through the manager, rate two answers, and move each conversation to its day."""
-    model = FakeChatModel().enqueue(PASSED, INVENTED, PASSED)
+    broken = BreakOff("Standard shipping", LLMError("the stream broke"))
+    model = FakeChatModel().enqueue(PASSED, INVENTED, PASSED, broken)
     assistant = shop(database, model, route_with_model=False)
     history = History(assistant)
     for cid, channel, day, texts in SCRIPT:
@@ -97,6 +101,7 @@ class Expected:
     checks: Counter[str] = field(default_factory=Counter)
     up: int = 0
     down: int = 0
+    failed: int = 0
     channels: Counter[str] = field(default_factory=Counter)
     days: Counter[str] = field(default_factory=Counter)
     turns_by_channel: Counter[str] = field(default_factory=Counter)
@@ -121,6 +126,7 @@ def expected(history: History, since: date | None = None) -> Expected:
         found.checks.update(
             e.check["action"] for e in events if isinstance(e, ev.BotUttered) and e.check
         )
+        found.failed += sum(isinstance(e, ev.AnswerFailed) for e in events)
         found.up += sum(isinstance(e, ev.FeedbackGiven) and e.positive for e in events)
         found.down += sum(isinstance(e, ev.FeedbackGiven) and not e.positive for e in events)
     return found

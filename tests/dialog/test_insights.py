@@ -63,6 +63,7 @@ def assert_figures(report: Report, want: Expected) -> None:
     assert report.changed_by_check == want.checks["extractive"]
     assert report.answers == sum(want.checks[a] for a in ("passed", "extractive", "abstained"))
     assert (report.thumbs_up, report.thumbs_down) == (want.up, want.down)
+    assert report.failed == want.failed
     assert {s.name: s.conversations for s in report.by_channel} == dict(want.channels)
     assert {s.name: s.turns for s in report.by_channel} == dict(want.turns_by_channel)
     assert {s.name: s.conversations for s in report.by_day} == dict(want.days)
@@ -76,8 +77,8 @@ def test_every_figure_matches_an_independent_count(database: Database, shop: Sho
     want = expected(history)
     assert_figures(report, want)
     # the script's shape, so the independent count is not vacuous either
-    assert (want.conversations, want.turns, want.handed_off) == (7, 9, 3)
-    assert dict(want.checks) == {"passed": 2, "extractive": 1, "abstained": 2}
+    assert (want.conversations, want.turns, want.handed_off, want.failed) == (8, 10, 3, 1)
+    assert dict(want.checks) == {"passed": 2, "extractive": 1, "abstained": 2, "none": 1}
     assert want.reasons == {
         "the customer asked for a person": 2,
         "the customer accepted the offer of a person": 1,
@@ -112,12 +113,12 @@ def test_json_and_csv_carry_the_same_figures(database: Database, shop: ShopFacto
     figures = report_json(report)
     rows = list(csv.DictReader(io.StringIO(report_csv(report))))
     totals = {r["metric"]: r["value"] for r in rows if r["section"] == "total"}
-    assert int(totals["conversations"]) == figures["conversations"] == 7
+    assert int(totals["conversations"]) == figures["conversations"] == 8
     assert float(totals["handoff_rate"]) == figures["handoff_rate"]
     by_channel = {
         (r["name"], r["metric"]): int(r["value"]) for r in rows if r["section"] == "channel"
     }
-    assert by_channel[("web", "conversations")] == 3
+    assert by_channel[("web", "conversations")] == 4
     assert {r["name"] for r in rows if r["section"] == "handoff_reason"} == set(
         figures["handoff_reasons"]
     )
@@ -196,7 +197,7 @@ def test_purge_deletes_old_conversations_and_the_report_still_adds_up(
             )
         )
     assert rolled == 2  # two batches summed into one row (same day, same channel)
-    assert build_report(database.engine, since=NEW_DAY).conversations == 5
+    assert build_report(database.engine, since=NEW_DAY).conversations == 6
 
 
 def test_retention_purges_only_past_the_configured_days(
@@ -207,7 +208,7 @@ def test_retention_purges_only_past_the_configured_days(
     days = (datetime.now(UTC).date() - OLD_DAY).days - 1  # the cutoff falls on OLD_DAY + 1
     result = purge_expired(database.engine, days)
     assert result is not None and result.conversations == 2
-    assert build_report(database.engine).conversations == 7
+    assert build_report(database.engine).conversations == 8
 
 
 def test_the_schedule_purges_at_start_and_survives_a_failed_run(
@@ -233,7 +234,7 @@ def test_plots_draw_the_report_figures(database: Database, shop: ShopFactory) ->
     report = build_report(database.engine)
     drawn = daily_figure(report).axes[0].lines
     lines = {line.get_label(): list(line.get_ydata()) for line in drawn}
-    assert lines["conversations"] == [s.conversations for s in report.by_day] == [2, 5]
+    assert lines["conversations"] == [s.conversations for s in report.by_day] == [2, 6]
     assert lines["handed_off"] == [0, 3]
     bars = channel_figure(report).axes[0].patches
-    assert sorted(int(b.get_height()) for b in bars[: len(report.by_channel)]) == [1, 3, 3]
+    assert sorted(int(b.get_height()) for b in bars[: len(report.by_channel)]) == [1, 3, 4]

@@ -48,11 +48,11 @@ def test_since_takes_days_weeks_or_a_date() -> None:
 def test_report_json_and_csv(history_db: Database, tmp_path: Path) -> None:
     figures = run("report", "--json", "--no-gaps")
     assert isinstance(figures, dict)
-    assert figures["conversations"] == 7 and figures["handed_off"] == 3
+    assert figures["conversations"] == 8 and figures["handed_off"] == 3
     later = run("report", "--json", "--no-gaps", "--since", NEW_DAY.isoformat())
-    assert isinstance(later, dict) and later["conversations"] == 5
+    assert isinstance(later, dict) and later["conversations"] == 6
     table = run("report", "--csv", "--no-gaps")
-    assert isinstance(table, str) and "total,,conversations,7" in table.splitlines()
+    assert isinstance(table, str) and "total,,conversations,8" in table.splitlines()
     gaps = tmp_path / "gaps.csv"
     text = run("report", "--gaps-csv", str(gaps))
     assert isinstance(text, str) and "Gaps" in text and "resolved without a person" in text
@@ -70,5 +70,5 @@ def test_purge_command_deletes_and_the_report_adds_up(history_db: Database) -> N
     assert isinstance(output, str) and output.startswith("2 conversations")
     figures = run("report", "--json", "--no-gaps")
     assert isinstance(figures, dict)
-    assert figures["conversations"] == 7 and figures["purged_conversations"] == 2
+    assert figures["conversations"] == 8 and figures["purged_conversations"] == 2
     assert figures["thumbs_down"] == 1  # c2's, rolled up before it was deleted
