@@ -11,7 +11,7 @@ from assistant.core.errors import LLMError
 from dialog.domain import Domain, DomainError, SlotSpec
 from dialog.extract import extract_rules, extract_with_model
 from dialog.sentiment import label_turn
-from tests.fakes import FakeChatModel
+from tests.fakes import FakeChatModel, Reply
 
 pytestmark = pytest.mark.unit
 
@@ -110,8 +110,8 @@ def test_lm_extraction_uses_a_json_schema_and_rates_paraphrases_low() -> None:
 @pytest.mark.parametrize(
     "reply", [LLMError("down"), Completion(text="not json"), Completion(text="[1]")]
 )
-def test_lm_extraction_failures_give_nothing(reply: object) -> None:
-    assert extract_with_model(FakeChatModel().enqueue(reply), "text", {"reason": "why"}) == []  # type: ignore[arg-type]
+def test_lm_extraction_failures_give_nothing(reply: Reply) -> None:
+    assert extract_with_model(FakeChatModel().enqueue(reply), "text", {"reason": "why"}) == []
 
 
 def test_domain_errors_name_the_problem(tmp_path: Path) -> None:

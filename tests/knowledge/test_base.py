@@ -1,6 +1,7 @@
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -98,11 +99,11 @@ def test_min_score_filters_unrelated_queries(kb: KnowledgeBase, tmp_path: Path) 
 
 
 def _kb(
-    database: Database, data_dir: Path, embedder: HashingEmbedder | None = None, **options: object
+    database: Database, data_dir: Path, embedder: HashingEmbedder | None = None, **options: Any
 ) -> KnowledgeBase:
     return KnowledgeBase(
         database.session, embedder or HashingEmbedder(), data_dir / "index", **options
-    )  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize(
