@@ -53,7 +53,7 @@ def headline(report: Report) -> list[tuple[str, str]]:
             f"{report.resolved_without_person} ({report.resolution_rate:.1%})",
         ),
         ("handed off", f"{report.handed_off} ({report.handoff_rate:.1%})"),
-        ("answers from the help centre", str(report.answers)),
+        ("help-centre questions (answered or abstained)", str(report.answers)),
         ("abstained (not in the help centre)", str(report.abstentions)),
         ("changed by the grounding check", str(report.changed_by_check)),
         ("thumbs up / down", f"{report.thumbs_up} / {report.thumbs_down}"),
