@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, column, delete, select, table
+from sqlalchemy import Connection, Engine, and_, column, delete, exists, select, table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 PURGE_BATCH = 500
 """Conversations deleted per transaction: bounded locks and memory whatever the backlog."""
 DEFAULT_INTERVAL_S = 3600.0
-_DELIVERIES = table("ui_deliveries", column("conversation_id"))
+_DELIVERIES = table("ui_deliveries", column("conversation_id"), column("status"))
 """The front ends' webhook deliveries (ui's table; dialog may not import ui, so named here)."""
+IN_FLIGHT = ("pending", "running")
+"""Delivery statuses of a message not yet answered: its conversation is not purged meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def _purge_batch(connection: Connection, before: datetime, batch: int) -> PurgeR
     ids = list(
         connection.scalars(
             select(c.id)
-            .where(c.updated_at < before)
+            .where(c.updated_at < before, ~exists().where(_in_flight(c.id)))
             .order_by(c.updated_at)
             .limit(batch)
             .with_for_update(skip_locked=True)
@@ -94,6 +96,11 @@ def _purge_batch(connection: Connection, before: datetime, batch: int) -> PurgeR
         deliveries=_delete(connection, _DELIVERIES, _DELIVERIES.c.conversation_id, ids),
         conversations=_delete(connection, c, c.id, ids),
     )
+
+
+def _in_flight(conversation_id: InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    d = _DELIVERIES.c
+    return and_(d.conversation_id == conversation_id, d.status.in_(IN_FLIGHT))
 
 
 def _delete(

@@ -238,3 +238,28 @@ def test_plots_draw_the_report_figures(database: Database, shop: ShopFactory) ->
     assert lines["handed_off"] == [0, 3]
     bars = channel_figure(report).axes[0].patches
     assert sorted(int(b.get_height()) for b in bars[: len(report.by_channel)]) == [1, 3, 4]
+
+
+def test_a_conversation_with_a_delivery_in_flight_is_kept(
+    database: Database, shop: ShopFactory
+) -> None:
+    build_history(database, shop)
+    now = datetime.now(UTC)
+    with database.session.begin() as session:
+        session.execute(
+            insert(DELIVERIES).values(
+                source="generic",
+                delivery_id="d-pending",
+                conversation_id="c1",
+                status="pending",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    cutoff = datetime.combine(OLD_DAY + timedelta(days=1), datetime.min.time(), UTC)
+    result = purge_before(database.engine, cutoff)
+    assert result.conversations == 1 and result.deliveries == 0
+    with database.session() as session:
+        assert session.get(ConversationRow, "c1") is not None
+        assert session.get(ConversationRow, "c2") is None
+    assert build_report(database.engine).conversations == 8

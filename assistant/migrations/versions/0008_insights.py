@@ -26,11 +26,9 @@ def upgrade() -> None:
     op.create_index("ix_events_type_created_at", "events", ["type", "created_at"])
     op.create_index("ix_conversations_created_at", "conversations", ["created_at"])
     op.create_index("ix_conversations_updated_at", "conversations", ["updated_at"])
-    op.create_index("ix_ui_deliveries_conversation_id", "ui_deliveries", ["conversation_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_ui_deliveries_conversation_id", "ui_deliveries")
     op.drop_index("ix_conversations_updated_at", "conversations")
     op.drop_index("ix_conversations_created_at", "conversations")
     op.drop_index("ix_events_type_created_at", "events")
