@@ -98,7 +98,7 @@ class SyncReport:
 
     sites: int = 0
     pages: int = 0
-    """Pages requested."""
+    """Pages requested (not those robots.txt excludes)."""
     updated: int = 0
     """Pages whose text was new or changed: embedded."""
     unchanged: int = 0
@@ -157,6 +157,8 @@ class _Fetched:
     last_modified: str = ""
     reason: str = ""
     moved_from: str = ""
+    asked: bool = True
+    """False when no request was made (outside the site, excluded by robots.txt)."""
 
 
 @dataclass
@@ -287,7 +289,7 @@ class Website:
         def documents() -> Iterator[tuple[SourceDocument, bytes]]:
             for fetched in crawl.run(seeds):
                 outcomes[fetched.url] = fetched
-                report.pages += 1
+                report.pages += fetched.asked
                 if fetched.kind == "page" and fetched.document is not None:
                     yield fetched.document, fetched.content
                 self._tell(fetched, report, progress)
@@ -515,9 +517,9 @@ class _Crawl:
 
     def _one(self, url: str) -> _Fetched:
         if not self.scope.covers(url):
-            return _Fetched(url, "skipped", reason="outside the site")
+            return _Fetched(url, "skipped", reason="outside the site", asked=False)
         if not self.robots.can_fetch(self.site.policy.user_agent, url):
-            return _Fetched(url, "gone", reason="excluded by robots.txt")
+            return _Fetched(url, "gone", reason="excluded by robots.txt", asked=False)
         self.gate.wait()
         return self.site.fetch(url, self.known.get(url), self.scope)
 

@@ -228,7 +228,7 @@ def init(folder: Path, name: str | None, demo: bool, force: bool) -> None:
     (folder / "assistant.toml").write_text(settings, encoding="utf-8")
     go = "" if folder.resolve() == Path.cwd().resolve() else f"cd {folder}\n  "
     click.echo(
-        f"Created {company}'s assistant in {folder}. Next:\n"
+        f"Created the assistant of {company} in {folder}. Next:\n"
         f"  {go}assistant ingest docs/          # or a website: assistant ingest https://…\n"
         "  assistant check                 # settings, domain file and tools\n"
         "  assistant chat                  # or: assistant serve (web chat and API)"

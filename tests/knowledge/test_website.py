@@ -57,6 +57,7 @@ def test_a_crawl_ingests_the_sites_pages_with_their_urls_as_sources(
     assert "/help/private/staff" not in asked and "/shop/cart" not in asked
     assert fixture.statuses("/help/old-warranty") == [301]
     assert [f for f in report.failed if "/help/slow" in f] and report.updated == 7
+    assert report.pages == 8  # the robots.txt exclusion was never requested, so not counted
     hit = kb.search("which carrier delivers parcels", k=1)[0]
     assert hit.source == f"{base}/help/shipping" and "Zephyr" in hit.text
     texts = " ".join(h.text for h in kb.search("copyright cookie banner menu", k=20))
