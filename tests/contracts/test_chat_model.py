@@ -23,7 +23,7 @@ from benchmarks.serving import serving
 from tests.fakes import BreakOff, FakeChatModel
 from tests.reliability.faulty_lm import Faults, faulty_app
 
-pytestmark = pytest.mark.unit
+UNIT = [pytest.mark.unit]
 
 ANSWER = "Standard shipping costs 4.95 euros within three business days."
 ASK = [{"role": "user", "content": "How much does standard shipping cost?"}]
@@ -102,7 +102,9 @@ def _scripted(name: str, faulty_server: tuple[str, Faults]) -> Iterator[Scripted
             harness.model.close()
 
 
-@pytest.fixture(params=["fake", "openai-client"])
+@pytest.fixture(
+    params=[pytest.param("fake", marks=UNIT), pytest.param("openai-client", marks=UNIT)]
+)
 def scripted(
     request: pytest.FixtureRequest, faulty_server: tuple[str, Faults]
 ) -> Iterator[Scripted]:
@@ -126,8 +128,8 @@ def in_process_model() -> ChatModel:
 
 @pytest.fixture(
     params=[
-        "fake",
-        "openai-client",
+        pytest.param("fake", marks=UNIT),
+        pytest.param("openai-client", marks=UNIT),
         pytest.param("in-process", marks=[pytest.mark.integration, pytest.mark.slow]),
     ]
 )

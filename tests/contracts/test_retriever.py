@@ -17,7 +17,8 @@ from knowledge.protocols import Retriever
 from tests.dialog.keyword_kb import KeywordKnowledge
 from tests.fakes import HashingEmbedder
 
-pytestmark = pytest.mark.unit
+UNIT = [pytest.mark.unit]
+MODEL = [pytest.mark.integration, pytest.mark.slow]
 
 DOCUMENTS = sorted(p.name for p in HELP_CENTRE.glob("*.md"))
 QUESTION = "How do I reset my password?"
@@ -52,12 +53,12 @@ def _keywords(data_dir: Path) -> Iterator[Retriever]:
 
 @pytest.fixture(
     params=[
-        pytest.param(_keywords, id="keyword-fake"),
-        pytest.param(_knowledge_base(HashingEmbedder), id="faiss-hashing"),
+        pytest.param(_keywords, id="keyword-fake", marks=UNIT),
+        pytest.param(_knowledge_base(HashingEmbedder), id="faiss-hashing", marks=UNIT),
         pytest.param(
             _knowledge_base(_packaged_embedder),
             id="faiss-minilm",
-            marks=[pytest.mark.integration, pytest.mark.slow],
+            marks=MODEL,
         ),
     ],
     scope="module",
