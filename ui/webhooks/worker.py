@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from ui.jobs import DeliveryQueue, Job
 from ui.runtime import Runtime, turn_threads_for
-from ui.webhooks.delivery import Sender, run_delivery
+from ui.webhooks.delivery import Outcome, Sender, run_delivery
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ class DeliveryWorkers:
             finally:
                 self.in_flight.pop(job.id, None)
 
-    async def run(self, job: Job, *, inline: bool = False) -> object:
+    async def run(self, job: Job, *, inline: bool = False) -> Outcome | None:
+        """The delivery sequence for a leased job (None: no sender knows its source)."""
         sender = self.senders.get(job.source)
         if sender is None:
             log.error("no sender for deliveries from %r; left for another version", job.source)
@@ -128,7 +129,11 @@ class DeliveryWorkers:
 
     async def metrics(self) -> str:
         """Queue gauges in the Prometheus text format, read from the database."""
-        stats = await asyncio.to_thread(self.queue.stats)
+        try:
+            stats = await asyncio.to_thread(self.queue.stats)
+        except Exception:  # noqa: BLE001 - the database away: the counters are still served
+            log.warning("could not read the delivery queue for /metrics", exc_info=True)
+            return ""
         lines = [
             "# HELP assistant_delivery_queue_depth Webhook deliveries still to be worked on.",
             "# TYPE assistant_delivery_queue_depth gauge",
