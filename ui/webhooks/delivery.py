@@ -115,9 +115,12 @@ async def _send(
     reply = reply_from_json(answer["reply"])
     done = list(answer.get("done", []))
     problems: list[SendError] = []
+    lease_s = runtime.settings.delivery_lease_s
     for step in sender.steps(job, reply):
         if step in done:
             continue
+        if not await runtime.blocking(lambda: queue.renew(job, lease_s=lease_s)):
+            return Outcome("lost", reply)  # another worker has it now: it sends, not us
         try:
             await sender.send(runtime, job, reply, step)
             done.append(step)
