@@ -105,7 +105,9 @@ class Channel:
     ) -> None:
         self.backend = backend
         self.metrics = metrics or Metrics()
-        self.policy = authorize
+        self.policy: Authorize = authorize
+        """The access check (issue 17 installs its policy here). It is always called off the event
+        loop (turn threads, worker threads), so it may read the database."""
         settings = backend.settings
         self.rate_limits = RateLimits(
             {
@@ -121,7 +123,7 @@ class Channel:
     # ---- what every call passes through -----------------------------------------------------
 
     def authorize(self, caller: Caller, action: Action, conversation_id: str | None) -> None:
-        """The one access check (issue 17 fills it); raises AccessDenied."""
+        """The one access check every call below makes first; raises AccessDenied."""
         self.policy(caller, action, conversation_id)
 
     def admit(self, path: str, client: str) -> Verdict:
