@@ -25,6 +25,7 @@ def hit_document(hit: Hit) -> Document:
             "heading": hit.heading,
             "position": hit.position,
             "kb_version": hit.kb_version,
+            "url": hit.url,
         },
     )
 
