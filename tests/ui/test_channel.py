@@ -29,6 +29,7 @@ from ui.channel import (
     Delta,
     Done,
     Failed,
+    Role,
     Started,
     failure_for,
 )
@@ -207,3 +208,21 @@ def test_one_error_mapping(error: Exception, status: int, retry: int | None) -> 
         type(error).__name__,
     )
     assert failure.sentence[0].isupper() and failure.sentence.endswith(".")
+
+
+def test_a_webhook_job_runs_its_turn_as_the_webhook_on_the_turn_threads(
+    components: Components, model: FakeChatModel
+) -> None:
+    """`Runtime.run_turn` is what a delivery job calls: the hook sees the webhook's role."""
+    components.settings.turn_threads = 1
+    runtime = Runtime(components)
+    calls: list[Call] = []
+    runtime.channel.policy = recorder(calls)
+    taken: list[int] = []
+    model.before_chunk = lambda _n: taken.append(runtime.channel.turn_limiter.borrowed_tokens)
+    model.enqueue("Two years.")
+    message = Message("blender warranty", "chatwoot-1-7", channel="chatwoot")
+    reply = asyncio.run(runtime.run_turn(message))
+    assert reply.answer == "Two years." and taken and set(taken) == {1}
+    assert calls == [(Caller(Role.WEBHOOK, "webhook:chatwoot"), Action.SEND, "chatwoot-1-7")]
+    assert runtime.metrics.value("assistant_turns_total", channel="chatwoot") == 1
