@@ -230,12 +230,17 @@ class Website:
     def sync(
         self, start_urls: Sequence[str] = (), progress: PageProgress | None = None
     ) -> SyncReport:
-        """Re-crawl every site (or those named) incrementally."""
+        """Re-crawl every site (or those named) incrementally; a site that cannot be reached now
+        (robots.txt unreachable or forbidding) is reported and keeps its pages."""
         wanted = {canonical(u) for u in start_urls}
         report = SyncReport()
         for site_id, start in self.sites():
-            if not wanted or start in wanted:
+            if wanted and start not in wanted:
+                continue
+            try:
                 self._sync_site(site_id, start, report, progress)
+            except WebsiteError as err:
+                report.failed.append(str(err))
         return report
 
     def sites(self) -> list[tuple[int, str]]:

@@ -217,3 +217,17 @@ def test_answers_may_link_to_the_web_sources_and_the_persona_hosts(
     hosts = parts.assistant.options.allowed_link_hosts
     assert hosts == ("shop.example.com", "www.example.com", "127.0.0.1")
     parts.close()
+
+
+def test_a_site_robots_now_forbids_is_reported_and_sync_goes_on_with_the_others(
+    database: Database, kb: KnowledgeBase, site: tuple[Site, str]
+) -> None:
+    fixture, base = site
+    web = Website(database.session, kb, POLICY)
+    web.ingest(f"{base}/help/returns")
+    web.ingest(f"{base}/help/shipping")
+    fixture.robots = "User-agent: *\nDisallow: /help/returns\n"
+    report = web.sync()
+    assert f"{base}/help/returns: robots.txt does not allow crawling it" in report.failed
+    assert report.sites == 1  # the other site was synced
+    assert f"{base}/help/shipping" in _sources(kb)
