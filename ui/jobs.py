@@ -16,7 +16,7 @@ are used up, or the receiver refused it for good).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -206,6 +206,23 @@ class DeliveryQueue:
                     execution_options={"synchronize_session": False},
                 )
             )
+
+    def release_dead(self, host: str, alive: Callable[[int], bool]) -> int:
+        """Release what dead processes of this host held (workers are named `host:pid:nonce`), so
+        a restarted process takes it back at once instead of after the lease; returns how many."""
+        with self._sessions() as session:
+            holders = session.scalars(
+                select(DeliveryRow.worker)
+                .where(DeliveryRow.status == "running", DeliveryRow.worker.is_not(None))
+                .distinct()
+            ).all()
+        released = 0
+        for worker in holders:
+            name, _, rest = (worker or "").partition(":")
+            pid = rest.split(":", 1)[0]
+            if name == host and pid.isdigit() and not alive(int(pid)):
+                released += self.release_worker(str(worker))
+        return released
 
     def retry(self, ids: Sequence[int] = (), *, failed: bool = False) -> int:
         """Queue dead letters (or any finished delivery named by id) again, from the first try."""

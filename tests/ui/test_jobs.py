@@ -128,3 +128,18 @@ def test_shutdown_releases_what_a_worker_holds(database: Database) -> None:
     stats = queue.stats()
     assert (stats.pending, stats.running, stats.failed) == (0, 1, 0)
     assert stats.oldest_age_s >= 0
+
+
+def test_a_restarted_process_takes_back_at_once_what_dead_ones_of_its_host_held(
+    database: Database,
+) -> None:
+    queue = _queue(database)
+    for number in range(3):
+        queue.enqueue("generic", f"d-{number}", f"c-{number}", {})
+    queue.take("web-1:4242:aa", lease_s=3600)  # a dead process of this host
+    queue.take("web-1:77:bb", lease_s=3600)  # a live one
+    queue.take("web-2:4242:cc", lease_s=3600)  # another host: only its lease can tell
+    assert queue.release_dead("web-1", alive=lambda pid: pid == 77) == 1
+    job = queue.take("web-1:99:dd", lease_s=60)
+    assert job is not None and job.delivery_id == "d-0"
+    assert queue.take("web-1:99:dd", lease_s=60) is None

@@ -33,7 +33,7 @@ class DeliveryWorkers:
     def __init__(self, runtime: Runtime, senders: Mapping[str, Sender]) -> None:
         self.runtime = runtime
         self.senders = dict(senders)
-        self.worker_id = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker_id = f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._queue: DeliveryQueue | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._wakeup = asyncio.Event()
@@ -54,7 +54,15 @@ class DeliveryWorkers:
         return setting or turn_threads_for(self.runtime.settings.turn_threads)
 
     async def start(self) -> None:
-        """Start the loops; deliveries left by a dead process are taken once their lease ends."""
+        """Start the loops; deliveries left by a dead process are taken once their lease ends, at
+        once when it ran on this host."""
+        try:
+            released = await asyncio.to_thread(self.queue.release_dead, _host(), _alive)
+        except Exception:  # noqa: BLE001 - the leases still expire: this only shortens the wait
+            log.warning("could not look for deliveries of dead processes", exc_info=True)
+        else:
+            if released:
+                log.warning("took back %d deliveries of dead processes on this host", released)
         self._stopping = False
         self._wakeup = asyncio.Event()
         self._loops = [
@@ -148,3 +156,18 @@ class DeliveryWorkers:
             f"assistant_delivery_dead_letters {stats.failed}",
         ]
         return "\n".join(lines) + "\n"
+
+
+def _host() -> str:
+    return socket.gethostname()[:60].replace(":", "-")
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host has this pid (another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
