@@ -116,16 +116,18 @@ async def _send(
     done = list(answer.get("done", []))
     problems: list[SendError] = []
     lease_s = runtime.settings.delivery_lease_s
-    for step in sender.steps(job, reply):
-        if step in done:
-            continue
+    steps = [step for step in sender.steps(job, reply) if step not in done]
+    for number, step in enumerate(steps, start=1):
         if not await runtime.blocking(lambda: queue.renew(job, lease_s=lease_s)):
             return Outcome("lost", reply)  # another worker has it now: it sends, not us
         try:
             await sender.send(runtime, job, reply, step)
-            done.append(step)
         except SendError as err:
             problems.append(err)
+            continue
+        done.append(step)
+        if number < len(steps):  # a crash before the next step does not send this one again
+            await runtime.blocking(queue.save_answer, job, {**answer, "done": list(done)})
     if problems:
         await runtime.blocking(queue.save_answer, job, {**answer, "done": done})
         permanent = all(p.permanent for p in problems)
