@@ -143,8 +143,10 @@ def create_app(
     app.include_router(generic.router)
     app.include_router(chatwoot.router)
     if web:
+        from ui.admin import mount_admin
         from ui.web import mount_web_chat
 
+        mount_admin(app, runtime)  # before `/`, which would take /admin too
         mount_web_chat(app, runtime)
     return app
 

@@ -10,7 +10,16 @@ from dialog.events import Event
 from dialog.state import ConversationState
 from ui.channel.citations import citations_markdown, plain_text, quote_lines
 
-__all__ = ["event_json", "export_markdown", "jsonable", "plain_text", "quote_lines", "state_json"]
+__all__ = [
+    "NO_CONVERSATION",
+    "event_json",
+    "export_markdown",
+    "jsonable",
+    "plain_text",
+    "quote_lines",
+    "state_json",
+    "state_markdown",
+]
 """`plain_text` and `quote_lines` live with the citations; named here for the webhooks."""
 
 
@@ -51,3 +60,37 @@ def export_markdown(conversation_id: str, events: list[Event]) -> str:
         else:
             lines += [f"_{event.type}_: {json.dumps(jsonable(payload), ensure_ascii=False)}", ""]
     return "\n".join(lines)
+
+
+NO_CONVERSATION = "_No conversation yet._"
+
+
+def state_markdown(state: ConversationState | None) -> str:
+    """The state panel both web pages show: turns, handoff, slots with where each came from, the
+    last answer's sources."""
+    if state is None:
+        return NO_CONVERSATION
+    data = state_json(state)
+    lines = [f"- **Turns:** {data.get('turns', 0)}"]
+    if data.get("handoff"):
+        reason = data.get("handoff_reason") or ""
+        lines.append(f"- **Handoff:** with a human{f' ({reason})' if reason else ''}")
+    else:
+        lines.append("- **Handoff:** no, the assistant is answering")
+    lines += _slot_lines(data.get("slots") or {})
+    if sources := data.get("last_sources") or []:
+        lines += ["", "**Last answer's sources:**", "", citations_markdown(sources)]
+    return "\n".join(lines)
+
+
+def _slot_lines(slots: dict[str, Any]) -> list[str]:
+    if not slots:
+        return ["- **Slots:** none yet"]
+    lines = ["", "| slot | value | from | extractor | confidence |", "|---|---|---|---|---|"]
+    for name, slot in slots.items():
+        origin = f"turn {slot.get('turn')}: “{slot.get('span', '')}”"
+        lines.append(
+            f"| {name} | {slot.get('value')} | {origin} | {slot.get('extractor', '')} "
+            f"| {slot.get('confidence', '')} |"
+        )
+    return lines

@@ -1,11 +1,13 @@
-"""The Gradio web chat at `/`: streamed answers with their sources, the conversation's state, an
-admin tab."""
+"""The customer's web chat at `/`: streamed answers with their sources, the conversation's state,
+and "Resume" for this browser's own conversations only. No admin control lives here: uploads, the
+knowledge base, review and hand back are in the admin area (`ui.admin`, at `/admin`)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +16,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from assistant.core.errors import ConfigError  # noqa: E402
 from assistant.core.settings import Settings  # noqa: E402
 from dialog.errors import ConversationNotFound  # noqa: E402
-from dialog.messages import Message, new_conversation_id  # noqa: E402
+from dialog.messages import Message  # noqa: E402
 from dialog.persona import Persona  # noqa: E402
 from knowledge.loaders import SUPPORTED_SUFFIXES  # noqa: E402
+from ui.access import Action, check_login, parse_logins  # noqa: E402
+from ui.access_http import AccessControl  # noqa: E402
 from ui.channel import (  # noqa: E402
     AccessDenied,
-    Action,
     Caller,
     Delta,
     Done,
@@ -31,13 +33,21 @@ from ui.channel import (  # noqa: E402
     failure_for,
     web_caller,
 )
-from ui.channel.citations import answer_markdown, citations_markdown  # noqa: E402
+from ui.channel.citations import answer_markdown  # noqa: E402
 from ui.channel.failures import KNOWN  # noqa: E402
 from ui.runtime import Runtime  # noqa: E402
-from ui.views import jsonable, state_json  # noqa: E402
+from ui.views import NO_CONVERSATION, jsonable, state_markdown  # noqa: E402
 
 History = list[dict[str, Any]]
+Owned = dict[str, dict[str, str]]
+"""The browser's own conversations, kept in its localStorage: id -> token, title, started at."""
 HANDED_OFF = "_Handed off: a person from our team will reply here._"
+OWN_LIMIT = 20
+"""Conversations a browser remembers (the newest); older ones drop out of its "Resume" list."""
+BROWSER_KEY = "assistant-conversations"
+BROWSER_SECRET = "assistant-web-conversations"
+"""Gradio sends the BrowserState secret to the page anyway; a fixed one keeps the list readable
+across server restarts. What it guards is checked by the server: each id's conversation token."""
 
 
 def upload_types() -> list[str]:
@@ -52,28 +62,34 @@ def upload_folder(settings: Settings) -> Path:
 
 
 def caller_of(request: gr.Request | None) -> Caller:
-    """Who is on the page: the login's user when the chat has one (issue 17 binds browsers)."""
+    """Who is on the page: the customer login's user when the chat has one."""
     return web_caller(getattr(request, "username", None) if request is not None else None)
 
 
-def parse_auth(value: str) -> list[tuple[str, str]]:
-    """`user:password[,user2:password2]` into Gradio's list of pairs."""
-    pairs = []
-    for item in value.split(","):
-        user, sep, password = item.strip().partition(":")
-        if not sep or not user or not password:
-            raise ConfigError("ASSISTANT_AUTH: expected user:password[,user:password…]")
-        pairs.append((user, password))
-    return pairs
+def parse_auth(value: str, setting: str = "ASSISTANT_AUTH") -> list[tuple[str, str]]:
+    """`user:password[,user2:password2]` into pairs; a malformed value names its setting."""
+    return parse_logins(value, setting)
+
+
+def login_check(pairs: list[tuple[str, str]]) -> Callable[[str, str], bool]:
+    """Gradio's `auth` as a constant-time comparison against the configured logins."""
+    return lambda user, password: check_login(pairs, user, password)
 
 
 class WebChat:
-    """The handlers behind the page, kept apart from the layout so they read as plain functions;
-    every one goes through the runtime's channel with the page's caller."""
+    """The handlers behind the customer's page, kept apart from the layout so they read as plain
+    functions; every one goes through the runtime's channel with the page's caller, carrying the
+    conversation's token so the access policy sees the browser that owns it."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, access: AccessControl | None = None) -> None:
         self.runtime = runtime
         self.channel = runtime.channel
+        self._access = access
+
+    @cached_property
+    def access(self) -> AccessControl:
+        """Binds new conversations to this browser (ids and tokens live in the database)."""
+        return self._access or AccessControl(self.runtime.components.database.session)
 
     @property
     def persona(self) -> Persona:
@@ -86,91 +102,84 @@ class WebChat:
         text: str,
         history: History,
         conversation_id: str,
+        token: str = "",
+        owned: Owned | None = None,
         request: gr.Request | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one answer into the chat (the turn runs on a turn thread), then show its sources
-        under it and refresh the state panel."""
+        under it and refresh the state panel. A first message opens a conversation bound to this
+        browser, remembered in its list."""
         if not text.strip():
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield _skips(8)
             return
         caller = caller_of(request)
-        conversation_id = conversation_id or new_conversation_id()
-        history = [
-            *history,
-            {"role": "user", "content": text},
-            {"role": "assistant", "content": "…"},
-        ]
-        yield "", history, conversation_id, _id_markdown(conversation_id), gr.skip()
+        remembered: Owned | None = None
+        if not conversation_id:
+            opening = self.access.open(caller, "web", None, Action.STREAM)
+            if not opening.decision.allowed:
+                yield "", history, "", gr.skip(), gr.skip(), "", gr.skip(), gr.skip()
+                return
+            conversation_id, token = opening.conversation_id, opening.token or ""
+            remembered = remember(owned or {}, conversation_id, token, text)
+        history = [*history, {"role": "user", "content": text}]
+        history.append({"role": "assistant", "content": "…"})
+        kept = (remembered, own_dropdown(remembered)) if remembered is not None else _skips(2)
+        label = _id_markdown(conversation_id)
+        yield "", history, conversation_id, label, gr.skip(), token, *kept
+        caller = caller.with_token(token or None)
+        for content, final in self._answer(caller, Message(text, conversation_id, channel="web")):
+            history[-1] = {"role": "assistant", "content": content}
+            if not final:  # the final text comes with the state panel, below
+                yield gr.skip(), history, *_skips(6)
+        panel = self.state_markdown(conversation_id, caller)
+        yield gr.skip(), history, gr.skip(), gr.skip(), panel, gr.skip(), gr.skip(), gr.skip()
+
+    def _answer(self, caller: Caller, message: Message) -> Iterator[tuple[str, bool]]:
+        """The answer's text as it grows, then (final) with its sources, or the failure."""
         parts: list[str] = []
-        message = Message(text, conversation_id, channel="web")
         for event in self.channel.stream_from_worker(caller, message):
             if isinstance(event, Delta):
                 parts.append(event.text)
-                history[-1] = {"role": "assistant", "content": "".join(parts)}
-                yield gr.skip(), history, gr.skip(), gr.skip(), gr.skip()
+                yield "".join(parts), False
             elif isinstance(event, Done):
-                answer = event.reply.answer or HANDED_OFF
-                content = answer_markdown(answer, event.reply.sources)
-                history[-1] = {"role": "assistant", "content": content}
+                yield answer_markdown(event.reply.answer or HANDED_OFF, event.reply.sources), True
             elif isinstance(event, Failed):  # stored as answer_failed; the page stays usable
-                history[-1] = {"role": "assistant", "content": f"Sorry, {event.failure.message}."}
-        yield gr.skip(), history, gr.skip(), gr.skip(), self.state_markdown(conversation_id, caller)
+                yield f"Sorry, {event.failure.message}.", True
 
     def state_markdown(self, conversation_id: str, caller: Caller | None = None) -> str:
         """Slots with where each came from, handoff status, the last answer's sources."""
         if not conversation_id:
-            return "_No conversation yet._"
-        state = state_json(self.channel.state(caller or caller_of(None), conversation_id))
-        lines = [f"- **Turns:** {state.get('turns', 0)}"]
-        if state.get("handoff"):
-            reason = state.get("handoff_reason") or ""
-            lines.append(f"- **Handoff:** with a human{f' ({reason})' if reason else ''}")
-        else:
-            lines.append("- **Handoff:** no, the assistant is answering")
-        slots = state.get("slots") or {}
-        if slots:
-            lines += [
-                "",
-                "| slot | value | from | extractor | confidence |",
-                "|---|---|---|---|---|",
-            ]
-            for name, slot in slots.items():
-                origin = f"turn {slot.get('turn')}: “{slot.get('span', '')}”"
-                lines.append(
-                    f"| {name} | {slot.get('value')} | {origin} | {slot.get('extractor', '')} "
-                    f"| {slot.get('confidence', '')} |"
-                )
-        else:
-            lines.append("- **Slots:** none yet")
-        if sources := state.get("last_sources") or []:
-            lines += ["", "**Last answer's sources:**", "", citations_markdown(sources)]
-        return "\n".join(lines)
-
-    def hand_back(self, conversation_id: str, request: gr.Request | None = None) -> tuple[str, str]:
-        """An agent gives a handed-off conversation back to the assistant."""
-        caller = caller_of(request)
-        if not conversation_id:
-            return self.state_markdown(""), "Nothing to hand back."
-        try:
-            handed = self.channel.hand_back(caller, conversation_id)
-        except KNOWN as err:
-            return self.state_markdown(""), failure_for(err).sentence
-        note = "The assistant answers again." if handed else "This conversation is not handed off."
-        return self.state_markdown(conversation_id, caller), note
+            return NO_CONVERSATION
+        return state_markdown(self.channel.state(caller or caller_of(None), conversation_id))
 
     def new_conversation(self) -> tuple[Any, ...]:
-        return [], "", _id_markdown(""), self.state_markdown(""), ""
+        """An empty chat; the next message opens a new conversation."""
+        return [], "", _id_markdown(""), NO_CONVERSATION, "", ""
 
-    def resume(self, conversation_id: str, request: gr.Request | None = None) -> tuple[Any, ...]:
-        """Load a conversation's messages by id; an unknown id (or one the caller may not read)
-        says so and changes nothing."""
-        caller = caller_of(request)
-        conversation_id = conversation_id.strip()
+    def own_conversations(self, owned: Owned | None) -> Any:
+        """The "Resume" list as the page loads: this browser's conversations, newest first."""
+        return own_dropdown(owned or {})
+
+    def resume(
+        self,
+        conversation_id: str | None,
+        owned: Owned | None = None,
+        request: gr.Request | None = None,
+    ) -> tuple[Any, ...]:
+        """Load one of this browser's conversations, with the token it was given at the start.
+        From the page only ids in the browser's own list are taken (`owned`); the channel's policy
+        checks the token, so an id copied from elsewhere reads as unknown."""
+        conversation_id = (conversation_id or "").strip()
+        entry = (owned or {}).get(conversation_id)
+        unknown = (*_skips(4), "Choose one of your conversations.", gr.skip())
+        if not conversation_id or (owned is not None and entry is None):
+            return unknown
+        token = entry.get("token") if entry else None
+        caller = caller_of(request).with_token(token or None)
         try:
             events = self.channel.history(caller, conversation_id)
         except (ConversationNotFound, AccessDenied):
-            gr.Warning(f"No conversation with id {conversation_id!r}.")
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Unknown conversation id."
+            return unknown[:4] + ("That conversation is no longer available.", gr.skip())
         history: History = []
         for event in events:
             payload = event.payload()
@@ -179,25 +188,22 @@ class WebChat:
             elif event.type == "bot":
                 content = answer_markdown(payload["text"], payload.get("sources") or [])
                 history.append({"role": "assistant", "content": content})
-        return (
-            history,
-            conversation_id,
-            _id_markdown(conversation_id),
-            self.state_markdown(conversation_id, caller),
-            "",
-        )
+        panel = self.state_markdown(conversation_id, caller)
+        label = _id_markdown(conversation_id)
+        return history, conversation_id, label, panel, "", token or ""
 
     def feedback(
         self,
         data: gr.LikeData,
         conversation_id: str,
         history: History,
+        token: str = "",
         request: gr.Request | None = None,
     ) -> str:
         """Thumbs up/down go to the dialog manager, which stores them as events."""
         if not conversation_id:
             return "Nothing to rate yet."
-        caller = caller_of(request)
+        caller = caller_of(request).with_token(token or None)
         positive = (
             data.liked
             if isinstance(data.liked, bool)
@@ -211,51 +217,28 @@ class WebChat:
             return failure_for(err).sentence
         return "Thanks for your feedback." if positive else "Thanks, we will use this to improve."
 
-    def knowledge_status(self, request: gr.Request | None = None) -> str:
-        try:
-            self.channel.authorize(caller_of(request), Action.KB_STATUS, None)
-        except AccessDenied:
-            return ""
-        documents, chunks = self.runtime.components.knowledge.count()
-        return f"**Knowledge base:** {documents} documents, {chunks} passages."
 
-    def upload(
-        self, files: list[str] | None, request: gr.Request | None = None
-    ) -> tuple[str, str, None]:
-        """Copy uploads into the upload folder's `documents/` and ingest them."""
-        try:
-            self.channel.authorize(caller_of(request), Action.UPLOAD, None)
-        except AccessDenied as err:
-            return failure_for(err).sentence, "", None
-        if not files:
-            return "Choose one or more files first.", self.knowledge_status(request), None
-        target = self.upload_dir / "documents"
-        target.mkdir(parents=True, exist_ok=True)
-        saved, refused = [], []
-        limit = self.runtime.settings.max_document_bytes
-        for name in files:
-            source = Path(name)
-            if not _is_uploaded(source):
-                refused.append(f"{source.name}: not an uploaded file")
-                continue
-            if source.stat().st_size > limit:
-                refused.append(f"{source.name}: larger than the {limit // 1_000_000} MB limit")
-                continue
-            destination = target / _safe_name(source.name)
-            shutil.copyfile(source, destination)
-            saved.append(destination)
-        report = self.runtime.components.knowledge.ingest(saved)
-        report.failed[:0] = refused
-        lines = [
-            f"Added {report.files - report.unchanged} file(s), {report.chunks} passage(s); "
-            f"{report.unchanged} unchanged: " + ", ".join(f"`{p.name}`" for p in saved)
-        ]
-        lines += [f"- skipped: {failure}" for failure in report.failed]
-        return "\n".join(lines), self.knowledge_status(request), None
+def remember(owned: Mapping[str, Any], conversation_id: str, token: str, title: str) -> Owned:
+    """The browser's list with a new conversation added (its newest OWN_LIMIT kept)."""
+    entry = {"token": token, "title": title.strip()[:60], "at": datetime.now(UTC).isoformat()}
+    kept = {cid: dict(e) for cid, e in owned.items() if isinstance(e, dict)}
+    kept[conversation_id] = entry
+    newest = sorted(kept.items(), key=lambda item: str(item[1].get("at", "")), reverse=True)
+    return dict(newest[:OWN_LIMIT])
 
-    @property
-    def upload_dir(self) -> Path:
-        return upload_folder(self.runtime.settings)
+
+def own_dropdown(owned: Mapping[str, Any]) -> Any:
+    """The dropdown's choices: each conversation by its first question and day, newest first."""
+    entries = sorted(owned.items(), key=lambda item: str(item[1].get("at", "")), reverse=True)
+    choices = [
+        (f"{e.get('title') or cid} ({str(e.get('at', ''))[:10]})", cid) for cid, e in entries
+    ]
+    return gr.Dropdown(choices=choices, value=None)
+
+
+def _skips(n: int) -> tuple[Any, ...]:
+    """`n` outputs left as they are."""
+    return tuple(gr.skip() for _ in range(n))
 
 
 def _nth_answer(history: History, index: Any) -> int:
@@ -266,113 +249,106 @@ def _nth_answer(history: History, index: Any) -> int:
     return sum(1 for m in history[: position + 1] if m.get("role") == "assistant")
 
 
-def _is_uploaded(path: Path) -> bool:
-    """Only files Gradio received may be ingested: a crafted payload naming /tmp/x or ~/.ssh is
-    refused."""
-    from gradio.utils import get_upload_folder
-
-    folder = Path(get_upload_folder()).resolve()
-    resolved = path.resolve()
-    return resolved.is_file() and resolved.is_relative_to(folder)
-
-
-def _safe_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
-    return cleaned or "document.txt"
-
-
 def _id_markdown(conversation_id: str) -> str:
     return f"Conversation `{conversation_id}`" if conversation_id else "New conversation"
 
 
 def build_blocks(chat: WebChat) -> gr.Blocks:
-    """The page: a chat tab with the state panel beside it, an admin tab for the knowledge base."""
+    """The customer's page: the chat with the state panel beside it; nothing an admin does."""
     texts = chat.persona.web
     with gr.Blocks(title=texts.title, analytics_enabled=False) as blocks:
         gr.Markdown(f"## {texts.title}\n{texts.intro}")
-        conversation = gr.State("")
-        with gr.Tab("Chat", id="chat"):
-            with gr.Row():
-                with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(
-                        label=texts.title, height=520, elem_id="chatbot", buttons=["copy"]
+        conversation, token = gr.State(""), gr.State("")
+        owned = gr.BrowserState({}, storage_key=BROWSER_KEY, secret=BROWSER_SECRET)
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label=texts.title, height=520, elem_id="chatbot", buttons=["copy"]
+                )
+                with gr.Row():
+                    box = gr.Textbox(
+                        placeholder=texts.placeholder,
+                        show_label=False,
+                        scale=5,
+                        elem_id="message",
+                        autofocus=True,
                     )
-                    with gr.Row():
-                        box = gr.Textbox(
-                            placeholder=texts.placeholder,
-                            show_label=False,
-                            scale=5,
-                            elem_id="message",
-                            autofocus=True,
-                        )
-                        send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
-                    if texts.examples:
-                        gr.Examples([[e] for e in texts.examples], inputs=[box], label="Try asking")
-                with gr.Column(scale=2):
-                    label = gr.Markdown(_id_markdown(""), elem_id="conversation-id")
-                    new = gr.Button("New conversation", elem_id="new-conversation")
-                    with gr.Row():
-                        resume_id = gr.Textbox(
-                            label="Resume a conversation",
-                            placeholder="conversation id",
-                            scale=3,
-                            elem_id="resume-id",
-                        )
-                        resume = gr.Button("Resume", scale=1, elem_id="resume")
-                    notice = gr.Markdown(elem_id="notice")
-                    gr.Markdown("#### Conversation state")
-                    panel = gr.Markdown(chat.state_markdown(""), elem_id="state-panel")
-                    give_back = gr.Button(
-                        "Hand back to the assistant", size="sm", elem_id="hand-back"
+                    send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                if texts.examples:
+                    gr.Examples([[e] for e in texts.examples], inputs=[box], label="Try asking")
+            with gr.Column(scale=2):
+                label = gr.Markdown(_id_markdown(""), elem_id="conversation-id")
+                new = gr.Button("New conversation", elem_id="new-conversation")
+                with gr.Row():
+                    mine = gr.Dropdown(
+                        label="Your conversations", choices=[], scale=3, elem_id="own-conversations"
                     )
-        with gr.Tab("Admin", id="admin"):
-            status = gr.Markdown(elem_id="kb-status")
-            files = gr.File(
-                label="Upload documents",
-                file_count="multiple",
-                file_types=upload_types(),
-                elem_id="upload",
-            )
-            add = gr.Button("Add to the knowledge base", variant="primary", elem_id="ingest")
-            report = gr.Markdown(elem_id="ingest-report")
-        outputs = [box, chatbot, conversation, label, panel]
-        box.submit(chat.respond, [box, chatbot, conversation], outputs)
-        send.click(chat.respond, [box, chatbot, conversation], outputs)
-        new.click(chat.new_conversation, None, [chatbot, conversation, label, panel, notice])
-        resume.click(chat.resume, [resume_id], [chatbot, conversation, label, panel, notice])
-        chatbot.like(chat.feedback, [conversation, chatbot], notice)
-        give_back.click(chat.hand_back, [conversation], [panel, notice])
-        add.click(chat.upload, [files], [report, status, files])
-        blocks.load(chat.knowledge_status, None, status)
+                    resume = gr.Button("Resume", scale=1, elem_id="resume")
+                notice = gr.Markdown(elem_id="notice")
+                gr.Markdown("#### Conversation state")
+                panel = gr.Markdown(NO_CONVERSATION, elem_id="state-panel")
+        inputs = [box, chatbot, conversation, token, owned]
+        outputs = [box, chatbot, conversation, label, panel, token, owned, mine]
+        box.submit(chat.respond, inputs, outputs)
+        send.click(chat.respond, inputs, outputs)
+        new.click(chat.new_conversation, None, [chatbot, conversation, label, panel, notice, token])
+        resume.click(
+            chat.resume, [mine, owned], [chatbot, conversation, label, panel, notice, token]
+        )
+        chatbot.like(chat.feedback, [conversation, chatbot, token], notice)
+        blocks.load(chat.own_conversations, [owned], [mine])
     return blocks
 
 
+def prepare_uploads(settings: Settings) -> Path:
+    """Gradio keeps its uploads in the upload folder, the only files it serves (both pages)."""
+    folder = upload_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    return folder
+
+
+def mount_options(settings: Settings) -> dict[str, Any]:
+    """What both pages are mounted with: no extra files served, the index folder blocked."""
+    return {
+        "allowed_paths": [],
+        "blocked_paths": [str(Path(settings.data_dir).resolve() / "index")],
+        "max_file_size": settings.max_document_bytes,
+        "footer_links": ["api"],
+        "ssr_mode": False,
+        "mcp_server": False,
+        "theme": gr.themes.Default(
+            font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+        ),
+    }
+
+
 def mount_web_chat(app: FastAPI, runtime: Runtime) -> FastAPI:
-    """Mount the chat at `/`. Gradio keeps its uploads in the upload folder, the only files it
-    serves."""
+    """Mount the customer's chat at `/`, behind the optional customer login (ASSISTANT_AUTH).
+    Mount it last: `/` takes every path no earlier route took."""
     settings = runtime.settings
-    upload_dir = upload_folder(settings)
-    upload_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
-    auth = parse_auth(settings.auth.get_secret_value()) if settings.auth is not None else None
-    theme = gr.themes.Default(
-        font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
-    )
-    blocks = build_blocks(WebChat(runtime))
+    prepare_uploads(settings)
+    logins = parse_auth(settings.auth.get_secret_value()) if settings.auth is not None else None
+    blocks = build_blocks(WebChat(runtime, getattr(app.state, "access", None)))
     app.state.web_chat = blocks
     return gr.mount_gradio_app(
         app,
         blocks,
         path="/",
-        auth=auth,
-        allowed_paths=[],
-        blocked_paths=[str(Path(settings.data_dir).resolve() / "index")],
-        max_file_size=settings.max_document_bytes,
-        footer_links=["api"],
-        ssr_mode=False,
-        mcp_server=False,
-        theme=theme,
+        auth=login_check(logins) if logins else None,
+        **mount_options(settings),
     )
 
 
-__all__ = ["WebChat", "build_blocks", "jsonable", "mount_web_chat", "parse_auth"]
+__all__ = [
+    "WebChat",
+    "build_blocks",
+    "jsonable",
+    "login_check",
+    "mount_options",
+    "mount_web_chat",
+    "parse_auth",
+    "prepare_uploads",
+    "upload_folder",
+    "upload_types",
+]

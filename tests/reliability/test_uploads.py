@@ -1,4 +1,4 @@
-"""Hostile uploads through the web chat's upload handler: refused or skipped, the rest goes on,
+"""Hostile uploads through the admin area's upload handler: refused or skipped, the rest goes on,
 nothing escapes."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 from assistant.core.settings import Settings
 from assistant.wiring import Components
 from tests.fakes import FakeChatModel, HashingEmbedder
+from ui.admin.desk import AdminDesk
+from ui.admin.knowledge import KnowledgeAdmin
 from ui.runtime import Runtime
-from ui.web import WebChat
 
 pytestmark = pytest.mark.unit
 
@@ -26,10 +27,10 @@ def gradio_uploads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def web(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebChat]:
+def web(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KnowledgeAdmin]:
     monkeypatch.setenv("ASSISTANT_MAX_DOCUMENT_BYTES", "4096")
     parts = Components(Settings(), {"chat_model": FakeChatModel(), "embedder": HashingEmbedder()})
-    yield WebChat(Runtime(parts))
+    yield KnowledgeAdmin(AdminDesk(Runtime(parts)))
     parts.close()
 
 
@@ -40,7 +41,7 @@ def _upload(folder: Path, name: str, content: bytes) -> str:
 
 
 def test_hostile_uploads_are_refused_and_good_ones_ingested(
-    web: WebChat, gradio_uploads: Path, tmp_path: Path
+    web: KnowledgeAdmin, gradio_uploads: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "secret-notes.md"
     outside.write_text("# Secret\n\nThe admin password is hunter2.\n")
@@ -64,7 +65,7 @@ def test_hostile_uploads_are_refused_and_good_ones_ingested(
     )
     for name in ("binary.md", "fake.pdf", "fake.docx"):
         assert name in message.split("skipped", 1)[1], f"{name} was not reported"
-    knowledge = web.runtime.components.knowledge
+    knowledge = web.desk.components.knowledge
     assert knowledge.count()[0] == 2, status
     assert knowledge.search("gift cards valid", k=1)[0].source.endswith("good.md")
     assert not knowledge.search("admin password hunter2", k=3, min_score=0.3)
