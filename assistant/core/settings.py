@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     rate_limit_api_per_minute: int = Field(default=120, ge=0)
     rate_limit_webhook_per_minute: int = Field(default=1200, ge=0)
     rate_limit_web_per_minute: int = Field(default=60, ge=0)
+    redis_url: str = ""
+    """Redis for what several processes and hosts share: the rate limits' counts
+    (`redis://host:6379/0`); empty: each process counts its own requests."""
+    redis_prefix: str = Field(default="assistant", min_length=1, max_length=64)
+    """Prefix of this deployment's Redis keys (several deployments may share one Redis)."""
     max_document_bytes: int = Field(default=20_000_000, ge=1024)
     """Largest document the web chat accepts for upload."""
     # website sources (`assistant ingest URL`, `assistant kb sync`)

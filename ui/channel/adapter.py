@@ -114,7 +114,9 @@ class Channel:
                 "api": settings.rate_limit_api_per_minute,
                 "webhook": settings.rate_limit_webhook_per_minute,
                 "web": settings.rate_limit_web_per_minute,
-            }
+            },
+            redis_url=settings.redis_url,
+            key_prefix=settings.redis_prefix,
         )
         self._service: DialogService | None = None
         self._turn_limiter: anyio.CapacityLimiter | None = None
