@@ -1,4 +1,4 @@
-"""What the HTTP front ends share while the server runs: the channel, metrics, ledger, background
+"""What the HTTP front ends share while the server runs: the channel, metrics, background
 work."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dialog.messages import Message, Reply
 from ui.backend import Backend
 from ui.channel import Authorize, Channel, DialogService, allow_everything, webhook_caller
 from ui.channel import turn_threads_for as turn_threads_for
-from ui.deliveries import DeliveryLedger
 from ui.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -52,12 +51,6 @@ class Runtime:
     def assistant(self) -> DialogService:
         """The dialog manager the channel runs (its answers counted in /metrics)."""
         return self.channel.service
-
-    @property
-    def ledger(self) -> DeliveryLedger:
-        import ui.records  # noqa: F401  (register the table)
-
-        return DeliveryLedger(self.components.database.session)
 
     async def run_turn(self, message: Message) -> Reply:
         """A webhook delivery's turn, on the turn threads: the caller is the webhook it came
