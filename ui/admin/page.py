@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gradio as gr
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from starlette.requests import Request
 
 from ui.admin.audit import AUDIT_COLUMNS, AuditAdmin
 from ui.admin.desk import AdminDesk
@@ -136,9 +138,15 @@ def mount_admin(app: FastAPI, runtime: Runtime) -> FastAPI:
     prepare_uploads(settings)
     blocks = build_admin_blocks(AdminDesk(runtime))
     app.state.admin_area = blocks
+    app.add_route(ADMIN_PATH, _to_admin_page, methods=["GET"], include_in_schema=False)
     return gr.mount_gradio_app(
         app, blocks, path=ADMIN_PATH, auth=login_check(logins), **mount_options(settings)
     )
+
+
+async def _to_admin_page(request: Request) -> RedirectResponse:
+    """`/admin` itself would fall to the customer's page at `/`: send the browser to `/admin/`."""
+    return RedirectResponse(f"{request.scope.get('root_path', '')}{ADMIN_PATH}/", status_code=307)
 
 
 __all__ = ["ADMIN_PATH", "build_admin_blocks", "mount_admin"]
