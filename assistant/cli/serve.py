@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,7 +13,13 @@ from assistant.cli.model import is_loopback
 from assistant.core.db import Database
 from assistant.core.settings import Settings
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 log = logging.getLogger(__name__)
+
+WEB_ENV = "_ASSISTANT_SERVE_WEB"
+"""How `serve --workers N` tells its worker processes whether to mount the web chat."""
 
 
 @click.command()
@@ -27,8 +35,15 @@ log = logging.getLogger(__name__)
 @click.option(
     "--no-web", is_flag=True, help="Leave the Gradio web chat out (REST API and webhooks only)."
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port (uvicorn workers); more than one needs PostgreSQL.",
+)
 @pass_app
-def serve(app: App, host: str, port: int, no_web: bool) -> None:
+def serve(app: App, host: str, port: int, no_web: bool, workers: int) -> None:
     """Serve the web chat at /, the REST API at /api/v1, webhooks at /webhooks/, docs at /docs."""
     import uvicorn
     from rich.console import Console
@@ -39,10 +54,11 @@ def serve(app: App, host: str, port: int, no_web: bool) -> None:
     with friendly_errors():
         components = app.components
         refuse_open_serving(components.settings, components.database, host)
+        refuse_workers_on_sqlite(components.database, workers)
         with console.status("loading the knowledge base and the language model…"):
             _ = components.assistant
             documents, chunks = components.knowledge.count()
-        application = create_app(components, web=not no_web)
+        application = None if workers > 1 else create_app(components, web=not no_web)
     console.print(
         f"{documents} documents, {chunks} passages. Web chat: http://{host}:{port}/  API docs: http://{host}:{port}/docs"
     )
@@ -50,11 +66,41 @@ def serve(app: App, host: str, port: int, no_web: bool) -> None:
 
     retention = start_retention(components.database.engine, components.settings.retention_days)
     try:
-        uvicorn.run(application, host=host, port=port, log_level="info", ws="none")
+        if application is not None:
+            uvicorn.run(application, host=host, port=port, log_level="info", ws="none")
+        else:  # each worker builds its own app; this process only supervises (and runs retention)
+            os.environ[WEB_ENV] = "0" if no_web else "1"
+            uvicorn.run(
+                f"{__name__}:worker_app",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="info",
+                ws="none",
+            )
     finally:
         if retention is not None:
             retention.stop()
         app.close()
+
+
+def worker_app() -> FastAPI:
+    """One `serve --workers N` process's app: its own components, delivery workers and index."""
+    from assistant.core.settings import load_settings
+    from assistant.wiring import Components
+    from ui.server import create_app
+
+    return create_app(Components(load_settings()), web=os.environ.get(WEB_ENV, "1") == "1")
+
+
+def refuse_workers_on_sqlite(database: Database, workers: int) -> None:
+    """SQLite takes one writer at a time: several server processes need PostgreSQL."""
+    if workers > 1 and database.engine.dialect.name == "sqlite":
+        raise click.UsageError(
+            "--workers above 1 needs PostgreSQL (ASSISTANT_DATABASE_URL=postgresql://…): "
+            "SQLite serves one process"
+        )
 
 
 def refuse_open_serving(settings: Settings, database: Database, host: str) -> None:
