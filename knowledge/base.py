@@ -1,10 +1,16 @@
-"""The knowledge base: documents and chunks in SQL, their vectors in FAISS, kept in step.
+"""The knowledge base: documents, chunks and their vectors in SQL, searched through FAISS.
 
-SQL is the source of truth. Each change commits its rows and bumps the knowledge-base version in
-one transaction; only then is the in-memory index changed, and it is saved once per batch with the
-version it reflects. An index whose version differs from SQL's (a crash between commit and save,
-another process's ingest) is reconciled at load: missing chunk ids are embedded from their SQL
-text, extra ids are removed. `rebuild` re-embeds everything from SQL.
+SQL is the source of truth, vectors included. Each change commits its rows (with their vectors)
+and bumps the knowledge-base version in one transaction; only then is the in-memory index changed,
+and it is saved once per batch with the version it reflects. An index whose version differs from
+SQL's (a crash between commit and save, another process's or host's change) is brought to SQL's
+version: extra ids are removed, missing ones are added from the vectors SQL stores, without
+embedding. Every process checks the version every `refresh_s` (default 2 s), so a change made
+anywhere is searched everywhere within that plus the time to read the changed vectors.
+
+Searches and changes of the in-memory index exclude each other (a readers-writer lock), so a search
+sees one version whole; a search whose passages another process deleted meanwhile is run again on
+the caught-up index. `rebuild` re-embeds everything (another embedding model).
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from assistant.core.db import rowcount
 from knowledge.chunking import Chunker, Passage
 from knowledge.embeddings import Embedder
-from knowledge.errors import IndexWriteFailed, UnreadableDocument
+from knowledge.errors import IndexMismatch, IndexWriteFailed, UnreadableDocument
 from knowledge.index import (
     FLAT_LIMIT,
     META_FILE,
@@ -196,6 +204,9 @@ class KnowledgeBase:
         self._lexical: LexicalIndex | None = None
         self._background: tuple[int, NDArray[np.float32]] | None = None
         self._checked_at = 0.0
+        self._changing = threading.RLock()
+        """Held by whatever changes the index (ingest, removal, catching up): one at a time."""
+        self._searching = SearchLock()
 
     # ---- the index and its consistency with SQL
 
@@ -203,62 +214,164 @@ class KnowledgeBase:
     def index(self) -> VectorIndex:
         """The FAISS index, loaded on first use and reconciled with SQL when their versions
         differ."""
-        if self._index is None:
-            index = VectorIndex.load(
+        index = self._index
+        if index is not None:
+            return index
+        with self._changing:
+            if self._index is None:
+                loaded = self._load()
+                self._checked_at = time.monotonic()
+                self._index = self._reconcile(loaded, persist=True)
+            return self._index
+
+    def _load(self) -> VectorIndex:
+        """The index file of this host; one built with another model is filled again from the
+        vectors SQL stores when those are this model's (all hosts moved to a new model)."""
+        try:
+            return VectorIndex.load(
                 self._index_dir,
                 embedding_model=self._embedder.name,
                 dimension=self._embedder.dimension,
                 backend=self.backend,
             )
-            self._index = self._reconcile(index)
-            self._checked_at = time.monotonic()
-        return self._index
+        except IndexMismatch:
+            if self._stored_model() != self._model_tag:
+                raise
+        log.warning(
+            "the index in %s was built with another model: filling it from SQL", self._index_dir
+        )
+        dimension = self._embedder.dimension
+        return VectorIndex(self._embedder.name, dimension, backend=self.backend, kb_version=-1)
 
     def version(self) -> int:
         """The knowledge base's version in SQL: bumped by every ingest, removal and rebuild."""
         with self._sessions() as session:
             return _version(session)
 
-    def _fresh_index(self) -> VectorIndex:
-        """The index, reloaded if another process changed the knowledge base (checked every
-        refresh_s)."""
+    def _fresh_index(self, *, now: bool = False) -> VectorIndex:
+        """The index, caught up with SQL if another process or host changed the knowledge base
+        (checked every refresh_s, or `now`). While this process is itself changing the index the
+        check is left to the next search, which then finds the change made."""
         index = self.index
-        if time.monotonic() - self._checked_at >= self._refresh_s:
+        if not now and time.monotonic() - self._checked_at < self._refresh_s:
+            return index
+        if not self._changing.acquire(blocking=False):
+            return index
+        try:
             self._checked_at = time.monotonic()
+            index = self.index
             if self.version() != index.kb_version:
-                self._index = None
-                index = self.index
-        return index
+                index = self._reconcile(index, persist=False)
+            return index
+        finally:
+            self._changing.release()
 
-    def _reconcile(self, index: VectorIndex) -> VectorIndex:
-        with self._sessions() as session:
-            version = _version(session)
-            if version == index.kb_version:
-                return index
-            sql_ids = np.fromiter(session.scalars(select(ChunkRow.id)), dtype=np.int64)
+    def _reconcile(self, index: VectorIndex, *, persist: bool) -> VectorIndex:
+        """Bring the index to SQL's version from the vectors SQL stores (the caller holds
+        `_changing`); `persist` saves it (at load: a start then finds it current)."""
+        version, sql_ids = self._sql_state()
+        if version == index.kb_version:
+            return index
         held = index.ids()
         extra = np.setdiff1d(held, sql_ids)
         missing = np.setdiff1d(sql_ids, held)
+        ids, vectors = self._stored_vectors(missing.tolist())
+        if len(ids) < len(missing):  # removed since: the next search catches up again
+            self._checked_at = 0.0
         if len(extra) or len(missing):
-            log.warning(
-                "index at version %d, SQL at %d: removing %d and embedding %d chunk(s)",
+            log.info(
+                "index at version %d, SQL at %d: removing %d and adding %d stored vector(s)",
                 index.kb_version,
                 version,
                 len(extra),
-                len(missing),
+                len(ids),
             )
-        index.remove(extra)
-        for ids, texts in self._texts(missing.tolist()):
-            index.add(np.array(ids, dtype=np.int64), self._embedder.embed(texts))
-        index.kb_version = version
-        index = index.resized(flat_limit=self._flat_limit)
-        if len(extra) or len(missing) or not (self._index_dir / META_FILE).exists():
+        with self._searching.writing():
+            index.remove(extra)
+            index.add(ids, vectors)
+            index.kb_version = version
+            index = index.resized(flat_limit=self._flat_limit)
+            self._index = index
+        if persist and (len(extra) or len(missing) or not (self._index_dir / META_FILE).exists()):
             try:
                 index.save(self._index_dir)
             except IndexWriteFailed as err:
                 # serve the caught-up index from memory; the next load retries
                 log.warning("%s", err)
         return index
+
+    def _sql_state(self) -> tuple[int, NDArray[np.int64]]:
+        """SQL's version and exactly its chunk ids: read again when a change commits between."""
+        with self._sessions() as session:
+            while True:
+                version = _version(session)
+                ids = np.fromiter(session.scalars(select(ChunkRow.id)), dtype=np.int64)
+                if _version(session) == version:
+                    return version, ids
+
+    def _stored_vectors(self, ids: list[int]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The vectors SQL holds for those of these chunks that still exist. Chunks stored before
+        vectors were are embedded once, and their vectors stored for every other host."""
+        self._check_model()
+        found: list[int] = []
+        rows: list[NDArray[np.float32]] = []
+        unstored: list[int] = []
+        dim, step = self._embedder.dimension, max(self._batch_chunks, 1)
+        for start in range(0, len(ids), step):
+            with self._sessions() as session:
+                batch = session.execute(
+                    select(ChunkRow.id, ChunkRow.vector).where(
+                        ChunkRow.id.in_(ids[start : start + step])
+                    )
+                ).all()
+            for chunk_id, blob in batch:
+                if blob is None:
+                    unstored.append(chunk_id)
+                    continue
+                if len(blob) != 4 * dim:
+                    raise IndexMismatch(
+                        f"a stored vector has {len(blob) // 4} dimensions but the embedding model "
+                        f"{self._embedder.name} makes {dim}; run `assistant kb rebuild`"
+                    )
+                found.append(chunk_id)
+                rows.append(np.frombuffer(blob, dtype=np.float32))
+        for batch_ids, texts in self._texts(unstored):
+            vectors = self._embedder.embed(texts)
+            self._store_vectors(batch_ids, vectors)
+            found += batch_ids
+            rows += list(vectors)
+        if not found:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
+        return np.array(found, dtype=np.int64), np.vstack(rows).astype(np.float32)
+
+    def _store_vectors(self, ids: list[int], vectors: NDArray[np.float32]) -> None:
+        """Keep vectors computed outside an ingest (older rows, rebuild) for every other host."""
+        if not ids:
+            return
+        with self._sessions.begin() as session:
+            session.execute(
+                update(ChunkRow),
+                [{"id": i, "vector": _blob(v)} for i, v in zip(ids, vectors, strict=True)],
+            )
+            _claim_model(session, self._model_tag)
+
+    @property
+    def _model_tag(self) -> str:
+        """Names the vectors this process makes: model and dimension."""
+        return f"{self._embedder.name} ({self._embedder.dimension}d)"
+
+    def _stored_model(self) -> str:
+        with self._sessions() as session:
+            stored = session.scalar(
+                select(KnowledgeStateRow.embedding_model).where(KnowledgeStateRow.id == 1)
+            )
+        return stored or ""
+
+    def _check_model(self) -> None:
+        """Stored vectors made by another embedding model mean nothing to this one."""
+        stored = self._stored_model()
+        if stored and stored != self._model_tag:
+            raise _model_mismatch(stored, self._model_tag)
 
     def _texts(self, ids: list[int] | None) -> Iterator[tuple[list[int], list[str]]]:
         """(ids, embedding texts) of these chunks (all when None), a batch at a time."""
@@ -286,10 +399,12 @@ class KnowledgeBase:
                 yield [b[0] for b in batch], [_embedding_text(b[1], b[2]) for b in batch]
 
     def _save(self) -> None:
-        assert self._index is not None
-        self._index = self._index.resized(flat_limit=self._flat_limit)
-        self._index.save(self._index_dir)
-        self._lexical = None
+        with self._changing:
+            assert self._index is not None
+            with self._searching.writing():
+                self._index = self._index.resized(flat_limit=self._flat_limit)
+                self._lexical = None
+            self._index.save(self._index_dir)
 
     # ---- ingestion
 
@@ -315,10 +430,10 @@ class KnowledgeBase:
                 pending.append(item)
                 waiting += len(item.passages)
                 if waiting >= self._batch_chunks:
-                    changed |= self._commit(pending, index, report, progress)
+                    changed |= self._commit(pending, report, progress)
                     pending, waiting = [], 0
             if pending:
-                changed |= self._commit(pending, index, report, progress)
+                changed |= self._commit(pending, report, progress)
         finally:
             if changed:
                 self._save()
@@ -364,16 +479,31 @@ class KnowledgeBase:
     def _commit(
         self,
         pending: list[_Pending],
-        index: VectorIndex,
         report: IngestReport,
         progress: Progress | None,
     ) -> bool:
         """Embed a group of files, commit their rows and a new version, then change the index."""
         texts = [_embedding_text(p.heading, p.text) for item in pending for p in item.passages]
         vectors = self._embedder.embed(texts)
+        with self._changing:
+            index = self.index  # caught up since the ingest began, perhaps
+            version = self._store(pending, vectors, index)
+        report.kb_version = version
+        for item in pending:
+            report.files += 1
+            report.chunks += len(item.passages)
+            if progress:
+                progress(Path(item.document.source).name, len(item.passages))
+        return True
+
+    def _store(
+        self, pending: list[_Pending], vectors: NDArray[np.float32], index: VectorIndex
+    ) -> int:
+        """Commit the files' rows, their vectors and a new version, then change the index."""
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
             version = _bump(session)
+            _claim_model(session, self._model_tag)
             sources = [item.document.source for item in pending]
             rows = {
                 r.source: r
@@ -392,29 +522,25 @@ class KnowledgeBase:
                 rows[doc.source] = row
                 session.add(row)
             session.flush()
+            passages = [(item, p) for item in pending for p in item.passages]
             new_rows = [
                 ChunkRow(
                     document_id=rows[item.document.source].id,
                     position=p.position,
                     heading=p.heading,
                     text=p.text,
+                    vector=_blob(vector),
                 )
-                for item in pending
-                for p in item.passages
+                for (item, p), vector in zip(passages, vectors, strict=True)
             ]
             session.add_all(new_rows)
             session.flush()
             new_ids = np.array([c.id for c in new_rows], dtype=np.int64)
-        index.remove(np.array(old_ids, dtype=np.int64))
-        index.add(new_ids, vectors)
-        _advance(index, version)
-        report.kb_version = version
-        for item in pending:
-            report.files += 1
-            report.chunks += len(item.passages)
-            if progress:
-                progress(Path(item.document.source).name, len(item.passages))
-        return True
+        with self._searching.writing():
+            index.remove(np.array(old_ids, dtype=np.int64))
+            index.add(new_ids, vectors)
+            _advance(index, version)
+        return version
 
     def ingest_documents(
         self, documents: Iterable[tuple[SourceDocument, bytes]], progress: Progress | None = None
@@ -444,10 +570,10 @@ class KnowledgeBase:
                     continue
                 pending.append(_Pending(document, digest, passages))
                 if sum(len(p.passages) for p in pending) >= self._batch_chunks:
-                    changed |= self._commit(pending, index, report, progress)
+                    changed |= self._commit(pending, report, progress)
                     pending = []
             if pending:
-                changed |= self._commit(pending, index, report, progress)
+                changed |= self._commit(pending, report, progress)
         finally:
             if changed:
                 self._save()
@@ -477,6 +603,10 @@ class KnowledgeBase:
         return self._delete(exact.__contains__) if exact else []
 
     def _delete(self, chosen_by: Callable[[str], bool]) -> list[str]:
+        with self._changing:
+            return self._delete_now(chosen_by)
+
+    def _delete_now(self, chosen_by: Callable[[str], bool]) -> list[str]:
         index = self.index
         with self._sessions.begin() as session:
             rows = session.execute(select(DocumentRow.id, DocumentRow.source)).all()
@@ -490,8 +620,9 @@ class KnowledgeBase:
             session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
             session.execute(delete(DocumentRow).where(DocumentRow.id.in_(doc_ids)))
             version = _bump(session)
-        index.remove(np.array(chunk_ids, dtype=np.int64))
-        _advance(index, version)
+        with self._searching.writing():
+            index.remove(np.array(chunk_ids, dtype=np.int64))
+            _advance(index, version)
         self._save()
         return sorted(source for _, source in chosen)
 
@@ -506,16 +637,19 @@ class KnowledgeBase:
             total = session.scalar(select(func.count()).select_from(ChunkRow)) or 0
         ids: list[NDArray[np.int64]] = []
         vectors: list[NDArray[np.float32]] = []
+        with self._sessions.begin() as session:
+            _claim_model(session, self._model_tag, force=True)
         for batch_ids, texts in self._texts(None):
             ids.append(np.array(batch_ids, dtype=np.int64))
             vectors.append(self._embedder.embed(texts))
+            self._store_vectors(batch_ids, vectors[-1])
             if progress:
                 progress(sum(len(i) for i in ids), total)
         all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
         dim = self._embedder.dimension
         all_vectors = np.concatenate(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
         spec = choose_spec(len(all_ids), flat_limit=self._flat_limit)
-        self._index = VectorIndex.build(
+        rebuilt = VectorIndex.build(
             self._embedder.name,
             all_ids,
             all_vectors,
@@ -523,8 +657,10 @@ class KnowledgeBase:
             backend=self.backend,
             kb_version=version,
         )
-        self._index.save(self._index_dir)
-        self._lexical = None
+        with self._changing:
+            with self._searching.writing():
+                self._index, self._lexical = rebuilt, None
+            rebuilt.save(self._index_dir)
         return len(all_ids)
 
     # ---- retrieval
@@ -546,35 +682,67 @@ class KnowledgeBase:
         """`search`, with each hit's rank in both lists and the query's background scores."""
         if not query.strip() or k <= 0:
             return Retrieval([])
-        index = self._fresh_index()
-        if len(index) == 0:
+        if len(self._fresh_index()) == 0:
             return Retrieval([])
         query_vector = self._embedder.embed([query])
-        depth = max(4 * k, 20)
-        vector_hits = index.search(query_vector, depth)[0]
-        cosine = dict(vector_hits)
-        rankings = [[i for i, _ in vector_hits]]
-        if (mode or self.retrieval) == "hybrid":
-            keyword = [i for i, _ in self._keyword_index(index).search(query, depth)]
-            rankings.append(keyword)
-            stored = index.reconstruct([i for i in keyword if i not in cosine])
-            cosine.update((i, float(vector @ query_vector[0])) for i, vector in stored.items())
+        for _ in range(SEARCH_ATTEMPTS - 1):
+            retrieval, whole = self._retrieve_once(query, query_vector, k, min_score, mode)
+            if whole:
+                return retrieval
+            # passages deleted since this index's version: catch up (waiting for a change this
+            # process is applying) and search again
+            with self._changing:
+                self._fresh_index(now=True)
+        return self._retrieve_once(query, query_vector, k, min_score, mode)[0]
+
+    def _retrieve_once(
+        self,
+        query: str,
+        query_vector: NDArray[np.float32],
+        k: int,
+        min_score: float,
+        mode: str | None,
+    ) -> tuple[Retrieval, bool]:
+        """One search of one version of the index; False when some of its passages are gone."""
+        with self._searching.reading():
+            index = self._index
+            if index is None or len(index) == 0:
+                return Retrieval([]), True
+            version = index.kb_version
+            depth = max(4 * k, 20)
+            vector_hits = index.search(query_vector, depth)[0]
+            cosine = dict(vector_hits)
+            rankings = [[i for i, _ in vector_hits]]
+            if (mode or self.retrieval) == "hybrid":
+                keyword = [i for i, _ in self._keyword_index(index).search(query, depth)]
+                rankings.append(keyword)
+                stored = index.reconstruct([i for i in keyword if i not in cosine])
+                cosine.update((i, float(vector @ query_vector[0])) for i, vector in stored.items())
+            background = (
+                self._background_sample(index) @ query_vector[0]
+                if len(index) >= BACKGROUND_MIN
+                else None
+            )
         fused = [
             i
             for i, _ in reciprocal_rank_fusion(rankings, k=self._rrf_k)
             if cosine.get(i, -2.0) >= min_score
         ]
-        hits = self._hits(fused[:k], cosine, index.kb_version, rankings)
-        if len(index) < BACKGROUND_MIN:
-            return Retrieval(hits)
-        background = self._background_sample(index) @ query_vector[0]
-        return Retrieval(hits, float(background.mean()), float(background.std()))
+        hits = self._hits(fused[:k], cosine, version, rankings)
+        whole = len(hits) == len(fused[:k])
+        if background is None:
+            return Retrieval(hits), whole
+        return Retrieval(hits, float(background.mean()), float(background.std())), whole
 
     def term_stats(self) -> TermStats:
         """How often each word occurs in the passages: a question about a word the knowledge
         base never uses is one it cannot answer."""
-        index = self._fresh_index()
-        return self._keyword_index(index).terms if len(index) else TermStats(0, {})
+        self._fresh_index()
+        with self._searching.reading():
+            index = self._index
+            if index is None or not len(index):
+                return TermStats(0, {})
+            return self._keyword_index(index).terms
 
     def _background_sample(self, index: VectorIndex) -> NDArray[np.float32]:
         """A fixed random sample of the stored vectors, drawn again when the version changes."""
@@ -591,9 +759,12 @@ class KnowledgeBase:
         if self._lexical is None or self._lexical.version != index.kb_version:
             ids: list[int] = []
             texts: list[str] = []
+            held = set(index.ids().tolist())  # SQL may be ahead: only this version's chunks
             for batch_ids, batch_texts in self._texts(None):
-                ids += batch_ids
-                texts += batch_texts
+                for chunk_id, text in zip(batch_ids, batch_texts, strict=True):
+                    if chunk_id in held:
+                        ids.append(chunk_id)
+                        texts.append(text)
             self._lexical = LexicalIndex(
                 np.array(ids, dtype=np.int64), texts, version=index.kb_version
             )
@@ -679,6 +850,84 @@ class KnowledgeBase:
             size,
             self.retrieval,
         )
+
+
+SEARCH_ATTEMPTS = 3
+"""Searches of one query when passages vanish under it (deleted by a change the index had not
+caught up with yet); the last attempt's hits are returned, all of them from one version."""
+
+
+class SearchLock:
+    """Many searches at once, or one change of the in-memory index: no search sees half a change.
+    Writers go first, so a stream of searches cannot hold a change back.
+
+    >>> lock = SearchLock()
+    >>> with lock.reading(): ...
+    """
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._readers = 0
+        self._writers = 0  # waiting or writing
+        self._writing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._turn:
+            while self._writers:
+                self._turn.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._readers -= 1
+                if not self._readers:
+                    self._turn.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._turn:
+            self._writers += 1
+            while self._writing or self._readers:
+                self._turn.wait()
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._writing = False
+                self._writers -= 1
+                self._turn.notify_all()
+
+
+def _blob(vector: NDArray[np.float32]) -> bytes:
+    """A vector as SQL stores it: float32 bytes, little-endian on every host we run on."""
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def _claim_model(session: Session, tag: str, *, force: bool = False) -> None:
+    """Record which model makes the stored vectors; refuse to mix in another's (unless a rebuild
+    replaces them all: `force`)."""
+    state = session.get(KnowledgeStateRow, 1, with_for_update=True)
+    if state is None:
+        state = KnowledgeStateRow(id=1, version=0)
+        session.add(state)
+        session.flush()
+    stored = state.embedding_model
+    if stored == tag:
+        return
+    if stored and not force:
+        raise _model_mismatch(stored, tag)
+    state.embedding_model = tag
+
+
+def _model_mismatch(stored: str, tag: str) -> IndexMismatch:
+    return IndexMismatch(
+        f"the knowledge base's vectors were made with {stored} but this process embeds with "
+        f"{tag}: every host must use one embedding model (ASSISTANT_EMBEDDING_MODEL); after "
+        "changing it, run `assistant kb rebuild` once"
+    )
 
 
 def _advance(index: VectorIndex, version: int) -> None:

@@ -1,11 +1,15 @@
 """A FAISS inner-product index keyed by chunk id: exact while small, IVF when large, CPU or GPU.
 
 The file on disk is named after its checksum and a small JSON meta file points at it; both are
-written through temp files and renames, so a crash at any moment leaves a consistent pair.
+written through temp files and renames, so a crash at any moment leaves a consistent pair. The
+processes of one host that share the data dir (`serve --workers N`) take a file lock to write the
+pair, and a shared one to read it. The file is a cache that makes a start fast: the vectors
+themselves are stored with their chunks in SQL (see knowledge.base).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -27,6 +31,7 @@ from knowledge.errors import IndexCorrupted, IndexMismatch, IndexWriteFailed
 log = logging.getLogger(__name__)
 
 META_FILE = "vectors.json"
+LOCK_FILE = ".lock"
 SERIAL_QUERIES, SERIAL_SCAN = 8, 50_000
 """Up to 8 queries that scan up to 50k vectors are searched on one OpenMP thread: for a chat
 turn's single query the thread pool's start-up and spinning cost more than the scan (and steal the
@@ -301,6 +306,10 @@ class VectorIndex:
     def save(self, folder: Path) -> None:
         """Write `vectors-<sha>.faiss`, then the meta file naming it, then drop the old file."""
         folder.mkdir(parents=True, exist_ok=True)
+        with folder_lock(folder, exclusive=True):
+            self._save(folder)
+
+    def _save(self, folder: Path) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".vectors.", suffix=".tmp", dir=folder)
         os.close(fd)
         try:
@@ -363,6 +372,17 @@ class VectorIndex:
         cls, folder: Path, *, embedding_model: str, dimension: int, backend: Backend = "cpu"
     ) -> VectorIndex:
         """Read an index, refusing one that is corrupted or was built with another model."""
+        if not folder.is_dir():
+            return cls(embedding_model, dimension, backend=backend)
+        with folder_lock(folder, exclusive=False):
+            return cls._load(
+                folder, embedding_model=embedding_model, dimension=dimension, backend=backend
+            )
+
+    @classmethod
+    def _load(
+        cls, folder: Path, *, embedding_model: str, dimension: int, backend: Backend
+    ) -> VectorIndex:
         meta = cls.read_meta(folder)
         if meta is None:
             return cls(embedding_model, dimension, backend=backend)
@@ -427,6 +447,18 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def folder_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """A host-wide lock on the index folder: one writer of its files, readers never see a pair
+    half-replaced (another process's clean-up could otherwise delete the file a meta names)."""
+    with open(folder / LOCK_FILE, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 @contextmanager

@@ -1,11 +1,11 @@
-"""SQL rows of the knowledge base: documents, their chunks (a chunk's id is its FAISS id), its
-version."""
+"""SQL rows of the knowledge base: documents, their chunks with their vectors (a chunk's id is its
+FAISS id), its version."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from assistant.core.db import Base
@@ -44,6 +44,9 @@ class ChunkRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     heading: Mapped[str] = mapped_column(String(1024))
     text: Mapped[str] = mapped_column(Text)
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    """The passage's embedding (float32 bytes): every host's index is filled from it, never
+    re-embedded. None for chunks stored before vectors were (embedded once, then stored)."""
 
 
 class KnowledgeStateRow(Base):
@@ -53,3 +56,5 @@ class KnowledgeStateRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+    embedding_model: Mapped[str] = mapped_column(String(256), default="", server_default="")
+    """The model that made the stored vectors: a process embedding with another cannot use them."""
