@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.db import Database
+from assistant.core.db import Database, rowcount
 from knowledge.base import KnowledgeBase, Retrieval
 from tests.conftest import REPO
 from tests.fakes import HashingEmbedder
@@ -29,7 +29,7 @@ GEN = re.compile(r"gen(\d+)")
 WRITER = """
 import json, sys
 from pathlib import Path
-from assistant.core.db import Database
+from assistant.core.db import Database, rowcount
 from knowledge.base import KnowledgeBase
 from tests.fakes import HashingEmbedder
 from tests.knowledge.test_concurrent_changes import run_writer
@@ -161,3 +161,30 @@ def test_another_process_changes_are_served_without_embedding(
         assert time.monotonic() < deadline, "the other process's last change is never served"
     assert embedder.texts_embedded == embedder.calls, "only queries were embedded here"
     database.close()
+
+
+def test_chunks_stored_before_vectors_are_embedded_once_and_stored(
+    database: Database, data_dir: Path, tmp_path: Path
+) -> None:
+    from sqlalchemy import func, select, update
+
+    from knowledge.records import ChunkRow
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "alpha.md").write_text(f"# alpha\n\n{_document('alpha', 1)}\n")
+    KnowledgeBase(database.session, HashingEmbedder(), data_dir / "index").ingest([folder])
+    with database.session.begin() as session:  # as a database migrated from before revision 0009
+        chunks = rowcount(session.execute(update(ChunkRow).values(vector=None)))
+    first, second = HashingEmbedder(), HashingEmbedder()
+    host_a = KnowledgeBase(database.session, first, tmp_path / "host-a")
+    assert len(host_a.search(QUERY, k=6)) == 4
+    assert first.texts_embedded == chunks + 1
+    with database.session() as session:
+        unstored = session.scalar(
+            select(func.count()).select_from(ChunkRow).where(ChunkRow.vector.is_(None))
+        )
+    assert unstored == 0
+    host_b = KnowledgeBase(database.session, second, tmp_path / "host-b")
+    assert len(host_b.search(QUERY, k=6)) == 4
+    assert second.texts_embedded == 1, "the other host only embeds its query"
