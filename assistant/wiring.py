@@ -53,6 +53,7 @@ class Components:
     def database(self) -> Database:
         import dialog.records  # noqa: F401  (register tables)
         import knowledge.records  # noqa: F401
+        import ui.access_records  # noqa: F401  (keys, conversation owners, audit)
 
         return Database(self.settings.database_url, busy_timeout_s=self.settings.db_busy_timeout_s)
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ui.access import (
     ANONYMOUS,
+    STAFF_ACTIONS,
     Action,
     Decision,
     Principal,
@@ -94,13 +95,19 @@ class AccessControl:
     ) -> Opening:
         """Where a REST or web write goes: the id scoped to the caller (fresh when the client named
         none), the policy's decision, and a token when this call created the conversation's
-        binding (return it to the client once; later requests must show it). Blocking: database.
+        binding (return it to the client once; later requests must show it). An agent or admin
+        naming an existing conversation gets that very id (the policy says what staff may do
+        there); customers' ids are always namespaced. Blocking: database.
 
         >>> opening = access.open(caller, "api", body.conversation_id)
         >>> caller = caller.with_token(opening.token or caller.token)  # then the turn
         """
         if caller.role is None:
             return Opening("", Decision.UNAUTHENTICATED)
+        if client_id and caller.role in STAFF_ACTIONS:
+            named = self.target(caller, client_id, caller.token)
+            if named.relation is not Relation.ABSENT:  # staff name others' conversations as is
+                return Opening(client_id, decide(caller.role, action, named))
         cid = scoped_conversation_id(channel, caller, client_id) if client_id else ""
         cid = cid or new_conversation_id(channel, caller)
         target = self.target(caller, cid, caller.token)
@@ -183,7 +190,8 @@ def install_access(
 
 def access_of(request: Request) -> AccessControl:
     """The app's AccessControl (installed by `install_access`)."""
-    return request.app.state.access  # type: ignore[no-any-return]  # Starlette's State is untyped
+    access: AccessControl = request.app.state.access  # Starlette's State is untyped
+    return access
 
 
 async def caller_of(request: Request) -> Principal:

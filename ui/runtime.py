@@ -14,8 +14,16 @@ import httpx
 
 from assistant.core.settings import Settings
 from dialog.messages import Message, Reply
+from ui.access_http import AccessControl
 from ui.backend import Backend
-from ui.channel import Authorize, Channel, DialogService, allow_everything, webhook_caller
+from ui.channel import (
+    AccessDenied,
+    Authorize,
+    Channel,
+    DialogService,
+    allow_everything,
+    webhook_caller,
+)
 from ui.channel import turn_threads_for as turn_threads_for
 from ui.metrics import Metrics
 
@@ -29,14 +37,15 @@ class Runtime:
     """One per app: every front end of the server runs its turns through `channel`.
 
     >>> runtime = Runtime(components)
-    >>> reply = await runtime.channel.arun(ANONYMOUS_API, Message("Hi", channel="api"))
+    >>> runtime.guard(access)  # the access policy, as create_app installs it
+    >>> reply = await runtime.channel.arun(caller.with_token(token), Message("Hi", cid, "api"))
     """
 
     components: Backend
     http: httpx.AsyncClient | None = None
     metrics: Metrics = field(default_factory=Metrics)
     authorize: Authorize = allow_everything
-    """The access check every channel call passes (issue 17 sets it)."""
+    """The access check every channel call passes (the server installs the policy: `guard`)."""
     channel: Channel = field(init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -51,6 +60,14 @@ class Runtime:
     def assistant(self) -> DialogService:
         """The dialog manager the channel runs (its answers counted in /metrics)."""
         return self.channel.service
+
+    def guard(self, access: AccessControl) -> None:
+        """Install the access policy on the channel, the one place every front end passes."""
+        self.channel.policy = access.hook(_denied)
+
+    def handed_off(self, conversation_id: str) -> bool:
+        """Whether an agent holds the conversation now (agents may reach it then)."""
+        return self.assistant.state(conversation_id).handoff
 
     async def run_turn(self, message: Message) -> Reply:
         """A webhook delivery's turn, on the turn threads: the caller is the webhook it came
@@ -81,3 +98,8 @@ class Runtime:
                 task.cancel()
         with anyio.move_on_after(timeout_s):
             await self.channel.drain()
+
+
+def _denied(message: str, status: int) -> AccessDenied:
+    """The policy's refusal as the channel's error (mapped to its HTTP status)."""
+    return AccessDenied(message, status=status)

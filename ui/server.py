@@ -14,9 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ui import api
+from ui.access_http import install_access
 from ui.backend import Backend
 from ui.channel.failures import DATABASE_UNAVAILABLE, KNOWN
 from ui.runtime import Runtime
+from ui.security import install_security
 from ui.webhooks import chatwoot, generic
 from ui.webhooks.worker import DeliveryWorkers
 
@@ -68,6 +70,9 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.deliveries = deliveries
+    access = install_access(app, components.database.session, handed_off=runtime.handed_off)
+    runtime.guard(access)  # every front end's channel call now passes the policy
+    install_security(app, components.settings)
 
     s = components.settings
 

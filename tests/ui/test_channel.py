@@ -18,7 +18,7 @@ from dialog.errors import ConversationNotFound, EventNotFound
 from dialog.locking import TurnLockTimeout
 from dialog.messages import Message
 from tests.fakes import FakeChatModel
-from tests.ui.conftest import serving, sse_events
+from tests.ui.conftest import TOKEN_HEADER, ApiClient, scoped, serving, sse_events
 from ui.channel import (
     ANONYMOUS_API,
     LOCAL,
@@ -57,16 +57,18 @@ def test_every_rest_route_asks_the_access_hook_with_its_action(
     app = create_app(components, web=False)
     calls: list[Call] = []
     app.state.runtime.channel.policy = recorder(calls)
-    with serving(app) as base:
+    cid = scoped("c-7")
+    with serving(app) as base, ApiClient(base) as api:
         body = {"text": "blender warranty", "conversation_id": "c-7"}
-        assert httpx.post(f"{base}/api/v1/messages", json=body).status_code == 200
-        sse_events(base, {**body, "text": "loyalty points"})
-        httpx.post(f"{base}/api/v1/messages", json={**body, "text": "/help"})
-        httpx.get(f"{base}/api/v1/conversations/c-7")
-        httpx.get(f"{base}/api/v1/conversations/c-7/export")
-        httpx.post(f"{base}/api/v1/conversations/c-7/feedback", json={"positive": True})
+        assert api.post("/api/v1/messages", json=body).status_code == 200
+        sse_events(api, {**body, "text": "loyalty points"})
+        api.post("/api/v1/messages", json={**body, "text": "/help"})
+        api.get(f"/api/v1/conversations/{cid}")
+        api.get(f"/api/v1/conversations/{cid}/export")
+        api.post(f"/api/v1/conversations/{cid}/feedback", json={"positive": True})
+    assert all(caller.token for caller, _, _ in calls), "each call carries the conversation token"
     assert calls == [
-        (ANONYMOUS_API, action, "c-7")
+        (ANONYMOUS_API, action, cid)
         for action in (
             Action.SEND,
             Action.STREAM,
@@ -82,26 +84,26 @@ def test_a_refusal_from_the_hook_is_the_answer_and_nothing_is_stored(
     components: Components, model: FakeChatModel
 ) -> None:
     model.enqueue("Two years.")
-    components.assistant.handle(Message("blender warranty", "theirs"))
+    theirs = scoped("theirs")
+    components.assistant.handle(Message("blender warranty", theirs, channel="api"))
 
     def hide_others(caller: Caller, action: Action, conversation_id: str | None) -> None:
-        if conversation_id == "theirs":
+        if conversation_id == theirs:
             raise AccessDenied(f"no conversation with id {conversation_id!r}", status=404)
 
     app = create_app(components, web=False)
     app.state.runtime.channel.policy = hide_others
-    with serving(app) as base:
-        read = httpx.get(f"{base}/api/v1/conversations/theirs")
-        sent = httpx.post(
-            f"{base}/api/v1/messages", json={"text": "hi", "conversation_id": "theirs"}
-        )
-        streamed = httpx.post(
-            f"{base}/api/v1/messages/stream", json={"text": "hi", "conversation_id": "theirs"}
+    token = {TOKEN_HEADER: app.state.access.owners.bind(theirs, "api", ANONYMOUS_API)}
+    with serving(app) as base, ApiClient(base, headers=token) as api:  # the REST check passes
+        read = api.get(f"/api/v1/conversations/{theirs}")
+        sent = api.post("/api/v1/messages", json={"text": "hi", "conversation_id": "theirs"})
+        streamed = api.post(
+            "/api/v1/messages/stream", json={"text": "hi", "conversation_id": "theirs"}
         )
     for response in (read, sent, streamed):
         assert response.status_code == 404, response.text
-        assert response.json() == {"detail": "no conversation with id 'theirs'"}
-    assert [e.type for e in components.assistant.history("theirs")] == ["user", "bot"]
+        assert response.json() == {"detail": f"no conversation with id {theirs!r}"}
+    assert [e.type for e in components.assistant.history(theirs)] == ["user", "bot"]
 
 
 def test_streamed_rest_and_web_chat_turns_run_on_the_turn_threads(

@@ -106,8 +106,8 @@ class Channel:
         self.backend = backend
         self.metrics = metrics or Metrics()
         self.policy: Authorize = authorize
-        """The access check (issue 17 installs its policy here). It is always called off the event
-        loop (turn threads, worker threads), so it may read the database."""
+        """The access check (the server installs `AccessControl.hook` here). It is always called off
+        the event loop (turn threads, worker threads), so it may read the database."""
         settings = backend.settings
         self.rate_limits = RateLimits(
             {

@@ -2,8 +2,9 @@
 
 The vocabulary is issue 17's (`ui.access`): a `Principal` (role + subject) is the channel's
 `Caller`, and its `Action`s name what the caller wants. `authorize` is where the policy plugs in
-(roles, API keys, conversation ownership); until a server installs one, `allow_everything` keeps
-today's behaviour. A front end only names its caller; it never checks access itself.
+(roles, API keys, conversation ownership): the server installs `AccessControl.hook` there
+(`Runtime.guard`); a channel built alone (terminal, `assistant ask`, tests) allows everything. A
+front end only names its caller (with its conversation token); it never checks access itself.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ LOCAL = Caller(Role.ADMIN, "local")
 """The person at this machine's terminal (`assistant chat`, `assistant ask`): they own the data
 directory already, so they act as an admin."""
 ANONYMOUS_API = Caller(Role.CUSTOMER, "anonymous")
-"""A REST caller, while the API has no keys (issue 17 replaces it with the key's principal)."""
+"""A REST caller without a key while no key exists at all (`ui.access_http.ANONYMOUS_CUSTOMER`):
+the single-user local setup; its conversations are still bound by their tokens."""
 
 
 def web_caller(user: str | None = None) -> Caller:
@@ -49,7 +51,7 @@ not; `conversation_id` is None for actions on no conversation (UPLOAD, KB_STATUS
 
 
 def allow_everything(caller: Caller, action: Action, conversation_id: str | None) -> None:
-    """Today's rule, until issue 17's policy is installed: everyone may do everything."""
+    """The rule of a channel no server guards (the terminal's owner is an admin anyway)."""
 
 
 __all__ = [
