@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -18,7 +17,7 @@ from dialog.events import BotUttered, UserUttered
 from tests.conftest import PG_SERVER
 from tests.fakes import FakeChatModel
 from tests.reliability.test_openapi_fuzz import LOYALTY
-from tests.ui.conftest import serving, write_docs
+from tests.ui.conftest import ApiClient, scoped, serving, write_docs
 from ui.server import create_app
 
 pytestmark = pytest.mark.integration
@@ -50,18 +49,18 @@ def test_sqlite_locked_gives_503_then_recovers(
 ) -> None:
     path = data_dir / "locked.db"
     parts = _parts(f"sqlite:///{path}", tmp_path, monkeypatch)
-    with serving(create_app(parts, web=False)) as base:
+    with serving(create_app(parts, web=False)) as base, ApiClient(base) as api:
         assert (
-            httpx.post(
-                f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
+            api.post(
+                "/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
             ).status_code
             == 200
         )
         blocker = sqlite3.connect(path, timeout=0)
         blocker.execute("BEGIN EXCLUSIVE")
         started = time.monotonic()
-        locked = httpx.post(
-            f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}, timeout=60
+        locked = api.post(
+            "/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}, timeout=60
         )
         waited = time.monotonic() - started
         blocker.rollback()
@@ -70,12 +69,12 @@ def test_sqlite_locked_gives_503_then_recovers(
         assert locked.headers["Retry-After"] == "5"
         assert 0.9 <= waited < 30, "the wait is bounded"
         assert (
-            httpx.post(
-                f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
+            api.post(
+                "/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
             ).status_code
             == 200
         )
-    talk = _talk(parts, "c1")
+    talk = _talk(parts, scoped("c1"))
     assert talk.count(BotUttered) == 2 and talk[-2:] == [UserUttered, BotUttered], (
         "no half-written turn is visible"
     )
@@ -109,26 +108,24 @@ def test_postgres_unreachable_gives_503_then_recovers(
 ) -> None:
     url, name = pg_database
     parts = _parts(url, tmp_path, monkeypatch)
-    with serving(create_app(parts, web=False)) as base:
+    with serving(create_app(parts, web=False)) as base, ApiClient(base) as api:
         assert (
-            httpx.post(
-                f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
+            api.post(
+                "/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
             ).status_code
             == 200
         )
         _set_connections(name, allowed=False)
         try:
-            down = httpx.post(
-                f"{base}/api/v1/messages",
+            down = api.post(
+                "/api/v1/messages",
                 json={"conversation_id": "c1", "text": QUESTION},
                 timeout=60,
             )
             assert down.status_code == 503 and "database is unavailable" in down.json()["detail"]
         finally:
             _set_connections(name, allowed=True)
-        back = httpx.post(
-            f"{base}/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION}
-        )
+        back = api.post("/api/v1/messages", json={"conversation_id": "c1", "text": QUESTION})
         assert back.status_code == 200
-    assert _talk(parts, "c1")[-2:] == [UserUttered, BotUttered]
+    assert _talk(parts, scoped("c1"))[-2:] == [UserUttered, BotUttered]
     parts.close()

@@ -14,7 +14,7 @@ from assistant.core.settings import Settings
 from assistant.wiring import Components
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.reliability.test_openapi_fuzz import LOYALTY
-from tests.ui.conftest import serving, write_docs
+from tests.ui.conftest import ApiClient, serving, write_docs
 from ui.server import create_app
 
 pytestmark = pytest.mark.integration
@@ -66,9 +66,10 @@ def test_malformed_requests_get_a_clear_status(
     ],
 )
 def test_hostile_characters_are_stored_and_shown_safely(base: str, text: str) -> None:
-    body = json.dumps({"text": f"blender warranty {text}", "conversation_id": "hostile"})
-    response = httpx.post(
-        f"{base}/api/v1/messages",
+    body = json.dumps({"text": f"blender warranty {text}"})
+    api = ApiClient(base)
+    response = api.post(
+        "/api/v1/messages",
         content=body.encode(),
         headers={"content-type": "application/json"},
     )
@@ -79,11 +80,12 @@ def test_hostile_characters_are_stored_and_shown_safely(base: str, text: str) ->
         ]
         return
     assert response.status_code == 200, response.text
-    conversation = httpx.get(f"{base}/api/v1/conversations/hostile").json()
+    hostile = response.json()["conversation_id"]
+    conversation = api.get(f"/api/v1/conversations/{hostile}").json()
     said = [e["text"] for e in conversation["events"] if e["type"] == "user"]
     assert said and not _UNSAFE.search(said[-1]) and "\ud800" not in said[-1]
     assert "blender warranty" in said[-1]
-    exported = httpx.get(
-        f"{base}/api/v1/conversations/hostile/export", params={"format": "markdown"}
+    exported = api.get(
+        f"/api/v1/conversations/{hostile}/export", params={"format": "markdown"}
     ).text
     assert not _UNSAFE.search(exported)

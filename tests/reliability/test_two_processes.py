@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from dialog.locking import advisory_key
 from tests.reliability.faulty_lm import Faults, faulty_app
-from tests.ui.conftest import free_port, serving, write_docs
+from tests.ui.conftest import TOKEN_HEADER, free_port, scoped, serving, write_docs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -82,9 +82,23 @@ def _in_line(database_url: str, conversation_id: str) -> int:
         engine.dispose()
 
 
+def _bind(database_url: str, conversation_id: str) -> str:
+    """Bind the conversation to the anonymous REST customer (no key exists) and return its token,
+    so every message can join the line at once instead of racing to start it."""
+    from assistant.core.db import Database
+    from ui.access_http import ANONYMOUS_CUSTOMER
+    from ui.access_owners import OwnershipStore
+
+    database = Database(database_url)
+    try:
+        return OwnershipStore(database.session).bind(conversation_id, "api", ANONYMOUS_CUSTOMER)
+    finally:
+        database.close()
+
+
 def _wait_in_line(database_url: str, expected: int) -> None:
     deadline = time.monotonic() + 60
-    while _in_line(database_url, "same") < expected:
+    while _in_line(database_url, scoped("same")) < expected:
         assert time.monotonic() < deadline, f"message {expected - 1} never joined the line"
         time.sleep(0.05)
 
@@ -114,6 +128,7 @@ def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: 
         try:
             servers = [_wait_healthy(*pair) for pair in spawned]
             statuses: dict[int, int] = {}
+            token = _bind(database_url, scoped("same"))  # as the first reply would return it
 
             def send(number: int) -> None:
                 base = servers[number % 2][1]
@@ -121,6 +136,7 @@ def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: 
                 response = httpx.post(
                     f"{base}/api/v1/messages",
                     json={"conversation_id": "same", "text": question},
+                    headers={TOKEN_HEADER: token},
                     timeout=240,
                 )
                 statuses[number] = response.status_code
@@ -136,9 +152,11 @@ def test_two_processes_take_turns_in_arrival_order(database_url: str, tmp_path: 
             for thread in threads:
                 thread.join(timeout=200)
             assert statuses == {n: 200 for n in range(MESSAGES)}
-            events = httpx.get(f"{servers[0][1]}/api/v1/conversations/same", timeout=30).json()[
-                "events"
-            ]
+            events = httpx.get(
+                f"{servers[0][1]}/api/v1/conversations/{scoped('same')}",
+                headers={TOKEN_HEADER: token},
+                timeout=30,
+            ).json()["events"]
         finally:
             for process, _ in spawned:
                 process.terminate()
