@@ -56,7 +56,8 @@ def serve(app: App, host: str, port: int, no_web: bool, workers: int) -> None:
         refuse_open_serving(components.settings, components.database, host)
         refuse_workers_on_sqlite(components.database, workers)
         with console.status("loading the knowledge base and the language model…"):
-            _ = components.assistant
+            if workers == 1:  # with several, each worker loads its own: not this supervisor
+                _ = components.assistant
             documents, chunks = components.knowledge.count()
         application = None if workers > 1 else create_app(components, web=not no_web)
     console.print(

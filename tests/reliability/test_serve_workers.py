@@ -21,7 +21,6 @@ from tests.reliability.delivery_cluster import (
     Receiver,
     deliver,
     engine_for,
-    ingest,
     server_env,
     statuses,
     wait_until,
@@ -55,8 +54,9 @@ def test_two_workers_serve_and_answer(postgres_url: str, tmp_path: Path) -> None
     engine = engine_for(postgres_url)
     try:
         with serving(faulty_app(Faults(mode="echo", delay_s=0.0))) as lm:
-            env = server_env(postgres_url, lm, delivery_poll_s="0.2", turn_threads="2")
-            ingest(env, tmp_path / "docs")
+            env = server_env(
+                postgres_url, lm, delivery_poll_s="0.2", turn_threads="2", shutdown_grace_s="5"
+            )
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             with (tmp_path / "serve.log").open("wb") as sink:
