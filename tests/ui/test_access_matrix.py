@@ -1,21 +1,24 @@
 """The access matrix: every REST endpoint x every role x own / another's / a handed-off / a webhook
-conversation -> the status the policy gives, against the real app. The routes come from the app's
-OpenAPI description, so an endpoint without a rule (or without a request here) fails."""
+conversation -> the status the policy gives, against the real app on SQLite and PostgreSQL. The
+routes come from the app's OpenAPI description, so an endpoint without a rule (or without a
+request here) fails."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from dialog.messages import Message
 from tests.fakes import FakeChatModel
-from tests.ui.conftest import TOKEN_HEADER
+from tests.ui.conftest import SECRET, TOKEN_HEADER
 from ui.access import Action, Decision, Relation, Role, Target, decide
 from ui.access_http import AccessControl
 from ui.access_routes import OPEN_ROUTES, ROUTE_ACTIONS, unruled
@@ -77,6 +80,19 @@ def relation(role: str, kind: str) -> Target:
     if kind == "webhook":
         return Target(Relation.WEBHOOK)
     return Target(Relation.OTHER, handed_off=kind == "handed off" and role != "customer B")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ui_settings(
+    request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The matrix on both databases the stores run on (skipped where no PostgreSQL answers)."""
+    monkeypatch.setenv("ASSISTANT_WEBHOOK_SECRET", SECRET)
+    if request.param == "postgresql":
+        monkeypatch.setenv("ASSISTANT_DATABASE_URL", request.getfixturevalue("postgres_url"))
+    settings = Settings()
+    assert settings.database_url.startswith(str(request.param))
+    return settings
 
 
 @pytest.fixture
