@@ -31,7 +31,6 @@ from knowledge.errors import IndexCorrupted, IndexMismatch, IndexWriteFailed
 log = logging.getLogger(__name__)
 
 META_FILE = "vectors.json"
-LOCK_FILE = ".lock"
 SERIAL_QUERIES, SERIAL_SCAN = 8, 50_000
 """Up to 8 queries that scan up to 50k vectors are searched on one OpenMP thread: for a chat
 turn's single query the thread pool's start-up and spinning cost more than the scan (and steal the
@@ -452,13 +451,14 @@ def _atomic_write(path: Path, data: bytes) -> None:
 @contextmanager
 def folder_lock(folder: Path, *, exclusive: bool) -> Iterator[None]:
     """A host-wide lock on the index folder: one writer of its files, readers never see a pair
-    half-replaced (another process's clean-up could otherwise delete the file a meta names)."""
-    with open(folder / LOCK_FILE, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    half-replaced (another process's clean-up could otherwise delete the file a meta names). The
+    folder itself is locked: no lock file to leave behind."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
 
 
 @contextmanager
