@@ -213,11 +213,11 @@ def test_insights_tab_shows_the_figures_plots_gaps_and_csv(
     components: Components, answering: FakeChatModel
 ) -> None:
     _history(Runtime(components))
-    headline, daily, channels, gaps, report_csv, gaps_csv = InsightsAdmin(
-        AdminDesk(Runtime(components))
-    ).show("7 days")
+    tab = InsightsAdmin(AdminDesk(Runtime(components)))
+    headline, daily, channels, gaps, report_csv, gaps_csv = tab.show("7 days")
     assert "| conversations | 3 |" in headline and "| handed off | 1 (33.3%) |" in headline
     assert isinstance(daily, Figure) and isinstance(channels, Figure)
     assert gaps and gaps[0][0] == 1
     assert Path(report_csv).read_text().startswith("section,name,metric,value\n")
     assert Path(gaps_csv).read_text().startswith("rank,size,abstained,thumbs_down,handoff,")
+    assert tab.show("all", False)[3] == [], "the gaps can be left out (no embedding model)"

@@ -77,25 +77,26 @@ class InsightsAdmin:
         self.desk = desk
         self._files: Path | None = None
 
-    def build(self, since: date | None) -> Report:
-        """The report from `since` on, with its knowledge gaps when the embedder is at hand."""
+    def build(self, since: date | None, gaps: bool = True) -> Report:
+        """The report from `since` on, with its knowledge gaps when asked for and the embedder is
+        at hand (grouping loads the embedding model: the slow part on a long history)."""
         parts = self.desk.components
         report = insights.build_report(parts.database.engine, since)
         embedder = getattr(parts, "embedder", None)
-        if embedder is None:
+        if embedder is None or not gaps:
             return report
         redactor = insights.Redactor.from_setting(parts.settings.redact)
-        gaps = insights.find_gaps(
+        found = insights.find_gaps(
             parts.database.engine,
             embedder.embed,
             insights.closest_documents(parts.knowledge),
             since,
             redact=redactor.text if redactor else None,
         )
-        return dataclasses.replace(report, gaps=gaps)
+        return dataclasses.replace(report, gaps=found)
 
-    def report(self, period: str) -> Shown:
-        report = self.build(since_of(period))
+    def report(self, period: str, gaps: bool = True) -> Shown:
+        report = self.build(since_of(period), gaps)
         return Shown(
             headline_markdown(report),
             daily_figure(report),
@@ -105,9 +106,9 @@ class InsightsAdmin:
             insights.gaps_csv(report.gaps),
         )
 
-    def show(self, period: str) -> tuple[Any, ...]:
+    def show(self, period: str, gaps: bool = True) -> tuple[Any, ...]:
         """The tab's outputs: figures, the two plots, the gaps table and the two CSV files."""
-        shown = self.report(period)
+        shown = self.report(period, gaps)
         folder = self._fresh_folder()
         report_file = folder / "insights-report.csv"
         gaps_file = folder / "knowledge-gaps.csv"

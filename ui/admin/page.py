@@ -106,19 +106,31 @@ def _insights_tab(insights: InsightsAdmin, tab: gr.Tab) -> None:
         period = gr.Dropdown(
             label="Period", choices=list(PERIODS), value="30 days", scale=3, elem_id="period"
         )
+        with_gaps = gr.Checkbox(
+            value=True,
+            label="Group the knowledge gaps (loads the embedding model)",
+            scale=2,
+            elem_id="with-gaps",
+        )
         refresh = gr.Button("Build the report", variant="primary", scale=1, elem_id="build-report")
     figures = gr.Markdown(elem_id="figures")
     with gr.Row():
         daily = gr.Plot(label="Per day", format="png", elem_id="daily-plot")
         channels = gr.Plot(label="Per channel", format="png", elem_id="channel-plot")
     gr.Markdown("#### Knowledge gaps: questions answered badly, grouped by meaning")
-    gaps = gr.Dataframe(headers=GAP_COLUMNS, interactive=False, wrap=True, elem_id="gaps")
+    gaps = gr.Dataframe(
+        headers=GAP_COLUMNS,
+        interactive=False,
+        wrap=True,
+        column_widths=["5%", "10%", "45%", "15%", "25%"],
+        elem_id="gaps",
+    )
     with gr.Row():
         report_csv = gr.File(label="Report (CSV)", interactive=False, elem_id="report-csv")
         gaps_csv = gr.File(label="Knowledge gaps (CSV)", interactive=False, elem_id="gaps-csv")
     outputs = [figures, daily, channels, gaps, report_csv, gaps_csv]
-    refresh.click(insights.show, [period], outputs)
-    tab.select(insights.show, [period], outputs)
+    refresh.click(insights.show, [period, with_gaps], outputs)
+    tab.select(insights.show, [period, with_gaps], outputs)
 
 
 def _audit_tab(audit: AuditAdmin, tab: gr.Tab) -> None:
