@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from dialog.errors import ConversationNotFound
 from dialog.records import ConversationRow, EventRow
+from ui.access import Action
 from ui.admin.desk import AdminDesk, admin_caller
 from ui.channel import failure_for
 from ui.channel.failures import KNOWN
@@ -208,7 +209,7 @@ class ReviewAdmin:
             return NO_CONVERSATION, failure_for(err).sentence
         if not handed:
             return state_markdown(state), "This conversation is not handed off."
-        self.desk.record(caller, "hand_back", conversation_id)
+        self.desk.record(caller, Action.HAND_BACK, conversation_id)
         return state_markdown(state), "Handed back: the assistant answers again."
 
 
