@@ -17,6 +17,7 @@ import pytest
 from matplotlib.figure import Figure
 from pydantic import SecretStr
 
+from assistant.core.settings import Settings
 from assistant.wiring import Components
 from dialog.messages import Message
 from tests.fakes import FakeChatModel
@@ -46,6 +47,19 @@ def on_worker_thread(function: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(function)
 
     return asyncio.run(run())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ui_settings(
+    request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """Every test on both databases (the review's search is SQL of its own; skipped where no
+    PostgreSQL answers)."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("ASSISTANT_DATABASE_URL", request.getfixturevalue("postgres_url"))
+    settings = Settings()
+    assert settings.database_url.startswith(str(request.param))
+    return settings
 
 
 @pytest.fixture
