@@ -115,9 +115,13 @@ class WebChat:
         caller = caller_of(request)
         remembered: Owned | None = None
         if not conversation_id:
-            opening = self.access.open(caller, "web", None, Action.STREAM)
+            try:
+                opening = self.access.open(caller, "web", None, Action.STREAM)
+            except KNOWN as err:  # the database away: say so, keep the page usable
+                yield "", [*history, *_exchange(text, failure_for(err).message)], *_skips(6)
+                return
             if not opening.decision.allowed:
-                yield "", history, "", gr.skip(), gr.skip(), "", gr.skip(), gr.skip()
+                yield "", [*history, *_exchange(text, "this chat needs a login")], *_skips(6)
                 return
             conversation_id, token = opening.conversation_id, opening.token or ""
             remembered = remember(owned or {}, conversation_id, token, text)
@@ -131,7 +135,10 @@ class WebChat:
             history[-1] = {"role": "assistant", "content": content}
             if not final:  # the final text comes with the state panel, below
                 yield gr.skip(), history, *_skips(6)
-        panel = self.state_markdown(conversation_id, caller)
+        try:
+            panel: Any = self.state_markdown(conversation_id, caller)
+        except KNOWN:  # the answer is shown; the panel catches up with the next one
+            panel = gr.skip()
         yield gr.skip(), history, gr.skip(), gr.skip(), panel, gr.skip(), gr.skip(), gr.skip()
 
     def _answer(self, caller: Caller, message: Message) -> Iterator[tuple[str, bool]]:
@@ -234,6 +241,12 @@ def own_dropdown(owned: Mapping[str, Any]) -> Any:
         (f"{e.get('title') or cid} ({str(e.get('at', ''))[:10]})", cid) for cid, e in entries
     ]
     return gr.Dropdown(choices=choices, value=None)
+
+
+def _exchange(text: str, failure: str) -> History:
+    """A message and the sentence saying why it got no answer."""
+    answer = {"role": "assistant", "content": f"Sorry, {failure}."}
+    return [{"role": "user", "content": text}, answer]
 
 
 def _skips(n: int) -> tuple[Any, ...]:

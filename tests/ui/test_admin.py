@@ -5,6 +5,7 @@ and into the audit trail. The parts that need no browser."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -235,3 +236,13 @@ def test_insights_tab_shows_the_figures_plots_gaps_and_csv(
     assert Path(report_csv).read_text().startswith("section,name,metric,value\n")
     assert Path(gaps_csv).read_text().startswith("rank,size,abstained,thumbs_down,handoff,")
     assert tab.show("all", False)[3] == [], "the gaps can be left out (no embedding model)"
+
+
+def test_a_first_message_while_the_database_is_away_says_so(components: Components) -> None:
+    def away(*_: Any) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+
+    chat = WebChat(Runtime(components), cast(Any, SimpleNamespace(open=away)))
+    steps = list(chat.respond("blender warranty?", [], "", "", {}))
+    assert len(steps) == 1 and steps[0][1][0] == {"role": "user", "content": "blender warranty?"}
+    assert steps[0][1][1]["content"].startswith("Sorry, ") and steps[0][2]["__type__"] == "update"
