@@ -8,9 +8,12 @@ version: extra ids are removed, missing ones are added from the vectors SQL stor
 embedding. Every process checks the version every `refresh_s` (default 2 s), so a change made
 anywhere is searched everywhere within that plus the time to read the changed vectors.
 
-Searches and changes of the in-memory index exclude each other (a readers-writer lock), so a search
-sees one version whole; a search whose passages another process deleted meanwhile is run again on
-the caught-up index. `rebuild` re-embeds everything (another embedding model).
+Each process holds, with its index, the passages (text, heading, document) of the chunks in it,
+read from SQL in the same query as their vectors; a catch-up is applied only when no change
+committed while its rows were read. Searches and changes of the in-memory index exclude each other
+(a readers-writer lock), so a search sees one version whole and reads its passages from that
+version, never from SQL that another process changed since. `rebuild` re-embeds everything
+(another embedding model).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ log = logging.getLogger(__name__)
 _PASSAGES = (
     select(
         ChunkRow.id,
+        ChunkRow.vector,
         ChunkRow.text,
         ChunkRow.heading,
         ChunkRow.position,
@@ -63,8 +67,22 @@ _PASSAGES = (
     .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
     .where(ChunkRow.id.in_(bindparam("ids", expanding=True)))
 )
-"""Built once: a query's passages by chunk id (columns, not ORM objects; a turn runs it every
-time)."""
+"""Built once: passages with their vectors by chunk id (columns, not ORM objects)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Passage:
+    """What a hit shows of a chunk, held in memory with its vector: a chunk id's passage never
+    changes (a changed document gets new chunk ids), so a search reads it from the version it
+    searched, never from SQL that another process may have changed since."""
+
+    text: str
+    heading: str
+    position: int
+    source: str
+    title: str
+    url: str
+
 
 Progress = Callable[[str, int], None]
 """Called with (file name, chunks added) after each file."""
@@ -204,6 +222,8 @@ class KnowledgeBase:
         self._lexical: LexicalIndex | None = None
         self._background: tuple[int, NDArray[np.float32]] | None = None
         self._checked_at = 0.0
+        self._passages: dict[int, _Passage] = {}
+        """The passage of every chunk id in the index (changed with it, under the search lock)."""
         self._changing = threading.RLock()
         """Held by whatever changes the index (ingest, removal, catching up): one at a time."""
         self._searching = SearchLock()
@@ -268,16 +288,32 @@ class KnowledgeBase:
 
     def _reconcile(self, index: VectorIndex, *, persist: bool) -> VectorIndex:
         """Bring the index to SQL's version from the vectors SQL stores (the caller holds
-        `_changing`); `persist` saves it (at load: a start then finds it current)."""
-        version, sql_ids = self._sql_state()
-        if version == index.kb_version:
-            return index
-        held = index.ids()
-        extra = np.setdiff1d(held, sql_ids)
-        missing = np.setdiff1d(sql_ids, held)
-        ids, vectors = self._stored_vectors(missing.tolist())
-        if len(ids) < len(missing):  # removed since: the next search catches up again
-            self._checked_at = 0.0
+        `_changing`); `persist` saves it (at load: a start then finds it current).
+
+        Applied only when no change committed while the rows were read, so the index holds one
+        version whole; otherwise a running process keeps serving its older version and the next
+        search tries again (at load, after LOAD_ATTEMPTS, what was read is served and caught up
+        at the next search)."""
+        for attempt in range(1, LOAD_ATTEMPTS + 1):
+            version, sql_ids = self._sql_state()
+            if version == index.kb_version and len(self._passages) >= len(index):
+                return index
+            held = index.ids()
+            extra = np.setdiff1d(held, sql_ids)
+            missing = np.setdiff1d(sql_ids, held)
+            unknown = [i for i in np.intersect1d(held, sql_ids).tolist() if i not in self._passages]
+            known = self._read_passages(unknown, vectors=False)[1]  # at load: the file has no text
+            vanished = np.array([i for i in unknown if i not in known], dtype=np.int64)
+            extra = np.union1d(extra, vanished).astype(np.int64)
+            ids, vectors, passages = self._stored_vectors(missing.tolist())
+            passages.update(known)
+            if self.version() == version:
+                break
+            self._checked_at = 0.0  # changed while read: what was read may lack some of it
+            if not persist:
+                return index
+            if attempt == LOAD_ATTEMPTS:
+                log.warning("the knowledge base kept changing while it was loaded; catching up")
         if len(extra) or len(missing):
             log.info(
                 "index at version %d, SQL at %d: removing %d and adding %d stored vector(s)",
@@ -289,6 +325,8 @@ class KnowledgeBase:
         with self._searching.writing():
             index.remove(extra)
             index.add(ids, vectors)
+            self._forget_passages(extra.tolist())
+            self._passages.update(passages)
             index.kb_version = version
             index = index.resized(flat_limit=self._flat_limit)
             self._index = index
@@ -309,40 +347,70 @@ class KnowledgeBase:
                 if _version(session) == version:
                     return version, ids
 
-    def _stored_vectors(self, ids: list[int]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """The vectors SQL holds for those of these chunks that still exist. Chunks stored before
-        vectors were are embedded once, and their vectors stored for every other host."""
+    def _stored_vectors(
+        self, ids: list[int]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32], dict[int, _Passage]]:
+        """The vectors and passages SQL holds for those of these chunks that still exist, read
+        together. Chunks stored before vectors were are embedded once, and their vectors stored
+        for every other host."""
         self._check_model()
+        blobs, passages = self._read_passages(ids, vectors=True)
+        dim = self._embedder.dimension
         found: list[int] = []
         rows: list[NDArray[np.float32]] = []
         unstored: list[int] = []
-        dim, step = self._embedder.dimension, max(self._batch_chunks, 1)
-        for start in range(0, len(ids), step):
-            with self._sessions() as session:
-                batch = session.execute(
-                    select(ChunkRow.id, ChunkRow.vector).where(
-                        ChunkRow.id.in_(ids[start : start + step])
-                    )
-                ).all()
-            for chunk_id, blob in batch:
-                if blob is None:
-                    unstored.append(chunk_id)
-                    continue
-                if len(blob) != 4 * dim:
-                    raise IndexMismatch(
-                        f"a stored vector has {len(blob) // 4} dimensions but the embedding model "
-                        f"{self._embedder.name} makes {dim}; run `assistant kb rebuild`"
-                    )
-                found.append(chunk_id)
-                rows.append(np.frombuffer(blob, dtype=np.float32))
-        for batch_ids, texts in self._texts(unstored):
-            vectors = self._embedder.embed(texts)
-            self._store_vectors(batch_ids, vectors)
-            found += batch_ids
+        for chunk_id, blob in blobs.items():
+            if blob is None:
+                unstored.append(chunk_id)
+                continue
+            if len(blob) != 4 * dim:
+                raise IndexMismatch(
+                    f"a stored vector has {len(blob) // 4} dimensions but the embedding model "
+                    f"{self._embedder.name} makes {dim}; run `assistant kb rebuild`"
+                )
+            found.append(chunk_id)
+            rows.append(np.frombuffer(blob, dtype=np.float32))
+        step = max(self._batch_chunks, 1)
+        for start in range(0, len(unstored), step):
+            batch = unstored[start : start + step]
+            vectors = self._embedder.embed(
+                [_embedding_text(passages[i].heading, passages[i].text) for i in batch]
+            )
+            self._store_vectors(batch, vectors)
+            found += batch
             rows += list(vectors)
         if not found:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
-        return np.array(found, dtype=np.int64), np.vstack(rows).astype(np.float32)
+            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32), passages
+        return np.array(found, dtype=np.int64), np.vstack(rows).astype(np.float32), passages
+
+    def _read_passages(
+        self, ids: list[int], *, vectors: bool
+    ) -> tuple[dict[int, bytes | None], dict[int, _Passage]]:
+        """(vectors, passages) of those of these chunks that exist, a batch at a time."""
+        blobs: dict[int, bytes | None] = {}
+        passages: dict[int, _Passage] = {}
+        step = max(self._batch_chunks, 1)
+        query = (
+            _PASSAGES
+            if vectors
+            else _PASSAGES.with_only_columns(
+                *[c for c in _PASSAGES.selected_columns if c.name != "vector"]
+            )
+        )
+        for start in range(0, len(ids), step):
+            with self._sessions() as session:
+                rows = session.execute(query, {"ids": ids[start : start + step]}).all()
+            for row in rows:
+                if vectors:
+                    blobs[row.id] = row.vector
+                passages[row.id] = _Passage(
+                    row.text, row.heading, row.position, row.source, row.title, row.url
+                )
+        return blobs, passages
+
+    def _forget_passages(self, ids: Iterable[int]) -> None:
+        for chunk_id in ids:
+            self._passages.pop(chunk_id, None)
 
     def _store_vectors(self, ids: list[int], vectors: NDArray[np.float32]) -> None:
         """Keep vectors computed outside an ingest (older rows, rebuild) for every other host."""
@@ -536,10 +604,26 @@ class KnowledgeBase:
             session.add_all(new_rows)
             session.flush()
             new_ids = np.array([c.id for c in new_rows], dtype=np.int64)
+        added = {
+            int(chunk_id): _Passage(
+                p.text,
+                p.heading,
+                p.position,
+                item.document.source,
+                item.document.title,
+                item.document.url,
+            )
+            for chunk_id, (item, p) in zip(new_ids, passages, strict=True)
+        }
+        if version != index.kb_version + 1:  # another process committed since: catch up from SQL
+            self._reconcile(index, persist=False)
+            return version
         with self._searching.writing():
             index.remove(np.array(old_ids, dtype=np.int64))
             index.add(new_ids, vectors)
-            _advance(index, version)
+            self._forget_passages(old_ids)
+            self._passages.update(added)
+            index.kb_version = version
         return version
 
     def ingest_documents(
@@ -620,9 +704,13 @@ class KnowledgeBase:
             session.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(doc_ids)))
             session.execute(delete(DocumentRow).where(DocumentRow.id.in_(doc_ids)))
             version = _bump(session)
-        with self._searching.writing():
-            index.remove(np.array(chunk_ids, dtype=np.int64))
-            _advance(index, version)
+        if version != index.kb_version + 1:  # another process committed since: catch up from SQL
+            self._reconcile(index, persist=False)
+        else:
+            with self._searching.writing():
+                index.remove(np.array(chunk_ids, dtype=np.int64))
+                self._forget_passages(chunk_ids)
+                index.kb_version = version
         self._save()
         return sorted(source for _, source in chosen)
 
@@ -657,9 +745,10 @@ class KnowledgeBase:
             backend=self.backend,
             kb_version=version,
         )
+        passages = self._read_passages(all_ids.tolist(), vectors=False)[1]
         with self._changing:
             with self._searching.writing():
-                self._index, self._lexical = rebuilt, None
+                self._index, self._lexical, self._passages = rebuilt, None, passages
             rebuilt.save(self._index_dir)
         return len(all_ids)
 
@@ -723,12 +812,12 @@ class KnowledgeBase:
                 if len(index) >= BACKGROUND_MIN
                 else None
             )
-        fused = [
-            i
-            for i, _ in reciprocal_rank_fusion(rankings, k=self._rrf_k)
-            if cosine.get(i, -2.0) >= min_score
-        ]
-        hits = self._hits(fused[:k], cosine, version, rankings)
+            fused = [
+                i
+                for i, _ in reciprocal_rank_fusion(rankings, k=self._rrf_k)
+                if cosine.get(i, -2.0) >= min_score
+            ]
+            hits = self._hits(fused[:k], cosine, version, rankings)
         whole = len(hits) == len(fused[:k])
         if background is None:
             return Retrieval(hits), whole
@@ -757,14 +846,10 @@ class KnowledgeBase:
 
     def _keyword_index(self, index: VectorIndex) -> LexicalIndex:
         if self._lexical is None or self._lexical.version != index.kb_version:
-            ids: list[int] = []
-            texts: list[str] = []
-            held = set(index.ids().tolist())  # SQL may be ahead: only this version's chunks
-            for batch_ids, batch_texts in self._texts(None):
-                for chunk_id, text in zip(batch_ids, batch_texts, strict=True):
-                    if chunk_id in held:
-                        ids.append(chunk_id)
-                        texts.append(text)
+            ids = sorted(i for i in index.ids().tolist() if i in self._passages)  # this version
+            texts = [
+                _embedding_text(self._passages[i].heading, self._passages[i].text) for i in ids
+            ]
             self._lexical = LexicalIndex(
                 np.array(ids, dtype=np.int64), texts, version=index.kb_version
             )
@@ -779,9 +864,7 @@ class KnowledgeBase:
     ) -> list[Hit]:
         if not ids:
             return []
-        with self._sessions() as session:
-            rows = session.execute(_PASSAGES, {"ids": ids}).all()
-        by_id = {row.id: row for row in rows}
+        by_id = self._passages  # the caller holds the search lock
         ranks = [{chunk: n for n, chunk in enumerate(r, start=1)} for r in rankings]
         vector_ranks, keyword_ranks = (ranks + [{}, {}])[:2]
         return [
@@ -852,6 +935,8 @@ class KnowledgeBase:
         )
 
 
+LOAD_ATTEMPTS = 5
+"""Reads of the changed rows at load while other processes keep committing."""
 SEARCH_ATTEMPTS = 3
 """Searches of one query when passages vanish under it (deleted by a change the index had not
 caught up with yet); the last attempt's hits are returned, all of them from one version."""
@@ -928,14 +1013,6 @@ def _model_mismatch(stored: str, tag: str) -> IndexMismatch:
         f"{tag}: every host must use one embedding model (ASSISTANT_EMBEDDING_MODEL); after "
         "changing it, run `assistant kb rebuild` once"
     )
-
-
-def _advance(index: VectorIndex, version: int) -> None:
-    """Stamp the index with the version it now reflects, unless another process committed in
-    between: then it keeps the older stamp, so the next load (or freshness check) reconciles it with
-    SQL."""
-    if version == index.kb_version + 1:
-        index.kb_version = version
 
 
 def _version(session: Session) -> int:
