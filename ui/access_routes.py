@@ -29,6 +29,7 @@ OPEN_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/redoc"): "the OpenAPI page (FastAPI's default; the server turns it off)",
     ("POST", "/webhooks/generic"): "signed (HMAC): the webhook role",
     ("POST", "/webhooks/chatwoot"): "signed (HMAC): the webhook role",
+    ("GET", "/admin"): "a redirect to /admin/, whose Gradio app asks for ASSISTANT_ADMIN_AUTH",
 }
 """Routes outside the key policy, each with why."""
 
