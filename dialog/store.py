@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from assistant.core.db import rowcount
 from dialog.errors import ConversationNotFound
 from dialog.events import ConversationErased, Event, event_from_row
-from dialog.protocols import ConversationStore
 from dialog.records import ConversationRow, EventRow, SnapshotRow, TurnTicketRow
 from dialog.state import ConversationState
 
@@ -231,7 +230,6 @@ def _numbered(rows: Sequence[Row[tuple[int, str, dict[str, Any]]]]) -> list[tupl
 
 
 __all__ = [
-    "ConversationStore",  # the Protocol, re-exported for ui/backend.py
     "SNAPSHOT_EVERY",
     "SqlConversationStore",
     "TurnTicketRow",

@@ -8,7 +8,7 @@ from typing import Protocol
 from assistant.core.chat_model import ChatModel
 from assistant.core.db import Database
 from assistant.core.settings import Settings
-from dialog.store import ConversationStore
+from dialog.protocols import ConversationStore
 from knowledge.base import KnowledgeBase
 from ui.channel.service import DialogService
 
