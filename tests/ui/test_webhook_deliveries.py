@@ -15,7 +15,6 @@ from click.testing import CliRunner
 
 from assistant.cli import main
 from assistant.cli.app import App
-from assistant.core.chat_model import ChatMessages
 from assistant.wiring import Components
 from tests.fakes import FakeChatModel
 from tests.reliability.delivery_cluster import Receiver, deliver
@@ -37,22 +36,6 @@ def _wait(condition: Any, what: str, deadline_s: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.02)
-
-
-class HeldModel(FakeChatModel):
-    """Holds each answer inside the model until released, so the test acts mid-turn."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def stream(
-        self, messages: ChatMessages, *, max_tokens: int = 256, temperature: float = 0.0
-    ) -> Iterator[str]:
-        self.entered.set()
-        assert self.release.wait(30), "the test never released the model"
-        yield from super().stream(messages, max_tokens=max_tokens, temperature=temperature)
 
 
 @pytest.fixture
@@ -152,7 +135,7 @@ def test_past_the_grace_period_leases_are_released_and_the_answer_is_resent_not_
 ) -> None:
     from tests.fakes import FakeChatModel, Gate
 
-    gate = Gate()
+    gate = Gate(timeout_s=30)
     gated = FakeChatModel(before_chunk=gate).enqueue("Two years.")
     components.__dict__.pop("assistant", None)
     components.overrides["chat_model"] = gated
