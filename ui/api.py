@@ -196,7 +196,7 @@ async def send_message(
                 "`sources` (the passages retrieved), then `delta`s, then `done` (the reply, whose "
                 "`sources` carry their `quote`s)."
             ),
-        }
+        },
     },
 )
 async def stream_message(

@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     delivery_retry_schedule: str = "10s,1m,5m,15m,30m,1h,2h,4h,8h,12h,16h,24h"
     """Waits between tries of a webhook delivery's callback or Chatwoot call (and of a failed turn),
     comma-separated (`30`, `30s`, `5m`, `2h`, `1d`); when they are used up the delivery is
-    dead-lettered (`assistant deliveries list --status failed`). The default spans about 2.8 days."""
+    dead-lettered (`assistant deliveries list --status failed`). The default spans about 2.8
+    days."""
     delivery_lease_s: float = Field(default=60.0, ge=1.0, le=3600.0)
     """How long a worker holds a delivery without renewing it (renewed every third of it while
     alive); a dead worker's delivery is taken again after at most this plus `delivery_poll_s`."""
