@@ -30,6 +30,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     target = tmp_path / "data"
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(target))
+    # the suite talks to the demo shop, as `make chat` does; the default is the neutral `none`
+    monkeypatch.setenv("ASSISTANT_DOMAIN", "demo")
     monkeypatch.setenv("ASSISTANT_MODEL_DIR", str(MODEL_CACHE))
     monkeypatch.setenv("ASSISTANT_CONFIG", str(tmp_path / "absent.toml"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -153,9 +153,9 @@ class Settings(BaseSettings):
     web_user_agent: str = "assistant-crawler/1.0"
     """The crawler's name, as robots.txt rules address it."""
     # dialog
-    domain: str = "demo"
-    """`demo` (the bundled example shop), `none`, or a YAML/TOML domain file (`assistant init`
-    writes one)."""
+    domain: str = "none"
+    """A YAML/TOML domain file (`assistant init` writes one), `none` (a neutral assistant that
+    answers from the knowledge base, no forms or tools), or `demo` (the bundled example shop)."""
     tools: str = ""
     """`package.module:function` returning a ToolRegistry for a custom domain."""
     turn_lock_timeout_s: float = Field(default=60.0, gt=0)

@@ -23,7 +23,9 @@ ASSISTANT = [sys.executable, "-m", "assistant"]
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """The `assistant` command in `cwd`, configured only by the folder's assistant.toml."""
     env = {
-        k: v for k, v in os.environ.items() if k not in {"ASSISTANT_DATA_DIR", "ASSISTANT_CONFIG"}
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"ASSISTANT_DATA_DIR", "ASSISTANT_CONFIG", "ASSISTANT_DOMAIN"}
     }
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     return subprocess.run(
@@ -43,6 +45,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     assert "ingested 1 file(s)" in ingested.stdout
     monkeypatch.chdir(folder)
     monkeypatch.delenv("ASSISTANT_DATA_DIR")
+    monkeypatch.delenv("ASSISTANT_DOMAIN")
     monkeypatch.setenv("ASSISTANT_CONFIG", str(folder / "assistant.toml"))
     return folder
 
