@@ -55,6 +55,8 @@ GOALS = [
     Goal("turn.ttft_ratio_vs_bare_lm", "<=", 1.3),
     Goal("turn.stub_turns_per_s_ratio_vs_lm_rps", ">=", 10.0),
     Goal("webhook.ack_p99_ms", "<", 1000.0),
+    Goal("webhook.serve_2_vs_1_workers_ratio", ">=", 1.6),
+    Goal("webhook.serve_ack_p99_ms", "<=", 300.0),
 ]
 REQUIRED = [g.key for g in GOALS] + ["lm.ttft_p50_ms"]
 
@@ -157,6 +159,10 @@ def run_suites(
     plot(results, out / "plot.png")
     if doc is not None:
         write_section(doc, f"suite-{'quick' if quick else 'full'}", doc_section(results, out))
+        if "webhook.serve_2_vs_1_workers_ratio" in results:
+            from benchmarks.webhook_workers import doc_section as webhook_section
+
+            write_section(doc, "webhook", webhook_section(results))
     return results
 
 

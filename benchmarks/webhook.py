@@ -1,9 +1,19 @@
-"""Webhook acknowledgement latency: 50 concurrent signed deliveries in async (callback) mode.
+"""Webhook acknowledgement latency and delivery throughput, signed deliveries in callback mode.
 
 Run: `python -m benchmarks.webhook [--quick]` (or `assistant bench webhook`). The LM is an instant
-stub, so the figure is the server's own: verify, claim the delivery, queue the turn, answer 202.
-The baseline is `GET /healthz` at the same concurrency on the same server. The senders run in
-their own process, as a real help desk would: their work does not hold the server's GIL.
+stub, so the figures are the server's own: verify, claim the delivery, queue the turn, answer 202;
+then the turn (real embedder and knowledge base), the stored answer and the callback.
+
+1. In process, on SQLite: 50 concurrent deliveries per round; the baseline is `GET /healthz` at the
+   same concurrency on the same server.
+2. Real `assistant serve` processes on PostgreSQL (`benchmarks.webhook_server`: the CLI with the
+   stub LM swapped in), `--workers 1` and `--workers 2`, each on its own fresh database, both up
+   for the whole run: deliveries per second end to end (first delivery sent -> last callback
+   received), rounds interleaved 1, 2, 1, 2, ... and the median round of each reported; then the
+   acknowledgement latency of 50 concurrent deliveries per round against each.
+
+The senders run in their own process, as a real help desk would: their work does not hold the
+server's GIL; the callback receiver runs in this one.
 """
 
 from __future__ import annotations
@@ -87,6 +97,19 @@ def client_round(
 
 
 def run(quick: bool = False, progress: Any = print) -> dict[str, Any]:
+    """Both parts: the in-process SQLite figures, then `assistant serve` on PostgreSQL."""
+    from benchmarks import webhook_workers
+
+    figures = run_in_process(quick, progress)
+    try:
+        figures.update(webhook_workers.run(quick=quick, progress=progress))
+    except webhook_workers.NoPostgres as err:  # the in-process figures still count
+        progress(f"webhook: serve processes skipped: {err}")
+        figures["webhook.serve_skipped"] = str(err)
+    return figures
+
+
+def run_in_process(quick: bool = False, progress: Any = print) -> dict[str, Any]:
     """Acks of signed async deliveries, side by side with health checks, on one server."""
     rounds, concurrency = (2, 50) if quick else (6, 50)
     with tempfile.TemporaryDirectory(prefix="assistant-bench-") as tmp:

@@ -40,6 +40,11 @@ def bench(
 
     The documentation page is left alone unless --update-docs is given: a run from another folder
     must not create or rewrite a docs/benchmarks.md there.
+
+    The webhook suite also starts `assistant serve --workers 1` and `--workers 2` (stub LM) on fresh
+    databases of the PostgreSQL server at ASSISTANT_BENCH_POSTGRES
+    (postgresql://postgres@127.0.0.1:5432 by default), dropped afterwards; without one it keeps
+    only its in-process figures.
     """
     from assistant.wiring import quiet_model_libraries
     from benchmarks.suite import SUITES, run_suites

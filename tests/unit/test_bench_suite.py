@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -15,7 +16,7 @@ from assistant.cli.bench import bench
 from assistant.core.chat_model import ChatMessages
 from assistant.core.settings import Settings
 from assistant.wiring import Components
-from benchmarks import suite, turn
+from benchmarks import suite, turn, webhook_workers
 from benchmarks.doc_sections import write_section
 from dialog.messages import Grounding, Reply, Source
 from tests.fakes import HashingEmbedder
@@ -91,6 +92,94 @@ def test_each_goal_operator_is_honoured(op: str, value: float, met: bool) -> Non
 def test_the_webhook_goal_is_strictly_under_a_second() -> None:
     goal = next(g for g in suite.GOALS if g.key == "webhook.ack_p99_ms")
     assert goal.met(2353.6) is False and goal.met(640.0) is True
+
+
+def test_the_webhook_suite_has_the_worker_scaling_and_queue_ack_goals() -> None:
+    goals = {g.key: g for g in suite.GOALS}
+    assert goals["webhook.serve_2_vs_1_workers_ratio"].met(1.59) is False
+    assert goals["webhook.serve_2_vs_1_workers_ratio"].met(1.6) is True
+    assert goals["webhook.serve_ack_p99_ms"].met(300.0) is True
+    assert goals["webhook.serve_ack_p99_ms"].met(301.0) is False
+
+
+def test_the_callback_receiver_times_each_delivery_and_counts_duplicates() -> None:
+    with webhook_workers.Receiver().running() as receiver:
+        for delivery_id in ("a", "b", "a"):
+            httpx.post(receiver.url, json={"delivery_id": delivery_id}, timeout=5)
+        last = receiver.wait_for(["a", "b"], timeout_s=5)
+        assert last == max(receiver.arrived["a"][0], receiver.arrived["b"][0])
+        assert receiver.duplicates() == 1
+        with pytest.raises(RuntimeError, match="1 of 2 deliveries got no callback"):
+            receiver.wait_for(["a", "c"], timeout_s=0.2)
+    assert webhook_workers.percentile([5.0, 1.0, 3.0], 0.5) == 3.0
+    assert webhook_workers.percentile([float(n) for n in range(100)], 0.99) == 98.0
+
+
+SERVE_FIGURES: dict[str, Any] = {
+    "webhook.serve_deliveries_per_s_1_worker": 40.0,
+    "webhook.serve_deliveries_per_s_2_workers": 60.0,
+    "webhook.serve_2_vs_1_workers_ratio": 1.5,
+    "webhook.serve_rounds_1_worker": [39.0, 40.0, 41.0],
+    "webhook.serve_rounds_2_workers": [58.0, 60.0, 61.0],
+    "webhook.serve_deliveries_per_round": 120,
+    "webhook.serve_in_flight": 50,
+    "webhook.serve_ack_concurrency": 50,
+    "webhook.serve_duplicate_callbacks": 0,
+    "webhook.serve_ack_p50_ms_1_worker": 80.0,
+    "webhook.serve_ack_p99_ms_1_worker": 150.0,
+    "webhook.serve_ack_p50_ms_2_workers": 60.0,
+    "webhook.serve_ack_p99_ms_2_workers": 120.0,
+    "webhook.serve_ack_p99_ms": 150.0,
+    "webhook.serve_cpu_ms_per_delivery_1_worker": {"server": 24.0, "postgres": 5.0},
+    "webhook.serve_cpu_ms_per_delivery_2_workers": {"server": 26.0, "postgres": 5.5},
+    "webhook.serve_cores_busy_1_worker": {"server": 0.96, "postgres": 0.2},
+    "webhook.serve_cores_busy_2_workers": {"server": 1.56, "postgres": 0.33},
+    "webhook.serve_other_jobs_at_start": [],
+    "webhook.commit": "abc1234",
+}
+
+
+def test_a_webhook_run_writes_its_own_section_with_the_worker_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(suite, "load_suite", lambda name: _fake_suite(**SERVE_FIGURES))
+    page = tmp_path / "benchmarks.md"
+    suite.run_suites(
+        ["webhook"], quick=True, out=tmp_path / "out", progress=lambda _: None, doc=page
+    )
+    text = page.read_text()
+    section = text.split("<!-- webhook:start -->", 1)[1].split("<!-- webhook:end -->", 1)[0]
+    assert "| `webhook.serve_2_vs_1_workers_ratio` | | **1.5** | >= 1.6 | **no** |" in section
+    assert "80.0 / 150.0 | 60.0 / 120.0 | p99 <= 300 (the worse: 150.0) | yes |" in section
+    assert "code abc1234" in section
+    assert "| CPU ms per delivery, 2 workers | 5.5 | 26.0 |" in section
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| `webhook.serve_2_vs_1_workers_ratio` | 1.5 | >= 1.6 | **no** |" in report
+
+
+@pytest.mark.slow
+def test_the_webhook_suite_measures_one_and_two_serve_processes_on_postgres() -> None:
+    """Real `assistant serve --workers 1` and `--workers 2` (stub LM), tiny sizes: the figures'
+    shape, every delivery called back once."""
+    tiny = webhook_workers.Sizes(
+        rounds=1, deliveries=10, in_flight=5, ack_rounds=1, ack_concurrency=5
+    )
+    try:
+        figures = webhook_workers.run(progress=lambda _: None, sizes=tiny)
+    except webhook_workers.NoPostgres as err:
+        pytest.skip(str(err))
+    one = figures["webhook.serve_deliveries_per_s_1_worker"]
+    two = figures["webhook.serve_deliveries_per_s_2_workers"]
+    assert one > 0 and two > 0
+    assert figures["webhook.serve_2_vs_1_workers_ratio"] == round(two / one, 2)
+    assert len(figures["webhook.serve_rounds_1_worker"]) == 1
+    assert figures["webhook.serve_duplicate_callbacks"] == 0
+    for label in ("1_worker", "2_workers"):
+        p50 = figures[f"webhook.serve_ack_p50_ms_{label}"]
+        assert 0 < p50 <= figures[f"webhook.serve_ack_p99_ms_{label}"]
+    assert figures["webhook.serve_ack_p99_ms"] == max(
+        figures["webhook.serve_ack_p99_ms_1_worker"], figures["webhook.serve_ack_p99_ms_2_workers"]
+    )
 
 
 def test_bench_leaves_the_docs_page_alone_unless_asked(
