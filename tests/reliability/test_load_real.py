@@ -12,7 +12,7 @@ from assistant.core.settings import Settings
 from assistant.demo import HELP_CENTRE
 from assistant.wiring import Components
 from dialog.events import AnswerFailed, BotUttered, UserUttered
-from tests.ui.conftest import serving
+from tests.ui.conftest import TOKEN_HEADER, scoped, serving
 from ui.server import create_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,13 +36,15 @@ def test_concurrent_conversations_with_the_real_model(
     async def conversation(
         client: httpx.AsyncClient, base: str, number: int
     ) -> list[dict[str, object]]:
-        replies = []
+        replies, token = [], ""
         for question in QUESTIONS:
             response = await client.post(
                 f"{base}/api/v1/messages",
                 json={"conversation_id": f"real-{number}", "text": question},
+                headers={TOKEN_HEADER: token} if token else {},
             )
             assert response.status_code == 200, response.text
+            token = token or response.headers[TOKEN_HEADER]  # returned when it starts
             replies.append(response.json())
         return replies
 
@@ -56,10 +58,10 @@ def test_concurrent_conversations_with_the_real_model(
         results = asyncio.run(drive(base))
     for number, replies in enumerate(results):
         assert all(str(r["answer"]).strip() for r in replies)
-        assert all(r["conversation_id"] == f"real-{number}" for r in replies)
+        assert all(r["conversation_id"] == scoped(f"real-{number}") for r in replies)
         events = [
             e
-            for e in parts.store.events(f"real-{number}")
+            for e in parts.store.events(scoped(f"real-{number}"))
             if isinstance(e, UserUttered | BotUttered | AnswerFailed)
         ]
         assert [type(e) for e in events] == [UserUttered, BotUttered] * len(QUESTIONS)
