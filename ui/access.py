@@ -168,9 +168,10 @@ def _conversation(role: Role, action: Action, target: Target) -> Decision:
         return Decision.ALLOW if action in WRITES else Decision.NOT_FOUND
     if action is Action.START:
         action = Action.SEND  # a client-chosen id already in use: a message into it
-    if role is Role.WEBHOOK:
+    if role is Role.WEBHOOK:  # a signed helpdesk also relays its agents' hand backs
         allowed = relation in {Relation.WEBHOOK, Relation.OWN} and action in WRITES
-        return Decision.ALLOW if allowed else Decision.FORBIDDEN
+        relayed = relation is Relation.WEBHOOK and action is Action.HAND_BACK
+        return Decision.ALLOW if allowed or relayed else Decision.FORBIDDEN
     if role is Role.CUSTOMER:
         if relation is not Relation.OWN:
             return Decision.NOT_FOUND  # another's and absent look the same

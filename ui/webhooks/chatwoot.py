@@ -20,6 +20,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from dialog.messages import Message, Reply, Source
+from ui.channel import webhook_caller
 from ui.jobs import DeliveryQueue, Job
 from ui.runtime import Runtime
 from ui.views import quote_lines
@@ -315,8 +316,6 @@ async def _status_changed(runtime: Runtime, event: dict[str, Any]) -> dict[str, 
     if account is None or event.get("id") is None:
         return {"status": "ignored", "reason": "missing account or conversation id"}
     conversation_id = f"chatwoot-{int(account)}-{int(event['id'])}"
-    hand_back = getattr(runtime.assistant, "hand_back", None)
-    if hand_back is None:
-        return {"status": "ignored", "reason": "this dialog manager cannot hand back"}
-    handed = await runtime.blocking(hand_back, conversation_id)
+    caller = webhook_caller("chatwoot")
+    handed = await runtime.blocking(runtime.channel.hand_back, caller, conversation_id)
     return {"status": "handed_back" if handed else "ignored"}
