@@ -9,8 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from assistant.core.errors import ModelError
-from assistant.core.settings import Settings
+from assistant_core.errors import ModelError
+from assistant_core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import cast
 
-from assistant.core.chat_model import ChatModel
-from assistant.core.db import Database
-from assistant.core.settings import Settings
+from assistant_core.chat_model import ChatModel
+from assistant_core.db import Database
+from assistant_core.settings import Settings
 from dialog.domain import Domain
 from dialog.insights.redaction import store_hook
 from dialog.manager import Assistant, TurnOptions
@@ -209,8 +209,8 @@ def quote_floor(settings: Settings, embedder: Embedder) -> float:
 def build_chat_model(settings: Settings) -> ChatModel:
     """The OpenAI-compatible client; with no base URL, it talks to a model server started in this
     process."""
-    from assistant.core.openai_client import OpenAIChatModel
     from assistant.llm.server.embedded import EmbeddedChatModel
+    from assistant_core.openai_client import OpenAIChatModel
 
     if settings.llm_base_url:
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None

@@ -179,7 +179,7 @@ def _evaluate_set(
     baseline: bool,
     progress: Callable[[str], None],
 ) -> EvalReport:
-    from assistant.core.settings import load_settings
+    from assistant_core.settings import load_settings
 
     done = 0
     total = len(question_set.questions) * ((len(variants) or 1) + (1 if baseline else 0))

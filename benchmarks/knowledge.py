@@ -130,9 +130,9 @@ class _Recording:
 @cache
 def _embedder() -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from assistant.core.settings import Settings
     from assistant.models import embedding_model_path
     from assistant.wiring import quiet_model_libraries
+    from assistant_core.settings import Settings
     from knowledge.embeddings import SentenceTransformerEmbedder
 
     quiet_model_libraries()
@@ -150,7 +150,7 @@ def _real_kb(quick: bool) -> dict[str, Any]:
     so both see the same load on a shared machine."""
     import dialog.records  # noqa: F401
     import knowledge.records  # noqa: F401
-    from assistant.core.db import Database
+    from assistant_core.db import Database
     from knowledge.base import KnowledgeBase
 
     work = Path(tempfile.mkdtemp(prefix="kb-bench-"))
@@ -281,9 +281,9 @@ def _onnx_retriever_figures(
 ) -> dict[str, Any]:
     """The same comparison with queries embedded through ONNX Runtime, as the assistant does on a
     CPU: the retriever's fixed cost (passage lookup in SQL) weighs more beside a 4 ms query."""
-    from assistant.core.errors import ModelError
-    from assistant.core.settings import load_settings
     from assistant.models import embedding_model_path
+    from assistant_core.errors import ModelError
+    from assistant_core.settings import load_settings
     from knowledge.embeddings import SentenceTransformerEmbedder
     from knowledge.index import omp_threads
     from knowledge.retriever import KnowledgeRetriever

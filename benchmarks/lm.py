@@ -135,10 +135,10 @@ def run(max_tokens: int, levels: list[int], baseline_requests: int, threads: int
     import torch
     import transformers
 
-    from assistant.core.settings import load_settings
     from assistant.llm.server.config import server_config
     from assistant.llm.server.embedded import BackgroundServer
     from assistant.wiring import quiet_model_libraries
+    from assistant_core.settings import load_settings
 
     quiet_model_libraries()
     config = server_config(

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "bench" / "report.json"
 CHANNELS = ("web", "webhook", "cli")

@@ -71,7 +71,7 @@ def run_lm(*, quick: bool = False, progress: Callable[[str], None] = print) -> d
     """
     import torch
 
-    from assistant.core.settings import load_settings
+    from assistant_core.settings import load_settings
     from benchmarks import lm
 
     levels = [1, 4, 16] if quick else [1, 4, 16, 64]

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.core.chat_model import ChatMessages, ChatModel, Completion
-from assistant.core.settings import Settings, load_settings
 from assistant.wiring import Components
+from assistant_core.chat_model import ChatMessages, ChatModel, Completion
+from assistant_core.settings import Settings, load_settings
 from benchmarks.serving import run_suite_main
 from dialog.messages import Message, Reply
 from knowledge.embeddings import Embedder

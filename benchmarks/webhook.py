@@ -31,8 +31,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 
-from assistant.core.settings import Settings, load_settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings, load_settings
 from benchmarks.serving import run_suite_main, serving
 from benchmarks.turn import InstantModel, percentiles
 from ui.server import create_app

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 import assistant.wiring
-from assistant.core.settings import Settings
+from assistant_core.settings import Settings
 from benchmarks.turn import InstantModel
 
 

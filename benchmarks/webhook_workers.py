@@ -270,9 +270,9 @@ def server_env(database_url: str, data_dir: Path) -> dict[str, str]:
 
 def ingest_help_centre(urls_and_dirs: list[tuple[str, Path]]) -> None:
     """The demo help centre into each database (one embedder loaded for all)."""
-    from assistant.core.settings import Settings, load_settings
     from assistant.demo import HELP_CENTRE
     from assistant.wiring import Components
+    from assistant_core.settings import Settings, load_settings
 
     base = load_settings().model_dump(
         exclude={"data_dir", "database_url", "webhook_secret", "upload_dir"}

@@ -7,7 +7,7 @@ import json
 
 from pydantic import BaseModel, Field
 
-from assistant.core.errors import LLMError
+from assistant_core.errors import LLMError
 from dialog.commands import CommandContext, CommandRegistry, NoArgs, Outcome
 from dialog.events import BotUttered, ConversationRestarted, Event, LanguageSet
 from dialog.steps.handoff import start_handoff

@@ -1,6 +1,6 @@
 """Errors of the dialog manager."""
 
-from assistant.core.errors import AssistantError
+from assistant_core.errors import AssistantError
 
 
 class DialogError(AssistantError):

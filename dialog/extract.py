@@ -20,8 +20,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from assistant.core.chat_model import ChatModel
-from assistant.core.errors import LLMError
+from assistant_core.chat_model import ChatModel
+from assistant_core.errors import LLMError
 
 
 @dataclass(frozen=True)

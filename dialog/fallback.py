@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.core.chat_model import ContextTooLong
-from assistant.core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
+from assistant_core.chat_model import ContextTooLong
+from assistant_core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
 from dialog.messages import Source
 
 _WHY: dict[type[LLMError], str] = {

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from assistant.core.chat_model import ChatModel
-from assistant.core.errors import AssistantError
+from assistant_core.chat_model import ChatModel
+from assistant_core.errors import AssistantError
 from dialog import events as ev
 from dialog.builtins import builtin_commands
 from dialog.commands import CommandRegistry, Outcome

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.core.openai_client import byte_bound
+from assistant_core.openai_client import byte_bound
 from dialog.events import BotUttered, Event, UserUttered
 from dialog.persona import Persona
 from knowledge.base import Hit

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from assistant.core.db import Base
+from assistant_core.db import Base
 
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
 

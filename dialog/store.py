@@ -11,7 +11,7 @@ from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from assistant.core.db import rowcount
+from assistant_core.db import rowcount
 from dialog.errors import ConversationNotFound
 from dialog.events import ConversationErased, Event, event_from_row
 from dialog.records import ConversationRow, EventRow, SnapshotRow, TurnTicketRow

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.core.chat_model import ChatModel
-from assistant.core.errors import LLMError
+from assistant_core.chat_model import ChatModel
+from assistant_core.errors import LLMError
 from dialog.events import BotUttered, Event, UserUttered
 from dialog.state import ConversationState
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from assistant.core.errors import LLMError
+from assistant_core.errors import LLMError
 from dialog.messages import Grounding, Reply, Source
 
 Settled = tuple[str, list[Source], Grounding]

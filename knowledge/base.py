@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from assistant.core.db import rowcount
+from assistant_core.db import rowcount
 from knowledge.chunking import Chunker, Passage
 from knowledge.embeddings import Embedder
 from knowledge.errors import IndexMismatch, IndexWriteFailed, UnreadableDocument

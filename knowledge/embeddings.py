@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.core.errors import ModelError
+from assistant_core.errors import ModelError
 
 if TYPE_CHECKING:
     from knowledge.onnx_encoder import OnnxEncoder

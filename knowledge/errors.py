@@ -1,6 +1,6 @@
 """Errors of the knowledge base."""
 
-from assistant.core.errors import AssistantError
+from assistant_core.errors import AssistantError
 
 
 class KnowledgeError(AssistantError):

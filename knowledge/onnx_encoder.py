@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.core.errors import ModelError
+from assistant_core.errors import ModelError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from assistant.core.db import Base
+from assistant_core.db import Base
 
 
 class WebSiteRow(Base):

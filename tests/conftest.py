@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.db import Database
-from assistant.core.settings import Settings
+from assistant_core.db import Database
+from assistant_core.settings import Settings
 from tests.fakes import FakeChatModel, HashingEmbedder
 
 REPO = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from assistant.core.chat_model import ChatMessages, Completion
+from assistant_core.chat_model import ChatMessages, Completion
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 
-from assistant.core.errors import ConfigError
+from assistant_core.errors import ConfigError
 
 
 class Role(StrEnum):

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from assistant.core.db import Base
+from assistant_core.db import Base
 
 
 class ApiKeyRow(Base):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from assistant.core.chat_model import ChatModel
-from assistant.core.db import Database
-from assistant.core.settings import Settings
+from assistant_core.chat_model import ChatModel
+from assistant_core.db import Database
+from assistant_core.settings import Settings
 from dialog.protocols import ConversationStore
 from knowledge.base import KnowledgeBase
 from ui.channel.service import DialogService

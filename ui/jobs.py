@@ -25,7 +25,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from assistant.core.db import rowcount
+from assistant_core.db import rowcount
 from ui.records import DeliveryRow
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from assistant.core.db import Base
+from assistant_core.db import Base
 
 
 class DeliveryRow(Base):

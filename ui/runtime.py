@@ -12,7 +12,7 @@ from typing import Any, TypeVar, TypeVarTuple
 import anyio
 import httpx
 
-from assistant.core.settings import Settings
+from assistant_core.settings import Settings
 from dialog.messages import Message, Reply
 from ui.access_http import AccessControl
 from ui.backend import Backend

@@ -11,7 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.core.settings import Settings
+from assistant_core.settings import Settings
 from ui.access_owners import TOKEN_HEADER
 
 API_PREFIX = "/api/"

@@ -16,7 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from assistant.core.settings import Settings  # noqa: E402
+from assistant_core.settings import Settings  # noqa: E402
 from dialog.errors import ConversationNotFound  # noqa: E402
 from dialog.messages import Message  # noqa: E402
 from dialog.persona import Persona  # noqa: E402

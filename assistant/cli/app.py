@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from assistant.core.errors import AssistantError
-from assistant.core.settings import load_settings
 from assistant.wiring import Components
+from assistant_core.errors import AssistantError
+from assistant_core.settings import load_settings
 
 
 @dataclass

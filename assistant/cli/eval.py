@@ -73,9 +73,9 @@ def eval_command(
     the assistant should abstain). Reports source hit@k, answer hit, answered and abstention rates,
     answers with invented facts, degenerate answers and latency.
     """
-    from assistant.core.settings import load_settings
     from assistant.evaluation import Variant, evaluate, load_questions, render_markdown, subset
     from assistant.wiring import quiet_model_libraries
+    from assistant_core.settings import load_settings
 
     console = Console(stderr=True)
     with friendly_errors():

@@ -16,7 +16,7 @@ import click
 import yaml
 from pydantic import ValidationError
 
-from assistant.core.settings import Settings, config_file, default_data_dir
+from assistant_core.settings import Settings, config_file, default_data_dir
 
 SCAFFOLD = ("assistant.toml", "domain.yaml", "tools.py", "docs", "eval.jsonl")
 

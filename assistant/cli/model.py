@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from assistant.cli.app import App, friendly_errors, pass_app
-from assistant.core.errors import AssistantError
 from assistant.llm.server.batching import Engine
+from assistant_core.errors import AssistantError
 
 
 @click.group()

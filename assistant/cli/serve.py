@@ -10,8 +10,8 @@ import click
 
 from assistant.cli.app import App, friendly_errors, pass_app
 from assistant.cli.model import is_loopback
-from assistant.core.db import Database
-from assistant.core.settings import Settings
+from assistant_core.db import Database
+from assistant_core.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -88,8 +88,8 @@ def serve(app: App, host: str, port: int, no_web: bool, workers: int) -> None:
 
 def worker_app() -> FastAPI:
     """One `serve --workers N` process's app: its own components, delivery workers and index."""
-    from assistant.core.settings import load_settings
     from assistant.wiring import Components
+    from assistant_core.settings import load_settings
     from ui.server import create_app
 
     return create_app(Components(load_settings()), web=os.environ.get(WEB_ENV, "1") == "1")

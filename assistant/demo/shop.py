@@ -21,7 +21,7 @@ from sqlalchemy import Date, DateTime, ForeignKey, Integer, Numeric, String, fun
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from assistant.core.db import Base
+from assistant_core.db import Base
 from dialog.tools import ToolContext, ToolError, ToolRegistry
 
 DOMAIN_FILE = Path(__file__).parent / "domain.yaml"

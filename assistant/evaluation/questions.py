@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from assistant.core.errors import AssistantError
+from assistant_core.errors import AssistantError
 
 
 class QuestionFileError(AssistantError):

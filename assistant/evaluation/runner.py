@@ -13,9 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.core.chat_model import ChatModel
-from assistant.core.errors import AssistantError
-from assistant.core.settings import Settings, load_settings
 from assistant.evaluation.questions import Question, QuestionSet
 from assistant.evaluation.scoring import (
     Checks,
@@ -25,6 +22,9 @@ from assistant.evaluation.scoring import (
     source_matches,
     summarise,
 )
+from assistant_core.chat_model import ChatModel
+from assistant_core.errors import AssistantError
+from assistant_core.settings import Settings, load_settings
 from dialog.messages import Message, Reply, new_conversation_id
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from assistant.core.chat_model import ChatMessages, Completion, ContextTooLong, Usage
-from assistant.core.errors import LLMError, ModelError
 from assistant.llm.devices import pick_device, pick_dtype
 from assistant.llm.server.repetition import NO_MARKERS, Markers, Penalties, SerialRepetition
 from assistant.llm.server.schemas import bad_unicode
+from assistant_core.chat_model import ChatMessages, Completion, ContextTooLong, Usage
+from assistant_core.errors import LLMError, ModelError
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding

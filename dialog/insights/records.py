@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import BigInteger, Date, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from assistant.core.db import Base
+from assistant_core.db import Base
 
 
 class RollupRow(Base):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import TableClause
 
-from assistant.core.db import Base
+from assistant_core.db import Base
 from dialog.insights.records import RollupRow
 from dialog.insights.report import Count, count_rows
 from dialog.records import ConversationRow, EventRow, SnapshotRow, TurnTicketRow

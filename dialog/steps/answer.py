@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from assistant.core.chat_model import ChatMessages
+from assistant_core.chat_model import ChatMessages
 from dialog import events as ev
 from dialog.commands import Outcome
 from dialog.messages import Grounding, Source

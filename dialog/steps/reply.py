@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from assistant.core.errors import LLMError
+from assistant_core.errors import LLMError
 from dialog import events as ev
 from dialog.answer import EXTRACTIVE_INTRO, GroundedAnswer
 from dialog.commands import Outcome

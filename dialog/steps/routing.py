@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.core.chat_model import ToolCall
-from assistant.core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
+from assistant_core.chat_model import ToolCall
+from assistant_core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
 from dialog import events as ev
 from dialog.steps.services import Services
 from dialog.tools import ToolError, parse_arguments

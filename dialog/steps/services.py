@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from dialog.domain import SlotSpec
 
 if TYPE_CHECKING:
-    from assistant.core.chat_model import ChatModel
+    from assistant_core.chat_model import ChatModel
     from dialog.commands import CommandRegistry
     from dialog.domain import Domain
     from dialog.messages import Grounding

@@ -1,4 +1,4 @@
-"""The ChatModel contract (assistant/core/chat_model.py), run against every chat model: the
+"""The ChatModel contract (assistant_core/chat_model.py), run against every chat model: the
 configurable fake of the unit tests, the OpenAI client against a loopback OpenAI-compatible server
 (tests/reliability/faulty_lm.py), and (integration) the in-process transformers model.
 
@@ -16,9 +16,9 @@ from typing import Protocol
 
 import pytest
 
-from assistant.core.chat_model import ChatModel, Completion
-from assistant.core.errors import LLMError, LLMOverloaded, LLMUnavailable
-from assistant.core.openai_client import OpenAIChatModel
+from assistant_core.chat_model import ChatModel, Completion
+from assistant_core.errors import LLMError, LLMOverloaded, LLMUnavailable
+from assistant_core.openai_client import OpenAIChatModel
 from benchmarks.serving import serving
 from tests.fakes import BreakOff, FakeChatModel
 from tests.reliability.faulty_lm import Faults, faulty_app
@@ -115,10 +115,10 @@ def scripted(
 
 @pytest.fixture(scope="module")
 def in_process_model() -> ChatModel:
-    from assistant.core.settings import Settings
     from assistant.llm.engine import TransformersChatModel
     from assistant.models import chat_model_path
     from assistant.wiring import quiet_model_libraries
+    from assistant_core.settings import Settings
     from tests.conftest import MODEL_CACHE
 
     quiet_model_libraries()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from dialog import events as ev
 from dialog.errors import ConversationNotFound
 from dialog.events import AnswerFailed, BotUttered, UserUttered

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.db import Database
 from assistant.demo import HELP_CENTRE
+from assistant_core.db import Database
 from knowledge.base import KnowledgeBase
 from knowledge.embeddings import Embedder
 from knowledge.protocols import Retriever
@@ -26,8 +26,8 @@ ANSWERED_BY = "password-reset.md"
 
 
 def _packaged_embedder() -> Embedder:
-    from assistant.core.settings import Settings
     from assistant.models import embedding_model_path
+    from assistant_core.settings import Settings
     from knowledge.embeddings import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(embedding_model_path(Settings()), device="cpu")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.db import Database
 from assistant.demo import HELP_CENTRE
 from assistant.demo.shop import DOMAIN_FILE, detach_returns, seed_orders, shop_tools
+from assistant_core.db import Database
 from dialog.domain import Domain
 from dialog.manager import Assistant, TurnOptions
 from dialog.store import SqlConversationStore

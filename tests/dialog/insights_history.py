@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from assistant.core.db import Database
-from assistant.core.errors import LLMError
+from assistant_core.db import Database
+from assistant_core.errors import LLMError
 from dialog import events as ev
 from dialog.manager import Assistant
 from dialog.messages import Message

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from assistant.core.db import make_engine
+from assistant_core.db import make_engine
 from dialog.locking import TurnLockTimeout, locks_for
 
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from assistant.core.chat_model import Completion, ToolCall
-from assistant.core.errors import LLMError, LLMUnavailable
+from assistant_core.chat_model import Completion, ToolCall
+from assistant_core.errors import LLMError, LLMUnavailable
 from dialog.manager import Assistant
 from dialog.messages import Message
 from tests.fakes import FakeChatModel

@@ -6,8 +6,8 @@ import threading
 import pytest
 from sqlalchemy import delete, func, select
 
-from assistant.core.db import Database
 from assistant.demo.shop import ORDERS_FILE, OrderRow, ReturnRow, seed_orders
+from assistant_core.db import Database
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.chat_model import Completion
-from assistant.core.errors import LLMError
+from assistant_core.chat_model import Completion
+from assistant_core.errors import LLMError
 from dialog.domain import Domain, DomainError, SlotSpec
 from dialog.extract import extract_rules, extract_with_model
 from dialog.sentiment import label_turn

@@ -239,7 +239,7 @@ def test_two_quotes_never_repeat_a_sentence() -> None:
 def test_a_question_too_long_for_the_model_gets_a_clear_reply(
     sqlite_db: object, shop: object
 ) -> None:
-    from assistant.core.chat_model import ContextTooLong
+    from assistant_core.chat_model import ContextTooLong
     from dialog.fallback import TOO_LONG
     from dialog.messages import Message
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import column, create_engine, func, insert, select, table
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from dialog.insights import (
     RetentionSchedule,
     build_report,

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from assistant.cli import App, main
 from assistant.cli.report import parse_since
-from assistant.core.db import Database
-from assistant.core.settings import Settings
+from assistant_core.db import Database
+from assistant_core.settings import Settings
 from tests.dialog.conftest import ShopFactory
 from tests.dialog.insights_history import NEW_DAY, build_history
 from tests.fakes import HashingEmbedder

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from assistant.core.db import Database
-from assistant.core.settings import Settings
 from assistant.models import embedding_model_path
+from assistant_core.db import Database
+from assistant_core.settings import Settings
 from dialog.insights import closest_documents, find_gaps, gaps_csv
 from dialog.insights.gaps import bad_questions
 from dialog.messages import Message

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from assistant.core.db import Database
-from assistant.core.errors import ConfigError
-from assistant.core.settings import REDACT_KINDS, load_settings
+from assistant_core.db import Database
+from assistant_core.errors import ConfigError
+from assistant_core.settings import REDACT_KINDS, load_settings
 from dialog import events as ev
 from dialog.insights import Redactor, find_gaps, gaps_csv
 from dialog.insights.redaction import MASKS, store_hook

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from dialog.locking import TurnLockTimeout, locks_for
 
 pytestmark = pytest.mark.unit

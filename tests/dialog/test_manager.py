@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from assistant.core.db import Database
 from assistant.demo.shop import ReturnRow
+from assistant_core.db import Database
 from dialog import events as ev
 from dialog.commands import CommandError
 from dialog.errors import DialogError
@@ -188,8 +188,8 @@ def test_a_form_needs_its_submit_tool(sqlite_db: Database, shop: ShopFactory) ->
 
 
 def test_wiring_builds_the_demo_shop_or_a_plain_assistant(monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant.core.settings import load_settings
     from assistant.wiring import Components
+    from assistant_core.settings import load_settings
     from tests.fakes import HashingEmbedder
 
     parts = Components(

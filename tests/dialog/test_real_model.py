@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from assistant.core.db import Database
-from assistant.core.settings import Settings
 from assistant.demo import HELP_CENTRE
 from assistant.demo.shop import DOMAIN_FILE, seed_orders, shop_tools
 from assistant.models import chat_model_path
+from assistant_core.db import Database
+from assistant_core.settings import Settings
 from dialog import events as ev
 from dialog.domain import Domain
 from dialog.manager import Assistant, TurnOptions

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from tests.dialog.conftest import ShopFactory
 from tests.dialog.scripting import load_scripts, run_script
 from tests.fakes import FakeChatModel

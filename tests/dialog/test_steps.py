@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from dialog import events as ev
 from dialog.commands import CommandContext, NoArgs, Outcome
 from dialog.messages import Message

@@ -3,7 +3,7 @@ that bound the replay, erasure down to the snapshot rows."""
 
 import pytest
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from dialog.events import BotUttered, UserUttered
 from dialog.state import ConversationState
 from dialog.store import SqlConversationStore

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from dialog.events import AnswerFailed, BotUttered, UserUttered
 from dialog.manager import Assistant, TurnOptions
 from dialog.messages import Message
@@ -139,7 +139,7 @@ def test_history_is_dropped_oldest_first_to_fit_the_prompt_budget() -> None:
     ]
     roomy = build_messages("q?", hits, history, history_turns=2)
     assert len(roomy) == 6
-    from assistant.core.openai_client import byte_bound
+    from assistant_core.openai_client import byte_bound
 
     tight = build_messages("q?", hits, history, history_turns=2, max_tokens=byte_bound(roomy) - 10)
     assert [m["content"] for m in tight[1:-1]] == ["second", "ok"]
@@ -147,7 +147,7 @@ def test_history_is_dropped_oldest_first_to_fit_the_prompt_budget() -> None:
 
 
 def test_passages_are_dropped_lowest_first_when_history_is_not_enough() -> None:
-    from assistant.core.openai_client import byte_bound
+    from assistant_core.openai_client import byte_bound
     from dialog.prompt import build_messages
     from knowledge.base import Hit
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 
-from assistant.core.chat_model import ChatMessages
-from assistant.core.db import Database
 from assistant.demo import HELP_CENTRE
+from assistant_core.chat_model import ChatMessages
+from assistant_core.db import Database
 from dialog.manager import Assistant, TurnOptions
 from dialog.messages import Message
 from dialog.store import SqlConversationStore

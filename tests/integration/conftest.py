@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.models import chat_model_path
+from assistant_core.settings import Settings
 from tests.conftest import MODEL_CACHE
 
 

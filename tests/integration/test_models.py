@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.llm.engine import TransformersChatModel
 from assistant.models import chat_model_path, embedding_model_path
+from assistant_core.settings import Settings
 from knowledge.embeddings import SentenceTransformerEmbedder
 from tests.conftest import MODEL_CACHE
 

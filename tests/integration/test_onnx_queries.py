@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.core.errors import ModelError
-from assistant.core.settings import Settings
 from assistant.models import embedding_model_path
+from assistant_core.errors import ModelError
+from assistant_core.settings import Settings
 from knowledge.embeddings import SHORT_BATCH, SentenceTransformerEmbedder
 from knowledge.onnx_encoder import OnnxEncoder, _check, _pooling_of, _session
 from tests.conftest import MODEL_CACHE

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 import knowledge.base as base_module
-from assistant.core.db import Database
+from assistant_core.db import Database
 from knowledge.base import KnowledgeBase
 from knowledge.errors import IndexCorrupted, IndexMismatch
 from knowledge.index import VectorIndex

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.db import Database, rowcount
+from assistant_core.db import Database, rowcount
 from knowledge.base import KnowledgeBase, Retrieval
 from tests.conftest import REPO
 from tests.fakes import HashingEmbedder
@@ -29,7 +29,7 @@ GEN = re.compile(r"gen(\d+)")
 WRITER = """
 import json, sys
 from pathlib import Path
-from assistant.core.db import Database, rowcount
+from assistant_core.db import Database, rowcount
 from knowledge.base import KnowledgeBase
 from tests.fakes import HashingEmbedder
 from tests.knowledge.test_concurrent_changes import run_writer

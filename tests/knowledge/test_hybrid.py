@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from knowledge.base import KnowledgeBase
 from knowledge.embeddings import SentenceTransformerEmbedder
 from knowledge.retriever import KnowledgeRetriever
@@ -31,8 +31,8 @@ CODES = {
 
 @pytest.fixture(scope="module")
 def real_embedder() -> SentenceTransformerEmbedder:
-    from assistant.core.settings import Settings
     from assistant.models import embedding_model_path
+    from assistant_core.settings import Settings
 
     return SentenceTransformerEmbedder(embedding_model_path(Settings()), device="cpu")
 

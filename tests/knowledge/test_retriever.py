@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from knowledge.base import KnowledgeBase
 from knowledge.retriever import KnowledgeRetriever
 from tests.fakes import HashingEmbedder

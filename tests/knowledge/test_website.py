@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from knowledge.base import KnowledgeBase
 from knowledge.website import CrawlPolicy, Website, WebsiteError
 from tests.fakes import HashingEmbedder
@@ -204,8 +204,8 @@ def test_a_markdown_files_front_matter_url_is_its_link(kb: KnowledgeBase, tmp_pa
 def test_answers_may_link_to_the_web_sources_and_the_persona_hosts(
     site: tuple[Site, str], tmp_path: Path
 ) -> None:
-    from assistant.core.settings import Settings
     from assistant.wiring import Components
+    from assistant_core.settings import Settings
     from tests.fakes import FakeChatModel
 
     _, base = site

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.llm.server.embedded import EmbeddedChatModel
+from assistant_core.settings import Settings
 from tests.conftest import MODEL_CACHE
 from tests.integration.conftest import chat_model_dir
 

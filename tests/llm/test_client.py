@@ -1,4 +1,4 @@
-"""The OpenAI-compatible client (assistant/core/openai_client.py) over mock transports: requests as
+"""The OpenAI-compatible client (assistant_core/openai_client.py) over mock transports: requests as
 sent, tool calls, retries only before the first token, errors in words."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from assistant.core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
-from assistant.core.openai_client import OpenAIChatModel
+from assistant_core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
+from assistant_core.openai_client import OpenAIChatModel
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
@@ -232,7 +232,7 @@ def test_complete_sends_tools_tool_choice_and_schema() -> None:
 
 
 def test_context_length_exceeded_is_its_own_error_with_the_servers_numbers() -> None:
-    from assistant.core.chat_model import ContextTooLong
+    from assistant_core.chat_model import ContextTooLong
 
     message = "This model's maximum context length is 8192 tokens. However, you requested 9000"
     body = {"error": {"message": message, "code": "context_length_exceeded", "param": "messages"}}
@@ -244,7 +244,7 @@ def test_context_length_exceeded_is_its_own_error_with_the_servers_numbers() -> 
 
 
 def test_token_count_and_context_come_from_the_server_or_a_safe_bound() -> None:
-    from assistant.core.openai_client import byte_bound
+    from assistant_core.openai_client import byte_bound
 
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/tokenize":

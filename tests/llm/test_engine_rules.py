@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.chat_model import ContextTooLong
-from assistant.core.errors import LLMError
 from assistant.llm.engine import TransformersChatModel
 from assistant.llm.server.repetition import repeats
+from assistant_core.chat_model import ContextTooLong
+from assistant_core.errors import LLMError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

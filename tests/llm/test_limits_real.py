@@ -6,11 +6,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from assistant.core.chat_model import ContextTooLong
 from assistant.llm.server.batching import Sampling
 from assistant.llm.server.embedded import EmbeddedChatModel
 from assistant.llm.server.prompts import prompt_ids
 from assistant.llm.server.repetition import repeats
+from assistant_core.chat_model import ContextTooLong
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -90,7 +90,7 @@ def test_model_serve_answers_then_stops_on_sigterm_mid_answer() -> None:
 
 def test_embedded_server_does_not_hold_the_process_at_exit() -> None:
     script = (
-        "from assistant.core.settings import load_settings\n"
+        "from assistant_core.settings import load_settings\n"
         "from assistant.wiring import build_chat_model\n"
         "model = build_chat_model(load_settings())\n"
         "print('ANSWER', model.complete([{'role': 'user', 'content': 'Hi'}], max_tokens=3).text)\n"

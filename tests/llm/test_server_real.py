@@ -14,9 +14,9 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from assistant.core.errors import LLMOverloaded
-from assistant.core.openai_client import OpenAIChatModel
 from assistant.llm.server.embedded import EmbeddedChatModel
+from assistant_core.errors import LLMOverloaded
+from assistant_core.openai_client import OpenAIChatModel
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

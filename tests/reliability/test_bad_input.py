@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from dialog.events import UserUttered
 from dialog.guard import check_message
 from dialog.manager import Assistant, TurnOptions

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import App, main
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from dialog.messages import Message
 from dialog.prompt import KB_UNAVAILABLE
 from tests.fakes import FakeChatModel, HashingEmbedder

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from dialog.events import BotUttered, UserUttered
 from tests.conftest import PG_SERVER
 from tests.fakes import FakeChatModel

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from knowledge.base import KnowledgeBase
 from knowledge.errors import IndexWriteFailed
 from tests.fakes import HashingEmbedder

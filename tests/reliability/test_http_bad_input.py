@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.reliability.test_openapi_fuzz import LOYALTY
 from tests.ui.conftest import ApiClient, serving, write_docs

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from dialog.events import AnswerFailed, BotUttered, UserUttered
 from dialog.messages import Message
 from tests.fakes import HashingEmbedder

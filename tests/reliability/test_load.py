@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.core.chat_model import ChatMessages
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.chat_model import ChatMessages
+from assistant_core.settings import Settings
 from dialog.events import BotUttered, UserUttered
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.ui.conftest import SECRET, TOKEN_HEADER, scoped, serving, write_docs

@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.demo import HELP_CENTRE
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from dialog.events import AnswerFailed, BotUttered, UserUttered
 from tests.ui.conftest import TOKEN_HEADER, scoped, serving
 from ui.server import create_app

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from dialog.messages import Message
 from dialog.prompt import SYSTEM_PROMPT
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.reliability.test_openapi_fuzz import LOYALTY
 from tests.ui.conftest import SECRET, serving

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import App, main
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from dialog.messages import Message
 from tests.fakes import HashingEmbedder
 from tests.reliability.faulty_lm import Faults, faulty_app

@@ -85,7 +85,7 @@ def _in_line(database_url: str, conversation_id: str) -> int:
 def _bind(database_url: str, conversation_id: str) -> str:
     """Bind the conversation to the anonymous REST customer (no key exists) and return its token,
     so every message can join the line at once instead of racing to start it."""
-    from assistant.core.db import Database
+    from assistant_core.db import Database
     from ui.access_http import ANONYMOUS_CUSTOMER
     from ui.access_owners import OwnershipStore
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from tests.fakes import FakeChatModel, HashingEmbedder
 from ui.admin.desk import AdminDesk
 from ui.admin.knowledge import KnowledgeAdmin

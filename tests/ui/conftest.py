@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from benchmarks.serving import free_port, serving
 from tests.fakes import FakeChatModel, HashingEmbedder
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.ui.conftest import write_docs
 from ui.terminal import TerminalChat

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from assistant.cli import App, main
-from assistant.core.db import Database
+from assistant_core.db import Database
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.ui.conftest import serving
 from ui.access import Principal

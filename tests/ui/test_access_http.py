@@ -10,7 +10,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from ui.access import Action, Decision, Principal, Role, scoped_conversation_id
 from ui.access_http import AccessControl, caller_of, install_access, require, token_of
 from ui.access_owners import TOKEN_HEADER

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from dialog.messages import Message
 from tests.fakes import FakeChatModel
 from tests.ui.conftest import SECRET, TOKEN_HEADER

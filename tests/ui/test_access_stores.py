@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import inspect, select, text
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from dialog.records import ConversationRow
 from ui.access import Principal, Relation, Role
 from ui.access_audit import AuditLog

@@ -18,8 +18,8 @@ import pytest
 from matplotlib.figure import Figure
 from pydantic import SecretStr
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from dialog.messages import Message
 from tests.fakes import FakeChatModel
 from tests.ui.conftest import serving

@@ -12,8 +12,8 @@ import anyio
 import httpx
 import pytest
 
-from assistant.core.errors import LLMTimeout
 from assistant.wiring import Components
+from assistant_core.errors import LLMTimeout
 from dialog.errors import ConversationNotFound, EventNotFound
 from dialog.locking import TurnLockTimeout
 from dialog.messages import Message

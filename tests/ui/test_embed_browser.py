@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.ui.conftest import serving, write_docs
 from tests.ui.test_web_browser import TIMEOUT_MS, browser  # noqa: F401 - the fixture

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from assistant.core.db import Database
+from assistant_core.db import Database
 from ui.jobs import DeliveryQueue
 
 pytestmark = pytest.mark.unit

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.models import chat_model_path
+from assistant_core.settings import Settings
 from tests.conftest import MODEL_CACHE
 from tests.ui.conftest import free_port
 from tests.ui.test_web_browser import ARGS, CHROMIUM, DOCS

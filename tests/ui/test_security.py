@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
-from assistant.core.errors import ConfigError
-from assistant.core.settings import Settings, load_settings
+from assistant_core.errors import ConfigError
+from assistant_core.settings import Settings, load_settings
 from tests.ui.conftest import serving
 from ui.security import install_security
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from assistant.core.errors import ConfigError
 from assistant.wiring import Components
+from assistant_core.errors import ConfigError
 from tests.ui.conftest import serving
 from ui.server import create_app
 from ui.web import parse_auth

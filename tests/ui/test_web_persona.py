@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.settings import Settings
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.ui.conftest import serving
 from ui.server import create_app

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.core.errors import ConfigError
+from assistant_core.errors import ConfigError
 from ui.access import (
     Action,
     Decision,

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli.bench import bench
-from assistant.core.chat_model import ChatMessages
-from assistant.core.settings import Settings
 from assistant.wiring import Components
+from assistant_core.chat_model import ChatMessages
+from assistant_core.settings import Settings
 from benchmarks import suite, turn, webhook_workers
 from benchmarks.doc_sections import write_section
 from dialog.messages import Grounding, Reply, Source

@@ -5,7 +5,7 @@ import multiprocessing
 import pytest
 from sqlalchemy import inspect, text
 
-from assistant.core.db import make_engine
+from assistant_core.db import make_engine
 
 pytestmark = pytest.mark.unit
 
@@ -14,7 +14,7 @@ def start_up(url: str, start: object) -> str:
     """What a server does first: migrate the database (alembic is per process, not per thread)."""
     import dialog.records  # noqa: F401
     import knowledge.records  # noqa: F401
-    from assistant.core.db import migrate
+    from assistant_core.db import migrate
 
     engine = make_engine(url)
     start.wait()  # type: ignore[attr-defined]

@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import App, main
-from assistant.core.chat_model import ChatMessages
 from assistant.evaluation import (
     Checks,
     EvalReport,
@@ -28,6 +27,7 @@ from assistant.evaluation import (
     summarise,
 )
 from assistant.evaluation.scoring import contains_any, normalise, percentile, source_matches
+from assistant_core.chat_model import ChatMessages
 from dialog.messages import Grounding, Message, Reply, Source
 from tests.fakes import FakeChatModel, HashingEmbedder
 
@@ -477,8 +477,8 @@ def test_eval_command_compares_settings_on_a_fresh_corpus(
 
 
 def test_bench_gives_a_knowledge_base_per_chunking_and_shares_the_models(tmp_path: Path) -> None:
-    from assistant.core.settings import load_settings
     from assistant.evaluation.runner import Bench
+    from assistant_core.settings import load_settings
 
     model, embedder = echo_model(), HashingEmbedder()
     overrides = {"embedder": embedder, "chat_model": model}

@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
-CORE = ("dialog", "knowledge", "ui", "assistant/core", "assistant/cli", "assistant/wiring.py")
+CORE = ("dialog", "knowledge", "ui", "assistant_core", "assistant/cli", "assistant/wiring.py")
 DEMO_NAMES = re.compile(
     r"northwind|\bNW[- ]?\d|\bNW-|assistant/demo/|demo_setup|shipping, returns, your order", re.I
 )

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.errors import ConfigError
-from assistant.core.settings import Settings, load_settings
+from assistant_core.errors import ConfigError
+from assistant_core.settings import Settings, load_settings
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from assistant.core.db import make_engine
+from assistant_core.db import make_engine
 
 pytestmark = pytest.mark.unit
 

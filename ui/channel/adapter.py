@@ -20,7 +20,7 @@ from typing import Protocol
 
 import anyio
 
-from assistant.core.settings import Settings
+from assistant_core.settings import Settings
 from dialog.errors import ConversationNotFound
 from dialog.events import Event
 from dialog.messages import Grounding, Message, Reply, Source

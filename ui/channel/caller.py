@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from assistant.core.errors import AssistantError
+from assistant_core.errors import AssistantError
 from ui.access import Action, Principal, Role
 
 Caller = Principal

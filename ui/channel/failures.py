@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import psycopg
 from sqlalchemy.exc import OperationalError
 
-from assistant.core.errors import LLMError
+from assistant_core.errors import LLMError
 from dialog.errors import ConversationNotFound, EventNotFound
 from dialog.locking import TurnLockTimeout
 from ui.channel.caller import AccessDenied

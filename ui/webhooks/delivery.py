@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from assistant.core.settings import parse_durations
+from assistant_core.settings import parse_durations
 from dialog.messages import Grounding, Message, Reply, Source
 from ui.jobs import DeliveryQueue, Job
 from ui.runtime import Runtime

@@ -25,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.core.errors import ModelError
 from assistant.llm.devices import pick_device, pick_dtype
 from assistant.llm.server import managers
 from assistant.llm.server.config import ServerConfig
 from assistant.llm.server.grammar import GrammarCache
 from assistant.llm.server.repetition import NO_MARKERS, Markers, Penalties, SerialRepetition
+from assistant_core.errors import ModelError
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import uvicorn
 
-from assistant.core.errors import ModelError
-from assistant.core.openai_client import OpenAIChatModel
 from assistant.llm.server.app import create_app
 from assistant.llm.server.batching import Engine
 from assistant.llm.server.config import ServerConfig
+from assistant_core.errors import ModelError
+from assistant_core.openai_client import OpenAIChatModel
 
 log = logging.getLogger(__name__)
 

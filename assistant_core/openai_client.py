@@ -12,8 +12,8 @@ import openai
 from openai import Stream
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from assistant.core.chat_model import ChatMessages, Completion, ContextTooLong, ToolCall, Usage
-from assistant.core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
+from assistant_core.chat_model import ChatMessages, Completion, ContextTooLong, ToolCall, Usage
+from assistant_core.errors import LLMError, LLMOverloaded, LLMTimeout, LLMUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

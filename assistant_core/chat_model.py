@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from assistant.core.errors import LLMError
+from assistant_core.errors import LLMError
 
 ChatMessages = Sequence[dict[str, Any]]
 """OpenAI-style messages: `{"role": "user", "content": "..."}`."""

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed over by assistant.core.db.migrate."""
+"""Alembic environment: runs on the connection handed over by assistant_core.db.migrate."""
 
 from alembic import context
 

@@ -16,7 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from assistant.core.errors import ConfigError
+from assistant_core.errors import ConfigError
 
 CONFIG_FILE_ENV = "ASSISTANT_CONFIG"
 REDACT_KINDS = ("emails", "phones", "cards", "ibans", "ips")

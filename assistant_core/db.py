@@ -12,10 +12,10 @@ from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, 
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
-from assistant.core.errors import ConfigError
-from assistant.core.sqlite_gate import GatedSqliteConnection
+from assistant_core.errors import ConfigError
+from assistant_core.sqlite_gate import GatedSqliteConnection
 
-MIGRATIONS = Path(__file__).parents[1] / "migrations"  # scripts only: they import no app code
+MIGRATIONS = Path(__file__).parent / "migrations"  # scripts only: they import no app code
 log = logging.getLogger(__name__)
 
 
