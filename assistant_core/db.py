@@ -8,8 +8,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, exc, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from assistant_core.errors import ConfigError
@@ -17,6 +17,9 @@ from assistant_core.sqlite_gate import GatedSqliteConnection
 
 MIGRATIONS = Path(__file__).parent / "migrations"  # scripts only: they import no app code
 log = logging.getLogger(__name__)
+
+PING_AFTER_IDLE_S = 5.0
+"""A pooled PostgreSQL connection idle this long is pinged before use (see `_ping_when_idle`)."""
 
 
 class Base(DeclarativeBase):
@@ -30,8 +33,17 @@ def rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def make_engine(url: str, *, busy_timeout_s: float = 10.0, connect_retries: int = 3) -> Engine:
-    """An engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3).
+def make_engine(
+    url: str | URL,
+    *,
+    busy_timeout_s: float = 10.0,
+    connect_retries: int = 3,
+    ping_every_checkout: bool = False,
+    **pool: Any,
+) -> Engine:
+    """An engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (psycopg 3); `pool`
+    sizes PostgreSQL's connection pool (`pool_size`, `max_overflow`). PostgreSQL connections are
+    pinged before use when idle a while, or on every checkout with `ping_every_checkout`.
 
     A database that is locked or unreachable for a moment is waited for within a bound: SQLite's
     busy timeout, and a few spaced connection attempts (before any transaction, so nothing is
@@ -51,9 +63,36 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, connect_retries: int 
             engine, "connect", partial(_sqlite_pragmas, busy_ms=int(busy_timeout_s * 1000))
         )
         return engine
-    engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    engine = create_engine(
+        parsed, connect_args={"connect_timeout": 5}, pool_pre_ping=ping_every_checkout, **pool
+    )
     event.listen(engine, "do_connect", partial(_connect_with_retries, attempts=connect_retries))
+    if not ping_every_checkout:
+        _ping_when_idle(engine)
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it sat idle a while (SQLAlchemy's
+    documented custom pessimistic ping): `pool_pre_ping` pings on every checkout, a round trip
+    that cost a busy server about 10 per webhook delivery. A connection that fails the ping is
+    replaced; one that died while in use recently fails its statement, and SQLAlchemy then
+    replaces every pooled connection of that moment (its disconnect handling)."""
+
+    def checked_in(_dbapi: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return  # a new connection, or one in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi)
+        except Exception as err:
+            raise exc.DisconnectionError(f"pooled connection failed its ping: {err}") from err
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
 
 
 def _connect_with_retries(

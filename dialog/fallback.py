@@ -34,4 +34,4 @@ def fallback_answer(err: LLMError, sources: Sequence[Source]) -> str:
     excerpt = " ".join(best.text.split())
     if len(excerpt) > EXCERPT_CHARS:
         excerpt = excerpt[:EXCERPT_CHARS].rsplit(" ", 1)[0] + " …"
-    return f"{head} This is what our help centre says ({best.title or best.source}):\n\n> {excerpt}"
+    return f"{head} This is what our documents say ({best.title or best.source}):\n\n> {excerpt}"

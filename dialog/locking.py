@@ -22,9 +22,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from assistant_core.db import make_engine
 from dialog.errors import DialogError
 
 
@@ -83,20 +84,25 @@ class PostgresTurnLocks:
 
     The lock connections come from their own pool: were they taken from the application's pool,
     enough concurrent turns would hold every connection and wait forever for one to store events.
+    That pool pings on every checkout (one round trip a turn): SQLAlchemy replaces the dead
+    connections of a pool that saw a disconnect, but only of that pool, so after a database
+    restart a stale lock connection would fail the turn the application's pool recovered for.
     """
 
     def __init__(self, engine: Engine, *, max_turns: int = 200) -> None:
-        self.engine = create_engine(
-            engine.url, pool_size=8, max_overflow=max_turns, pool_pre_ping=True
+        self.engine = make_engine(
+            engine.url, pool_size=8, max_overflow=max_turns, ping_every_checkout=True
         )
 
     def acquire(self, conversation_id: str, *, timeout: float = 60.0) -> Held:
         key = advisory_key(conversation_id)
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            conn.execute(text(f"SET lock_timeout = {max(1, int(timeout * 1000))}"))
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            conn.execute(text("SET lock_timeout = 0"))
+            if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}):
+                # busy (or others queued first: PostgreSQL refuses a try that would jump them)
+                conn.execute(text(f"SET lock_timeout = {max(1, int(timeout * 1000))}"))
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                conn.execute(text("SET lock_timeout = 0"))
         except OperationalError as err:
             conn.close()
             raise TurnLockTimeout(

@@ -35,12 +35,12 @@ SYSTEM_PROMPT = system_prompt(Persona())
 """The neutral prompt, for an assistant with no persona."""
 
 KB_UNAVAILABLE = (
-    "I can't search our help centre right now, so I can't answer that reliably. "
+    "I can't search our documents right now, so I can't answer that reliably. "
     "Would you like me to connect you with a person?"
 )
 
 NO_ANSWER = (
-    "I couldn't find that in our help centre. Could you rephrase the question, "
+    "I couldn't find that in our documents. Could you rephrase the question, "
     "or would you like me to connect you with a person?"
 )
 

@@ -16,8 +16,9 @@ are used up, or the receiver refused it for good).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,6 +51,8 @@ class Job:
     answer: dict[str, Any] | None
     attempts: int
     worker: str
+    leased_at: float = field(default_factory=time.monotonic, compare=False)
+    """When this process leased it (time.monotonic)."""
 
 
 @dataclass(frozen=True)

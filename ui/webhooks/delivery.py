@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -74,10 +75,8 @@ async def run_delivery(
 ) -> Outcome:
     """Run the leased job to its end or its next try; `inline` (an HTTP request waits for the
     answer) raises a failed turn and forgets the job, so the sender's retry starts afresh."""
-    settings = runtime.settings
-    heartbeat = asyncio.get_running_loop().create_task(
-        _renew(queue, job, settings.delivery_lease_s), name=f"lease {job.id}"
-    )
+    lease = Lease(queue, job, runtime.settings.delivery_lease_s, job.leased_at)
+    heartbeat = asyncio.get_running_loop().create_task(_renew(lease), name=f"lease {job.id}")
     try:
         answer = job.answer
         if answer is None:
@@ -87,9 +86,32 @@ async def run_delivery(
             answer = {"reply": reply_to_json(reply), "done": []}
             if not await runtime.blocking(queue.save_answer, job, answer):
                 return Outcome("lost", reply)
-        return await _send(runtime, queue, job, sender, answer)
+        return await _send(runtime, queue, lease, sender, answer)
     finally:
         heartbeat.cancel()
+
+
+@dataclass
+class Lease:
+    """This worker's lease on a job and when it last made sure of it (taken or renewed)."""
+
+    queue: DeliveryQueue
+    job: Job
+    length_s: float
+    confirmed: float
+    """time.monotonic() of the take or the last renewal."""
+
+    def fresh(self) -> bool:
+        """Under a third of the lease has passed: nobody else can have taken the job."""
+        return time.monotonic() - self.confirmed < self.length_s / 3
+
+    def renew(self) -> bool:
+        """Extend the lease; False when another worker has the job now."""
+        started = time.monotonic()
+        held = self.queue.renew(self.job, lease_s=self.length_s)
+        if held:
+            self.confirmed = started
+        return held
 
 
 async def _turn(
@@ -109,16 +131,16 @@ async def _turn(
 
 
 async def _send(
-    runtime: Runtime, queue: DeliveryQueue, job: Job, sender: Sender, answer: dict[str, Any]
+    runtime: Runtime, queue: DeliveryQueue, lease: Lease, sender: Sender, answer: dict[str, Any]
 ) -> Outcome:
     """Every sending step not yet done; the rest of the delivery is tried again later."""
+    job = lease.job
     reply = reply_from_json(answer["reply"])
     done = list(answer.get("done", []))
     problems: list[SendError] = []
-    lease_s = runtime.settings.delivery_lease_s
     steps = [step for step in sender.steps(job, reply) if step not in done]
     for number, step in enumerate(steps, start=1):
-        if not await runtime.blocking(lambda: queue.renew(job, lease_s=lease_s)):
+        if not lease.fresh() and not await runtime.blocking(lease.renew):
             return Outcome("lost", reply)  # another worker has it now: it sends, not us
         try:
             await sender.send(runtime, job, reply, step)
@@ -156,12 +178,13 @@ async def _retry_later(
     return status
 
 
-async def _renew(queue: DeliveryQueue, job: Job, lease_s: float) -> None:
+async def _renew(lease: Lease) -> None:
     """Keep the lease while the job runs, renewing it every third of its length."""
+    job = lease.job
     while True:
-        await asyncio.sleep(lease_s / 3)
+        await asyncio.sleep(lease.length_s / 3)
         try:
-            held = await asyncio.to_thread(queue.renew, job, lease_s=lease_s)
+            held = await asyncio.to_thread(lease.renew)
         except Exception:  # noqa: BLE001 - a database hiccup: the next renewal may work
             log.warning("could not renew the lease of delivery %s", job.delivery_id)
             continue

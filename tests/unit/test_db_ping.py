@@ -1,0 +1,56 @@
+"""PostgreSQL connections are pinged before use only after sitting idle: a dead idle connection is
+replaced without the caller noticing, and a busy pool skips the round trip."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+
+import assistant_core.db as db
+
+pytestmark = pytest.mark.unit
+
+
+def _pid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(text("SELECT pg_backend_pid()")))
+
+
+def _terminate(url: str, pid: int) -> None:
+    admin = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.connect() as conn:
+        assert conn.scalar(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    admin.dispose()
+
+
+def test_an_idle_dead_connection_is_replaced_before_use(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.make_engine(postgres_url, pool_size=1, max_overflow=0)
+    first = _pid(engine)
+    _terminate(postgres_url, first)
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)  # every pooled connection counts as idle
+    assert _pid(engine) != first, "the ping found it dead and a new connection served"
+    engine.dispose()
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.make_engine(postgres_url, pool_size=1, max_overflow=0)
+    first = _pid(engine)
+    _terminate(postgres_url, first)
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 3600.0)  # nothing counts as idle
+    with pytest.raises(OperationalError):  # no ping: the statement meets the dead connection
+        _pid(engine)
+    assert _pid(engine) != first, "SQLAlchemy replaced the pool after the disconnect"
+    engine.dispose()
+
+
+def test_every_checkout_is_pinged_when_asked(postgres_url: str) -> None:
+    engine = db.make_engine(postgres_url, pool_size=1, max_overflow=0, ping_every_checkout=True)
+    first = _pid(engine)
+    _terminate(postgres_url, first)
+    assert _pid(engine) != first
+    engine.dispose()
