@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import column, create_engine, func, insert, select, table
+from sqlalchemy.orm import Session
 
 from assistant_core.db import Database
 from dialog.insights import (
@@ -47,6 +48,23 @@ DELIVERIES = table(
     column("created_at"),
     column("updated_at"),
 )
+
+CUTOFF = datetime.combine(OLD_DAY + timedelta(days=1), datetime.min.time(), UTC)
+"""A purge cutoff the day after OLD_DAY: c1 and c2 (the old day's conversations) lie before it."""
+
+
+def _add_delivery(session: Session, delivery_id: str, status: str, now: datetime) -> None:
+    """A webhook delivery row for c1 (the ui's table, written here as plain SQL)."""
+    session.execute(
+        insert(DELIVERIES).values(
+            source="generic",
+            delivery_id=delivery_id,
+            conversation_id="c1",
+            status=status,
+            created_at=now,
+            updated_at=now,
+        )
+    )
 
 
 def assert_figures(report: Report, want: Expected) -> None:
@@ -142,22 +160,12 @@ def test_purge_deletes_old_conversations_and_the_report_still_adds_up(
     old = ["c1", "c2"]
     now = datetime.now(UTC)
     with database.session.begin() as session:
-        session.execute(
-            insert(DELIVERIES).values(
-                source="generic",
-                delivery_id="d-1",
-                conversation_id="c1",
-                status="done",
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        _add_delivery(session, "d-1", "done", now)
         session.add(TurnTicketRow(conversation_id="c2", owner="gone", taken_at=now.isoformat()))
         session.add(SnapshotRow(conversation_id="c1", seq=1, state={}, created_at=now))
     kept_events = _count(database, EventRow, EventRow.conversation_id, ["c3", "c4", "c5"])
 
-    cutoff = datetime.combine(OLD_DAY + timedelta(days=1), datetime.min.time(), UTC)
-    result = purge_before(database.engine, cutoff, batch=1)  # one conversation per transaction
+    result = purge_before(database.engine, CUTOFF, batch=1)  # one conversation per transaction
 
     old_events = sum(len(history.events(c)) for c in old)  # read before: the store is now empty
     assert result.conversations == 2 and result.deliveries == 1 and result.tickets == 1
@@ -246,18 +254,8 @@ def test_a_conversation_with_a_delivery_in_flight_is_kept(
     build_history(database, shop)
     now = datetime.now(UTC)
     with database.session.begin() as session:
-        session.execute(
-            insert(DELIVERIES).values(
-                source="generic",
-                delivery_id="d-pending",
-                conversation_id="c1",
-                status="pending",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    cutoff = datetime.combine(OLD_DAY + timedelta(days=1), datetime.min.time(), UTC)
-    result = purge_before(database.engine, cutoff)
+        _add_delivery(session, "d-pending", "pending", now)
+    result = purge_before(database.engine, CUTOFF)
     assert result.conversations == 1 and result.deliveries == 0
     with database.session() as session:
         assert session.get(ConversationRow, "c1") is not None

@@ -51,22 +51,13 @@ def event(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def chatwoot() -> Iterator[Recorder]:
+def chatwoot(components: Components, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+    """The fake Chatwoot API, with the components' settings pointed at it (no webhook secret)."""
     with recording_server() as fake:
+        monkeypatch.setattr(components.settings, "chatwoot_base_url", fake.url)
+        monkeypatch.setattr(components.settings, "chatwoot_api_token", SecretStr(TOKEN))
+        monkeypatch.setattr(components.settings, "chatwoot_webhook_secret", None)
         yield fake
-
-
-def _configure(
-    components: Components,
-    fake: Recorder,
-    monkeypatch: pytest.MonkeyPatch,
-    secret: str | None = None,
-) -> None:
-    monkeypatch.setattr(components.settings, "chatwoot_base_url", fake.url)
-    monkeypatch.setattr(components.settings, "chatwoot_api_token", SecretStr(TOKEN))
-    monkeypatch.setattr(
-        components.settings, "chatwoot_webhook_secret", SecretStr(secret) if secret else None
-    )
 
 
 def _post(
@@ -83,9 +74,7 @@ def test_a_contact_message_is_answered_through_the_messages_api(
     components: Components,
     model: FakeChatModel,
     chatwoot: Recorder,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _configure(components, chatwoot, monkeypatch)
     model.enqueue("Blenders have a two year warranty.")
     with serving(create_app(components, web=False)) as base:
         response = _post(base, event())
@@ -131,10 +120,8 @@ def test_events_that_are_not_a_contact_asking_are_ignored(
     components: Components,
     model: FakeChatModel,
     chatwoot: Recorder,
-    monkeypatch: pytest.MonkeyPatch,
     overrides: dict[str, Any],
 ) -> None:
-    _configure(components, chatwoot, monkeypatch)
     with serving(create_app(components, web=False)) as base:
         response = _post(base, event(**overrides))
         time.sleep(0.2)
@@ -146,9 +133,7 @@ def test_the_same_message_twice_is_answered_once(
     components: Components,
     model: FakeChatModel,
     chatwoot: Recorder,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _configure(components, chatwoot, monkeypatch)
     model.enqueue("Two years.")
     with serving(create_app(components, web=False)) as base:
         assert _post(base, event()).json()["status"] == "accepted"
@@ -164,7 +149,7 @@ def test_signature_is_required_when_a_secret_is_set(
     chatwoot: Recorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _configure(components, chatwoot, monkeypatch, secret="cw-secret")
+    monkeypatch.setattr(components.settings, "chatwoot_webhook_secret", SecretStr("cw-secret"))
     model.enqueue("Two years.")
     body = json.dumps(event()).encode()
     ts = str(int(time.time()))
@@ -186,9 +171,7 @@ def test_handoff_opens_the_conversation_for_a_human_and_an_agent_hands_it_back(
     components: Components,
     model: FakeChatModel,
     chatwoot: Recorder,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _configure(components, chatwoot, monkeypatch)
     model.enqueue("Two years.")
     with serving(create_app(components, web=False)) as base:
         assert _post(base, event(content="/handoff")).json()["status"] == "accepted"
@@ -219,9 +202,7 @@ def test_chatwoot_refusing_our_reply_is_recorded_not_raised(
     components: Components,
     model: FakeChatModel,
     chatwoot: Recorder,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _configure(components, chatwoot, monkeypatch)
     chatwoot.statuses = [401]
     model.enqueue("Two years.")
     with serving(create_app(components, web=False)) as base:
@@ -252,7 +233,6 @@ def test_a_handoff_is_not_lost_when_posting_the_reply_fails(
     chatwoot: Recorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _configure(components, chatwoot, monkeypatch)
     monkeypatch.setattr(components.settings, "delivery_retry_schedule", "0.05,0.05")
     chatwoot.statuses = [503]  # the reply POST fails once; the status change goes through
     with serving(create_app(components, web=False)) as base:
@@ -270,11 +250,9 @@ def test_a_resolved_conversation_is_answered_again_when_the_contact_writes(
     components: Components,
     model: FakeChatModel,
     chatwoot: Recorder,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # some Chatwoot versions send agent bots no conversation_status_changed: the status the
     # next message carries says the agent resolved it
-    _configure(components, chatwoot, monkeypatch)
     model.enqueue("Two years.")
     with serving(create_app(components, web=False)) as base:
         _post(base, event(content="/handoff"))

@@ -25,49 +25,39 @@ pytestmark = pytest.mark.unit
 A, OWN, OTHER, HOOK = Relation.ABSENT, Relation.OWN, Relation.OTHER, Relation.WEBHOOK
 COLUMNS = (A, OWN, OTHER, HOOK)
 
-# rows: action -> statuses for (absent, own, other, webhook), the conversation not handed off
-CONVERSATIONS: dict[Role, dict[Action, tuple[int, int, int, int]]] = {
-    Role.CUSTOMER: {
-        Action.START: (200, 200, 404, 404),
-        Action.SEND: (200, 200, 404, 404),
-        Action.STREAM: (200, 200, 404, 404),
-        Action.COMMAND: (200, 200, 404, 404),
-        Action.READ: (404, 200, 404, 404),
-        Action.EXPORT: (404, 200, 404, 404),
-        Action.FEEDBACK: (404, 200, 404, 404),
-        Action.HAND_BACK: (404, 403, 404, 404),
-    },
-    Role.AGENT: {
-        Action.START: (200, 200, 403, 403),
-        Action.SEND: (200, 200, 403, 403),
-        Action.STREAM: (200, 200, 403, 403),
-        Action.COMMAND: (200, 200, 403, 403),
-        Action.READ: (404, 200, 403, 200),
-        Action.EXPORT: (404, 200, 403, 200),
-        Action.FEEDBACK: (404, 200, 403, 403),
-        Action.HAND_BACK: (404, 200, 403, 200),
-    },
-    Role.ADMIN: {
-        Action.START: (200, 200, 403, 403),
-        Action.SEND: (200, 200, 403, 403),
-        Action.STREAM: (200, 200, 403, 403),
-        Action.COMMAND: (200, 200, 200, 200),
-        Action.READ: (404, 200, 200, 200),
-        Action.EXPORT: (404, 200, 200, 200),
-        Action.FEEDBACK: (404, 200, 403, 403),
-        Action.HAND_BACK: (404, 200, 200, 200),
-    },
-    Role.WEBHOOK: {
-        Action.START: (200, 200, 403, 200),
-        Action.SEND: (200, 200, 403, 200),
-        Action.STREAM: (200, 200, 403, 200),
-        Action.COMMAND: (200, 200, 403, 200),
-        Action.READ: (404, 403, 403, 403),
-        Action.EXPORT: (404, 403, 403, 403),
-        Action.FEEDBACK: (404, 403, 403, 403),
-        Action.HAND_BACK: (404, 403, 403, 200),  # a helpdesk agent resolved it there
-    },
-}
+Statuses = tuple[int, int, int, int]
+"""Expected statuses for a conversation that is (absent, own, other, webhook) to the caller."""
+
+
+def by_role(grid: str) -> dict[Role, dict[Action, Statuses]]:
+    """The grid as role -> action -> statuses: a row an action, four statuses a header role."""
+    header, *lines = grid.strip().splitlines()
+    roles = [Role(name) for name in header.split()[1:]]
+    table: dict[Role, dict[Action, Statuses]] = {role: {} for role in roles}
+    for line in lines:
+        action, *statuses = line.split()
+        assert len(statuses) == 4 * len(roles), line
+        for n, role in enumerate(roles):
+            absent, own, other, hook = map(int, statuses[4 * n : 4 * n + 4])
+            table[role][Action(action)] = (absent, own, other, hook)
+    return table
+
+
+# each role's four statuses: (absent, own, other, webhook), the conversation not handed off;
+# a webhook may hand back a webhook conversation: a helpdesk agent resolved it there
+CONVERSATIONS = by_role(
+    """
+    action     customer         agent            admin            webhook
+    start      200 200 404 404  200 200 403 403  200 200 403 403  200 200 403 200
+    send       200 200 404 404  200 200 403 403  200 200 403 403  200 200 403 200
+    stream     200 200 404 404  200 200 403 403  200 200 403 403  200 200 403 200
+    command    200 200 404 404  200 200 403 403  200 200 200 200  200 200 403 200
+    read       404 200 404 404  404 200 403 200  404 200 200 200  404 403 403 403
+    export     404 200 404 404  404 200 403 200  404 200 200 200  404 403 403 403
+    feedback   404 200 404 404  404 200 403 403  404 200 403 403  404 403 403 403
+    hand_back  404 403 404 404  404 200 403 200  404 200 200 200  404 403 403 200
+    """
+)
 HANDED_OFF_CHANGES = {(Role.AGENT, a) for a in (Action.READ, Action.EXPORT, Action.HAND_BACK)}
 """With the conversation handed off, an agent may read, export and hand back someone else's."""
 
