@@ -154,11 +154,19 @@ async def _audit_command(request: Request, opened: Opened) -> None:
         )
 
 
-TOKEN_RETURNED: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Keys exist and none (or a revoked one) was sent."},
-    403: {"description": "Staff writing into a conversation that is not theirs."},
-    404: {"description": "No such conversation for this caller (or a wrong token)."},
-}
+def _refusals(forbidden: str, not_found: str) -> dict[int | str, dict[str, Any]]:
+    """A route's 401/403/404 for the OpenAPI description, with what its 403 and 404 mean."""
+    return {
+        401: {"description": "Keys exist and none (or a revoked one) was sent."},
+        403: {"description": forbidden},
+        404: {"description": not_found},
+    }
+
+
+TOKEN_RETURNED = _refusals(
+    "Staff writing into a conversation that is not theirs.",
+    "No such conversation for this caller (or a wrong token).",
+)
 
 
 @router.post(
@@ -246,11 +254,10 @@ def _sse(event: str, data: dict[str, object]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Keys exist and none (or a revoked one) was sent."},
-    403: {"description": "The role may not do this in that conversation."},
-    404: {"description": "No conversation with that id for this caller (or a wrong token)."},
-}
+NOT_FOUND = _refusals(
+    "The role may not do this in that conversation.",
+    "No conversation with that id for this caller (or a wrong token).",
+)
 
 
 @router.get(

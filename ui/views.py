@@ -8,19 +8,18 @@ from typing import Any
 
 from dialog.events import Event
 from dialog.state import ConversationState
-from ui.channel.citations import citations_markdown, plain_text, quote_lines
+from ui.channel.citations import citations_markdown, quote_lines
 
 __all__ = [
     "NO_CONVERSATION",
     "event_json",
     "export_markdown",
     "jsonable",
-    "plain_text",
     "quote_lines",
     "state_json",
     "state_markdown",
 ]
-"""`plain_text` and `quote_lines` live with the citations; named here for the webhooks."""
+"""`quote_lines` lives in ui.channel.citations; named here until ui/webhooks imports it there."""
 
 
 def jsonable(value: Any) -> Any:
