@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dialog.facts import Evidence, extract_facts
 from dialog.grounding import GroundedStream
 from dialog.messages import Grounding, Source
+from dialog.polarity import flipped_negation
 from dialog.quotes import Quote, QuotePicker
 
 EXTRACTIVE_INTRO = "Here is what I found in our documents:"
@@ -56,7 +57,7 @@ class GroundedAnswer:
         evidence = Evidence(
             [*(f"{s.title}\n{s.text}" for s in self.sources), question, *conversation]
         )
-        self.check = GroundedStream(evidence)
+        self.check = GroundedStream(evidence, vet=self._polarity)
         self.replacement = ""
         """What replaced the model's text: the passages quoted, or the offer of a person ("" while
         the model's text stands)."""
@@ -112,6 +113,16 @@ class GroundedAnswer:
             self._quoted(self._quotes),
             Grounding("passed", facts, relevance=self.relevance),
         )
+
+    def _polarity(self, sentence: str) -> str:
+        """Why a negating sentence may not stand: its closest passage sentence does not negate (a
+        decline, "I don't know", is not a claim about the passages)."""
+        if _DECLINED.search(sentence):
+            return ""
+        word = flipped_negation(
+            self.question, sentence, [s.text for s in self.sources], self.quotes
+        )
+        return f'the answer negates what its passages say ("{word}")' if word else ""
 
     def _pick(self, n: int) -> list[Quote]:
         quotes = self.quotes.best(self.question, [s.text for s in self.sources], n=n)

@@ -8,7 +8,7 @@ from dialog.answer import GroundedAnswer
 from dialog.facts import Evidence, extract_facts, unsupported_facts
 from dialog.grounding import GroundedStream
 from dialog.loops import is_degenerate, loop_reason
-from dialog.messages import Source
+from dialog.messages import Grounding, Source
 from dialog.quotes import QuotePicker, units
 from tests.fakes import FakeChatModel
 
@@ -215,7 +215,7 @@ def test_the_quote_picker_uses_the_embedder() -> None:
 
 
 def test_every_answer_reports_its_grounding_to_the_hooks(sqlite_db: object, shop: object) -> None:
-    from dialog.messages import Grounding, Message
+    from dialog.messages import Message
 
     model = FakeChatModel().enqueue("Standard shipping takes 3–5 business days.", "It is 2 days.")
     assistant = shop(sqlite_db, model)  # type: ignore[operator]
@@ -248,3 +248,119 @@ def test_a_question_too_long_for_the_model_gets_a_clear_reply(
     reply = assistant.handle(Message("How long does standard shipping take? " * 3, "c1"))
     assert reply.answer == TOO_LONG
     assert [e.type for e in assistant.history("c1")] == ["user", "answer_failed", "bot"]
+
+
+HOURS = (
+    "Support is open Monday to Friday from 08:00 to 20:00 and on Saturday from 10:00 to 16:00. "
+    "We are not open on Sundays."
+)
+REFUNDS = "Refunds are possible within 30 days of delivery. Refunds are not possible after 30 days."
+
+
+def _answer(
+    question: str, passage: str, reply: str, picker: QuotePicker | None = None
+) -> tuple[str, str, list[Source], Grounding]:
+    """What streamed, then what is stored, for one scripted reply over one passage."""
+    sources = [Source("docs/help.md", 1, 0.8, passage, "Help")]
+    answer = GroundedAnswer(question, sources, picker or QuotePicker(None), suffix="Anything else?")
+    streamed = "".join(answer.stream(FakeChatModel(reply).stream([])))
+    return (streamed, *answer.settle(streamed))
+
+
+@pytest.mark.parametrize("embedded", [False, True])
+def test_an_answer_that_negates_its_passage_is_replaced_by_the_passage(embedded: bool) -> None:
+    from tests.fakes import HashingEmbedder
+
+    picker = QuotePicker(HashingEmbedder().embed) if embedded else None
+    reply = "No, customer support is not open on Saturday, and when."
+    streamed, text, sources, grounding = _answer(
+        "Is customer support open on Saturday, and when?", HOURS, reply, picker
+    )
+    assert grounding.action == "extractive" and grounding.unsupported == ()
+    assert grounding.reason == 'the answer negates what its passages say ("No")'
+    assert "not open on Saturday" not in streamed  # held back, never shown
+    assert text.startswith("Here is what I found") and "Saturday from 10:00 to 16:00" in text
+    assert streamed.endswith(text) and text.endswith("\n\nAnything else?")
+    assert sources[0].quote and sources[0].quote in text
+
+
+@pytest.mark.parametrize(
+    ("question", "passage", "reply"),
+    [
+        ("Can I get a refund later?", REFUNDS, "No, refunds are not possible after 30 days."),
+        ("Is support open on Sunday?", HOURS, "No, support isn't open on Sundays."),
+        ("Is support open on Saturday?", HOURS, "Yes, from 10:00 to 16:00 on Saturday."),
+        ("Can I get a refund?", REFUNDS, "Refunds are possible within 30 days of delivery."),
+    ],
+)
+def test_an_answer_of_the_same_polarity_as_its_passage_passes(
+    question: str, passage: str, reply: str
+) -> None:
+    streamed, text, _, grounding = _answer(question, passage, reply)
+    assert grounding.action == "passed", grounding.reason
+    assert text == streamed == f"{reply}\n\nAnything else?"
+
+
+def test_a_negation_next_to_the_passage_sentence_does_not_back_the_answer() -> None:
+    """The Sunday sentence negates, the Saturday one (closest to the answer) does not."""
+    reply = "Support is open on weekdays. It is not open on Saturday."
+    streamed, text, _, grounding = _answer("Is support open on Saturday?", HOURS, reply)
+    assert grounding.action == "extractive" and grounding.reason.endswith('("not")')
+    assert streamed.startswith("Support is open on weekdays. It is \n\n") and "10:00" in text
+
+
+def test_a_decline_is_not_a_negation_of_the_passages() -> None:
+    streamed, text, _, grounding = _answer(
+        "Do you sell laptops?", HOURS, "I don't know. The passages do not mention laptops."
+    )
+    assert grounding.action == "abstained" and grounding.reason == "the model declined"
+    assert text == streamed and streamed.startswith("I don't know.")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "word"),
+    [
+        ("Support isn't open.", "n't"),
+        ("You can’t pay cash.", "n’t"),
+        ("It cannot be returned.", "cannot"),
+        ("Never share your password.", "Never"),
+        ("Neither card works.", "Neither"),
+        ("It ships without a receipt.", "without"),
+        ("Take note of the notice.", ""),
+        ("Write to no-reply@northwind.example.", ""),
+        ("Use `x is not None` to test it.", ""),
+        ('Click "Do not disturb".', ""),
+    ],
+)
+def test_negating_words_are_whole_words_outside_literals(sentence: str, word: str) -> None:
+    from dialog.polarity import negation
+
+    assert negation(sentence) == word
+
+
+def test_the_stream_holds_a_sentence_from_its_negation_until_it_is_checked() -> None:
+    vetted: list[str] = []
+    check = GroundedStream(Evidence([HOURS]), vet=lambda s: vetted.append(s) or "")
+    assert check.feed("Support") == "Support"
+    assert check.feed(" isn") == " "  # "isn" may become "isn't"
+    assert check.feed("'t open") == ""  # held from the negation to the end of the sentence
+    assert check.feed(" on Sundays. So") == "isn't open on Sundays. So"
+    assert vetted == ["Support isn't open on Sundays."]
+    refused = GroundedStream(Evidence([HOURS]), vet=lambda s: "flipped")
+    assert "".join(refused.stream(["It is ", "not open. ", "More."])) == "It is "
+    assert refused.failure == "negated" and refused.reason == "flipped"
+    assert GroundedStream(Evidence([HOURS])).feed("It is not") == "It is not"  # no check, no hold
+
+
+def test_a_flipped_answer_is_stored_as_extractive(sqlite_db: object, shop: object) -> None:
+    from dialog.messages import Message
+
+    model = FakeChatModel().enqueue("No, customer support is not open on Saturday, and when.")
+    assistant = shop(sqlite_db, model)  # type: ignore[operator]
+    seen: list[Grounding] = []
+    assistant.answer_hooks.append(seen.append)
+    reply = assistant.handle(Message("Is customer support open on Saturday, and when?", "c1"))
+    assert "not open on Saturday" not in reply.answer and "10:00" in reply.answer
+    assert [g.action for g in seen] == ["extractive"]
+    stored = [e for e in assistant.history("c1") if e.type == "bot"]
+    assert stored[-1].check["action"] == "extractive" and "negates" in stored[-1].check["reason"]
