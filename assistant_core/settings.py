@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     webhook_tolerance_s: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=65536, ge=256)
     turn_threads: int = Field(default=0, ge=0, le=256)
-    """Turns one server process runs at once; 0 = twice the CPU cores, at most 8. Threads beyond the
+    """Turns one server process runs at once; 0 = twice the CPU cores, at most 8 (with
+    `serve --workers N`, twice each worker's share of the cores). Threads beyond the
     cores hold the GIL against the event loop that acknowledges webhooks; raise it when a remote LM
     batches many requests."""
     callback_hosts: str = ""

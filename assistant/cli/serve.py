@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 WEB_ENV = "_ASSISTANT_SERVE_WEB"
 """How `serve --workers N` tells its worker processes whether to mount the web chat."""
+WORKERS_ENV = "_ASSISTANT_SERVE_WORKERS"
+"""How `serve --workers N` tells each worker process how many share the machine's cores."""
 
 
 @click.command()
@@ -71,6 +73,7 @@ def serve(app: App, host: str, port: int, no_web: bool, workers: int) -> None:
             uvicorn.run(application, host=host, port=port, log_level="info", ws="none")
         else:  # each worker builds its own app; this process only supervises (and runs retention)
             os.environ[WEB_ENV] = "0" if no_web else "1"
+            os.environ[WORKERS_ENV] = str(workers)
             uvicorn.run(
                 f"{__name__}:worker_app",
                 factory=True,
@@ -92,7 +95,20 @@ def worker_app() -> FastAPI:
     from assistant_core.settings import load_settings
     from ui.server import create_app
 
-    return create_app(Components(load_settings()), web=os.environ.get(WEB_ENV, "1") == "1")
+    settings = share_of_cores(load_settings(), int(os.environ.get(WORKERS_ENV, "1")))
+    return create_app(Components(settings), web=os.environ.get(WEB_ENV, "1") == "1")
+
+
+def share_of_cores(settings: Settings, workers: int, cpus: int | None = None) -> Settings:
+    """Turn threads sized by the worker's share of the cores when they are left to the default:
+    N processes each sized for every core keep N times too many CPU-bound turns running, whose
+    contention for each interpreter's lock slowed acknowledgements (docs/benchmarks.md)."""
+    from ui.channel import turn_threads_for
+
+    if settings.turn_threads or workers <= 1:
+        return settings
+    share = max(1, (cpus or os.cpu_count() or 1) // workers)
+    return settings.model_copy(update={"turn_threads": turn_threads_for(0, share)})
 
 
 def refuse_workers_on_sqlite(database: Database, workers: int) -> None:
