@@ -8,18 +8,7 @@ from typing import Any
 
 from dialog.events import Event
 from dialog.state import ConversationState
-from ui.channel.citations import citations_markdown, quote_lines
-
-__all__ = [
-    "NO_CONVERSATION",
-    "event_json",
-    "export_markdown",
-    "jsonable",
-    "quote_lines",
-    "state_json",
-    "state_markdown",
-]
-"""`quote_lines` lives in ui.channel.citations; named here until ui/webhooks imports it there."""
+from ui.channel.citations import citations_markdown
 
 
 def jsonable(value: Any) -> Any:

@@ -21,9 +21,9 @@ from fastapi.responses import JSONResponse
 
 from dialog.messages import Message, Reply, Source
 from ui.channel import webhook_caller
+from ui.channel.citations import quote_lines
 from ui.jobs import DeliveryQueue, Job
 from ui.runtime import Runtime
-from ui.views import quote_lines
 from ui.webhooks.common import count, read_body, secrets_of, verify_delivery
 from ui.webhooks.delivery import SendError
 from ui.webhooks.worker import DeliveryWorkers
