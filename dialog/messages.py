@@ -57,9 +57,9 @@ class Grounding:
     """What the grounding check found in one answer and what it did about it.
 
     `action` is one of: "passed" (every checkable fact is in the passages or the conversation),
-    "extractive" (an unsupported fact or a loop: the answer was replaced by quoted passages),
-    "abstained" (nothing relevant: the assistant said so and offered a person), "none" (no answer
-    was generated, e.g. a command or a tool).
+    "extractive" (an unsupported fact, a flipped negation or a loop: the answer was replaced by
+    quoted passages), "abstained" (nothing relevant: the assistant said so and offered a person),
+    "none" (no answer was generated, e.g. a command or a tool).
     """
 
     action: str = "none"
