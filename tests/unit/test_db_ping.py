@@ -24,12 +24,18 @@ def _terminate(url: str, pid: int) -> None:
     admin.dispose()
 
 
+def _pool_with_a_dead_connection(url: str, **options: bool) -> tuple[Engine, int]:
+    """A one-connection pool whose connection the server has since terminated; and its pid."""
+    engine = db.make_engine(url, pool_size=1, max_overflow=0, **options)
+    first = _pid(engine)
+    _terminate(url, first)
+    return engine, first
+
+
 def test_an_idle_dead_connection_is_replaced_before_use(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = db.make_engine(postgres_url, pool_size=1, max_overflow=0)
-    first = _pid(engine)
-    _terminate(postgres_url, first)
+    engine, first = _pool_with_a_dead_connection(postgres_url)
     monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)  # every pooled connection counts as idle
     assert _pid(engine) != first, "the ping found it dead and a new connection served"
     engine.dispose()
@@ -38,9 +44,7 @@ def test_an_idle_dead_connection_is_replaced_before_use(
 def test_a_connection_used_a_moment_ago_is_not_pinged(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = db.make_engine(postgres_url, pool_size=1, max_overflow=0)
-    first = _pid(engine)
-    _terminate(postgres_url, first)
+    engine, first = _pool_with_a_dead_connection(postgres_url)
     monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 3600.0)  # nothing counts as idle
     with pytest.raises(OperationalError):  # no ping: the statement meets the dead connection
         _pid(engine)
@@ -49,8 +53,6 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(
 
 
 def test_every_checkout_is_pinged_when_asked(postgres_url: str) -> None:
-    engine = db.make_engine(postgres_url, pool_size=1, max_overflow=0, ping_every_checkout=True)
-    first = _pid(engine)
-    _terminate(postgres_url, first)
+    engine, first = _pool_with_a_dead_connection(postgres_url, ping_every_checkout=True)
     assert _pid(engine) != first
     engine.dispose()
