@@ -5,6 +5,7 @@ knowledge base, review and hand back are in the admin area (`ui.admin`, at `/adm
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
@@ -33,7 +34,7 @@ from ui.channel import (  # noqa: E402
     failure_for,
     web_caller,
 )
-from ui.channel.citations import answer_markdown  # noqa: E402
+from ui.channel.citations import answer_markdown, plain_text  # noqa: E402
 from ui.channel.failures import KNOWN  # noqa: E402
 from ui.runtime import Runtime  # noqa: E402
 from ui.views import NO_CONVERSATION, jsonable, state_markdown  # noqa: E402
@@ -48,6 +49,8 @@ BROWSER_KEY = "assistant-conversations"
 BROWSER_SECRET = "assistant-web-conversations"
 """Gradio sends the BrowserState secret to the page anyway; a fixed one keeps the list readable
 across server restarts. What it guards is checked by the server: each id's conversation token."""
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
+"""What Markdown (or HTML) would act on: escaped so a text reads as written (as in citations)."""
 
 
 def upload_types() -> list[str]:
@@ -96,6 +99,13 @@ class WebChat:
         """The company's texts for the page (the domain file's persona; neutral without one)."""
         persona = getattr(self.runtime.components, "persona", None)
         return persona if isinstance(persona, Persona) else Persona()
+
+    def greeting(self) -> History:
+        """A new, empty conversation's chat: the persona's greeting as the assistant's first
+        message, shown as the terminal prints it (verbatim, not stored as an event); empty when the
+        persona's greeting is."""
+        text = greeting_markdown(self.persona.greeting)
+        return [{"role": "assistant", "content": text}] if text else []
 
     def respond(
         self,
@@ -160,8 +170,8 @@ class WebChat:
         return state_markdown(self.channel.state(caller or caller_of(None), conversation_id))
 
     def new_conversation(self) -> tuple[Any, ...]:
-        """An empty chat; the next message opens a new conversation."""
-        return [], "", _id_markdown(""), NO_CONVERSATION, "", ""
+        """An empty chat (but for the greeting); the next message opens a new conversation."""
+        return self.greeting(), "", _id_markdown(""), NO_CONVERSATION, "", ""
 
     def own_conversations(self, owned: Owned | None) -> Any:
         """The "Resume" list as the page loads: this browser's conversations, newest first."""
@@ -216,9 +226,12 @@ class WebChat:
             if isinstance(data.liked, bool)
             else str(data.liked).lower() in ("like", "true")
         )
+        nth = _nth_answer(history, data.index)
+        if nth == 0:  # the greeting: shown, never stored, so nothing to rate
+            return "Only answers can be rated."
         try:
             events = self.channel.history(caller, conversation_id)
-            seq = answer_seq(events, _nth_answer(history, data.index))
+            seq = answer_seq(events, nth)
             self.channel.feedback(caller, conversation_id, seq, positive)
         except KNOWN as err:
             return failure_for(err).sentence
@@ -243,6 +256,13 @@ def own_dropdown(owned: Mapping[str, Any]) -> Any:
     return gr.Dropdown(choices=choices, value=None)
 
 
+def greeting_markdown(greeting: str) -> str:
+    """The persona's greeting as the chat shows it: inert (no control characters or bidi
+    overrides) and its Markdown escaped, so it reads as written; "" for a blank greeting."""
+    text = plain_text(greeting).strip()
+    return "\n".join(_MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in text.split("\n"))
+
+
 def _exchange(text: str, failure: str) -> History:
     """A message and the sentence saying why it got no answer."""
     answer = {"role": "assistant", "content": f"Sorry, {failure}."}
@@ -255,11 +275,13 @@ def _skips(n: int) -> tuple[Any, ...]:
 
 
 def _nth_answer(history: History, index: Any) -> int:
-    """Which answer (from 1) a liked message is: the nth assistant message is the nth answer."""
+    """Which answer (from 1) a liked message is: the nth assistant message after the first question
+    is the nth answer (the greeting before it is none); 0: not an answer."""
     position = index[0] if isinstance(index, (list, tuple)) else index
     if not isinstance(position, int):
         return 0
-    return sum(1 for m in history[: position + 1] if m.get("role") == "assistant")
+    roles = [message.get("role") for message in history[: position + 1]]
+    return roles[roles.index("user") :].count("assistant") if "user" in roles else 0
 
 
 def _id_markdown(conversation_id: str) -> str:
@@ -269,6 +291,7 @@ def _id_markdown(conversation_id: str) -> str:
 def build_blocks(chat: WebChat) -> gr.Blocks:
     """The customer's page: the chat with the state panel beside it; nothing an admin does."""
     texts = chat.persona.web
+    greeting: list[Any] = chat.greeting()  # Gradio's messages format: role and content
     with gr.Blocks(title=texts.title, analytics_enabled=False) as blocks:
         gr.Markdown(f"## {texts.title}\n{texts.intro}")
         conversation, token = gr.State(""), gr.State("")
@@ -276,7 +299,11 @@ def build_blocks(chat: WebChat) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
-                    label=texts.title, height=520, elem_id="chatbot", buttons=["copy"]
+                    greeting,
+                    label=texts.title,
+                    height=520,
+                    elem_id="chatbot",
+                    buttons=["copy"],
                 )
                 with gr.Row():
                     box = gr.Textbox(
@@ -356,6 +383,7 @@ def mount_web_chat(app: FastAPI, runtime: Runtime) -> FastAPI:
 __all__ = [
     "WebChat",
     "build_blocks",
+    "greeting_markdown",
     "jsonable",
     "login_check",
     "mount_options",

@@ -85,6 +85,12 @@ def test_chat_streams_with_sources_and_resumes_only_this_browsers_conversations(
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(base + "/")
         page.locator("#message textarea").wait_for()
+        # a new conversation opens with the persona's greeting, the assistant's first message
+        greeting = components.persona.greeting
+        assert greeting, "the demo persona greets"
+        greeted = page.locator("#chatbot .message.bot")
+        greeted.get_by_text(greeting).wait_for()
+        assert greeted.count() == 1 and greeted.first.is_visible()
         for control in ADMIN_CONTROLS:
             assert page.locator(control).count() == 0, f"{control} on the customer's page"
         assert page.get_by_role("tab").count() == 0 and page.get_by_text("Admin").count() == 0
@@ -119,14 +125,18 @@ def test_chat_streams_with_sources_and_resumes_only_this_browsers_conversations(
         page.locator("#notice").get_by_text("Thanks").wait_for()
         assert recorded and recorded[0][0] == conversation_id and recorded[0][2] is False
 
-        # new conversation empties the chat; "Resume" offers this browser's conversation
+        # new conversation empties the chat but for the greeting; "Resume" offers this browser's
+        # conversation, with its history and no greeting
         page.locator("#new-conversation").click()
         page.locator("#conversation-id").get_by_text("New conversation").wait_for()
-        assert page.locator("#chatbot .message.bot").count() == 0
+        page.locator("#chatbot .message.bot").get_by_text(greeting).wait_for()
+        assert page.locator("#chatbot .message.bot").count() == 1
+        assert page.locator("#chatbot .message.user").count() == 0
         choose(page, "#own-conversations", "How long is the warranty on blenders?")
         page.locator("#resume").click()
         page.locator("#chatbot .message.bot").get_by_text("two year warranty").wait_for()
         page.locator("#conversation-id").get_by_text(conversation_id).wait_for()
+        assert page.locator("#chatbot .message.bot").get_by_text(greeting).count() == 0
         assert "Turns: 1" in page.locator("#state-panel").inner_text()
 
         # the list survives a reload (the browser keeps it); the handoff shows in the panel
@@ -150,7 +160,7 @@ def test_chat_streams_with_sources_and_resumes_only_this_browsers_conversations(
         assert stranger.locator("#resume-id").count() == 0
         stranger.locator("#resume").click()
         stranger.locator("#notice").get_by_text("Choose one of your conversations").wait_for()
-        assert stranger.locator("#chatbot .message.bot").count() == 0
+        assert stranger.locator("#chatbot .message.bot").all_inner_texts() == [greeting]
         context.close()
     numbered = components.store.numbered_events(conversation_id)
     answers = [seq for seq, event in numbered if event.type == "bot"]
