@@ -60,13 +60,13 @@ class AccessControl:
         self._handed_off = handed_off or (lambda _cid: False)
 
     def caller(self, authorization: str | None) -> Principal:
-        """The caller an Authorization header makes; raises 401 for a wrong or revoked key."""
+        """The caller an Authorization header makes; 401 for a wrong, revoked or expired key."""
         if not authorization:
             return ANONYMOUS if self.keys.any_active() else ANONYMOUS_CUSTOMER
         scheme, _, secret = authorization.partition(" ")
         key = self.keys.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
         if key is None:
-            raise unauthenticated("the API key is unknown or revoked")
+            raise unauthenticated("the API key is unknown, revoked or expired")
         return key.principal
 
     def target(self, caller: Principal, conversation_id: str, token: str | None) -> Target:

@@ -1,7 +1,7 @@
 """SQL rows of access control: API keys (hashed), conversation owners (token hashed), audit trail.
 
 Import this module wherever tables are registered (next to `ui.records`); migration 0006 creates
-the tables.
+the tables, 0010 adds the keys' expiry.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from assistant_core.db import Base
 
 
 class ApiKeyRow(Base):
-    """One API key: its public id, role and the SHA-256 digest of the secret, never the secret."""
+    """One API key: its public id, role and the SHA-256 digest of the secret, never the secret;
+    `expires_at` (UTC, migration 0010) is when it stops working, None for never."""
 
     __tablename__ = "ui_api_keys"
 
@@ -25,6 +26,7 @@ class ApiKeyRow(Base):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ConversationOwnerRow(Base):

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,8 +23,9 @@ from assistant.cli import App, main
 from assistant_core.db import Database
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.ui.conftest import serving
-from ui.access import Principal
+from ui.access import Principal, Role
 from ui.access_http import caller_of, install_access
+from ui.access_keys import KeyStore
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -45,9 +47,9 @@ def assistant(url: str, *args: str, check: bool = True) -> subprocess.CompletedP
     return done
 
 
-def create(url: str, role: str, name: str) -> dict[str, str]:
-    """`assistant keys create --json` in its own process: id, role, key."""
-    done = assistant(url, "keys", "create", "--role", role, "--name", name, "--json")
+def create(url: str, role: str, name: str, *more: str) -> dict[str, str]:
+    """`assistant keys create --json` in its own process: id, role, key, expires_at."""
+    done = assistant(url, "keys", "create", "--role", role, "--name", name, "--json", *more)
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
@@ -141,6 +143,85 @@ def test_a_revoked_key_fails_at_once_everywhere(
     assistant(database_url, "keys", "revoke", created["id"])
     assert httpx.get(base + "/api/v1/me", headers=auth).status_code == 401
     assert client.get("/api/v1/me", headers=auth).status_code == 401
+
+
+def test_an_expired_key_is_refused_over_http_and_listed(
+    database_url: str, two_servers: tuple[str, TestClient]
+) -> None:
+    import ui.access_records  # noqa: F401
+
+    base, client = two_servers
+    database = Database(database_url)
+    try:
+        keys = KeyStore(database.session)
+        expired = keys.create(Role.CUSTOMER, "old", expires_at=datetime(2001, 1, 1, tzinfo=UTC))
+        until = keys.create(Role.CUSTOMER, "till", expires_at=datetime(2999, 1, 1, tzinfo=UTC))
+    finally:
+        database.close()
+    timed = assistant(
+        database_url, "keys", "create", "--role", "agent", "--name", "q", "--expires", "90d"
+    )
+    assert "expires 20" in timed.stderr
+    dated = create(database_url, "admin", "ops", "--expires", "2999-12-31")
+    assert dated["expires_at"] == "2999-12-31T00:00:00+00:00"
+    for secret, status in [
+        (expired.secret, 401),
+        (until.secret, 200),
+        (timed.stdout.strip(), 200),
+        (dated["key"], 200),
+    ]:
+        auth = {"Authorization": f"Bearer {secret}"}
+        answered = httpx.get(base + "/api/v1/me", headers=auth)
+        assert answered.status_code == client.get("/api/v1/me", headers=auth).status_code == status
+    refused = httpx.get(base + "/api/v1/me", headers={"Authorization": f"Bearer {expired.secret}"})
+    assert refused.json()["detail"].startswith("the API key is unknown, revoked or expired")
+    listing = assistant(database_url, "keys", "list", "--json").stdout
+    listed = {row["name"]: row for row in map(json.loads, listing.splitlines())}
+    assert (listed["old"]["expires_at"], listed["old"]["expired"]) == (
+        "2001-01-01T00:00:00+00:00",
+        True,
+    )
+    assert (listed["till"]["expires_at"], listed["till"]["expired"]) == (
+        "2999-01-01T00:00:00+00:00",
+        False,
+    )
+    ninety = datetime.fromisoformat(listed["q"]["expires_at"]) - datetime.fromisoformat(
+        listed["q"]["created_at"]
+    )
+    assert abs(ninety - timedelta(days=90)) < timedelta(minutes=5) and not listed["q"]["expired"]
+    assert listed["ops"]["expired"] is False and listed["old"]["revoked_at"] is None
+    table = {
+        line.split()[-1]: line
+        for line in assistant(database_url, "keys", "list").stdout.splitlines()
+    }
+    assert "expired" in table["old"] and "2001-01-01T00:00:00" in table["old"]
+    assert "active" in table["till"] and "2999-01-01T00:00:00" in table["till"]
+    active = assistant(database_url, "keys", "list", "--active", "--json").stdout
+    assert expired.key.id not in active and until.key.id in active
+
+
+def test_create_rejects_a_bad_expiry(database_url: str) -> None:
+    for bad, why in [
+        ("soon", "neither a duration"),
+        ("90", "needs a unit"),
+        ("0d", "not a positive duration"),
+        ("2001-01-01", "not in the future"),
+    ]:
+        done = assistant(
+            database_url,
+            "keys",
+            "create",
+            "--role",
+            "agent",
+            "--name",
+            "x",
+            "--expires",
+            bad,
+            check=False,
+        )
+        assert done.returncode == 2 and "Invalid value for '--expires'" in done.stderr, bad
+        assert why in done.stderr
+    assert "0 key(s)" in assistant(database_url, "keys", "list").stderr
 
 
 def fake_app() -> App:

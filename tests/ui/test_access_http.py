@@ -4,6 +4,7 @@ tokens, and the policy's 401/403/404 from one call per route."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 import pytest
@@ -135,6 +136,27 @@ def test_a_revoked_key_stops_at_the_next_request(
     assert client.get("/api/v1/admin/keys", headers=bearer(created.secret)).status_code == 200
     access.keys.revoke(created.key.id)
     assert client.get("/api/v1/admin/keys", headers=bearer(created.secret)).status_code == 401
+
+
+def test_an_expired_key_is_refused_like_a_revoked_one(
+    served: tuple[TestClient, AccessControl],
+) -> None:
+    client, access = served
+    expired = access.keys.create(Role.ADMIN, "old", expires_at=datetime(2001, 1, 1, tzinfo=UTC))
+    live = access.keys.create(Role.ADMIN, "ops", expires_at=datetime(2999, 1, 1, tzinfo=UTC))
+    revoked = access.keys.create(Role.ADMIN, "gone")
+    access.keys.revoke(revoked.key.id)
+    assert client.get("/api/v1/admin/keys", headers=bearer(live.secret)).status_code == 200
+    refused = client.get("/api/v1/admin/keys", headers=bearer(expired.secret))
+    like = client.get("/api/v1/admin/keys", headers=bearer(revoked.secret))
+    assert refused.status_code == like.status_code == 401
+    assert refused.headers["www-authenticate"] == like.headers["www-authenticate"] == "Bearer"
+    assert refused.json() == like.json()
+    assert "expired" in refused.json()["detail"]
+    # an expired key does not make its holder an anonymous customer either
+    assert (
+        client.post("/api/v1/conversations/c1", headers=bearer(expired.secret)).status_code == 401
+    )
 
 
 class Denied(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -65,6 +65,52 @@ def test_revoke_lists_and_stops_the_key(database: Database) -> None:
     assert not listed[first.key.id].active and listed[second.key.id].active
     assert [k.id for k in keys.list(include_revoked=False)] == [second.key.id]
     keys.revoke(second.key.id)
+    assert not keys.any_active()
+
+
+PAST = datetime(2001, 1, 1, tzinfo=UTC)
+FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
+
+
+def test_an_expired_key_is_refused_like_a_revoked_one(database: Database) -> None:
+    keys = KeyStore(database.session)
+    old = keys.create(Role.ADMIN, "old", expires_at=PAST)
+    later = keys.create(Role.AGENT, "later", expires_at=FUTURE)
+    never = keys.create(Role.CUSTOMER, "never")
+    assert old.key.expired and not old.key.active and later.key.active
+    assert keys.authenticate(old.secret) is None
+    found = keys.authenticate(later.secret)
+    assert found is not None and found.expires_at == FUTURE and not found.expired
+    assert keys.authenticate(never.secret) is not None
+    listed = {k.id: k for k in keys.list()}
+    assert (listed[old.key.id].expires_at, listed[old.key.id].expired) == (PAST, True)
+    assert (listed[later.key.id].expires_at, listed[later.key.id].expired) == (FUTURE, False)
+    assert (listed[never.key.id].expires_at, listed[never.key.id].expired) == (None, False)
+    assert not listed[old.key.id].active and listed[later.key.id].active
+    usable = keys.list(include_revoked=False, include_expired=False)
+    assert [k.id for k in usable] == [later.key.id, never.key.id]
+    assert [k.id for k in keys.list(include_revoked=False)] == [k.id for k in listed.values()]
+
+
+def test_expiry_is_stored_as_utc_from_any_offset(database: Database) -> None:
+    keys = KeyStore(database.session)
+    east = datetime(2999, 6, 1, 18, 0, tzinfo=timezone(timedelta(hours=2)))
+    naive = datetime(2999, 6, 1, 16, 0)  # noqa: DTZ001 - naive means UTC
+    for given in [east, naive]:
+        created = keys.create(Role.CUSTOMER, "shop", expires_at=given)
+        assert keys.authenticate(created.secret) is not None
+        listed = {k.id: k for k in keys.list()}[created.key.id]
+        assert listed.expires_at == datetime(2999, 6, 1, 16, 0, tzinfo=UTC)
+        assert listed.expires_at is not None and listed.expires_at.utcoffset() == timedelta(0)
+
+
+def test_expired_keys_still_count_as_keys_in_force(database: Database) -> None:
+    """Keys that lapse lock the REST API (every caller needs a live key) instead of reopening it
+    to anonymous callers; only revoking every key does that."""
+    keys = KeyStore(database.session)
+    old = keys.create(Role.ADMIN, "old", expires_at=PAST)
+    assert keys.authenticate(old.secret) is None and keys.any_active()
+    keys.revoke(old.key.id)
     assert not keys.any_active()
 
 
