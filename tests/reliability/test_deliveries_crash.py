@@ -1,10 +1,11 @@
 """Nothing accepted is lost: `assistant serve` processes on one database, one SIGKILLed mid-turn and
 restarted; every delivery gets exactly one callback and every conversation its turns once, in order.
 
-300 deliveries (60 conversations x 5 messages) over 3 processes on PostgreSQL, as the issue asks;
-30 over 1 process on SQLite, which serves one process. The kill is placed where it is observable rather than
-timed: the fake model holds every answer, the victim's delivery loops are all seen inside turns
-(rows `running` without an answer), then it is killed, so its turns were interrupted mid-way.
+300 deliveries (60 conversations x 5 messages) over 3 processes on PostgreSQL, as the issue
+asks; 30 over 1 process on SQLite, which serves one process. The kill is placed where it is
+observable rather than timed: the fake model holds every answer, the victim's delivery loops are
+all seen inside turns (rows `running` without an answer), then it is killed, so its turns were
+interrupted mid-way.
 """
 
 from __future__ import annotations
