@@ -5,7 +5,6 @@ knowledge base, review and hand back are in the admin area (`ui.admin`, at `/adm
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
@@ -34,7 +33,7 @@ from ui.channel import (  # noqa: E402
     failure_for,
     web_caller,
 )
-from ui.channel.citations import answer_markdown, plain_text  # noqa: E402
+from ui.channel.citations import answer_markdown, escape_markdown, plain_text  # noqa: E402
 from ui.channel.failures import KNOWN  # noqa: E402
 from ui.runtime import Runtime  # noqa: E402
 from ui.views import NO_CONVERSATION, jsonable, state_markdown  # noqa: E402
@@ -49,8 +48,6 @@ BROWSER_KEY = "assistant-conversations"
 BROWSER_SECRET = "assistant-web-conversations"
 """Gradio sends the BrowserState secret to the page anyway; a fixed one keeps the list readable
 across server restarts. What it guards is checked by the server: each id's conversation token."""
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
-"""What Markdown (or HTML) would act on: escaped so a text reads as written (as in citations)."""
 
 
 def upload_types() -> list[str]:
@@ -259,8 +256,7 @@ def own_dropdown(owned: Mapping[str, Any]) -> Any:
 def greeting_markdown(greeting: str) -> str:
     """The persona's greeting as the chat shows it: inert (no control characters or bidi
     overrides) and its Markdown escaped, so it reads as written; "" for a blank greeting."""
-    text = plain_text(greeting).strip()
-    return "\n".join(_MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in text.split("\n"))
+    return escape_markdown(plain_text(greeting).strip())
 
 
 def _exchange(text: str, failure: str) -> History:

@@ -22,6 +22,11 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
+def escape_markdown(text: str) -> str:
+    """Text with everything Markdown (or HTML) would act on escaped, so it reads as written."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
 def plain_text(text: str) -> str:
     """Document or model text without escape sequences, control characters or bidi overrides: it
     can neither steer a terminal nor reorder what a reader sees."""
@@ -37,7 +42,7 @@ def quote_lines(quote: str) -> list[str]:
 def quote_markdown(quote: str) -> str:
     """A passage's quote as a `> “…”` blockquote, one hard-broken line per line of it: document
     text, so it is made plain and its Markdown escaped to read verbatim; "" when there is none."""
-    lines = [_MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in quote_lines(quote)]
+    lines = [escape_markdown(line) for line in quote_lines(quote)]
     return "> “" + "  \n> ".join(lines) + "”" if lines else ""
 
 
@@ -86,7 +91,7 @@ class Citation:
         """`[n] Title — `file`` (or `[n] `file` (chunk c)` without a title; `[n] [Title](url)`
         when the document has a URL), its quote beneath."""
         if self.url:
-            text = _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(self.title or self.url))
+            text = escape_markdown(plain_text(self.title or self.url))
             label = f"[{text}](<{self.url}>)"
         elif self.title:
             label = f"{self.title} — `{self.file}`"
