@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +26,12 @@ PING_AFTER_IDLE_S = 5.0
 class Base(DeclarativeBase):
     """Declarative base shared by dialog and knowledge records, so one migration tree covers
     both."""
+
+
+def stored_utc(moment: datetime) -> datetime:
+    """A datetime read back from the database, aware: SQLite hands back naive ones, which were
+    stored as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def rowcount(result: Result[Any]) -> int:

@@ -26,16 +26,16 @@ from collections.abc import Sequence
 
 from dialog.quotes import QuotePicker, units
 
+_CONTRACTED = re.compile(r"\Bn[’']t(?![\w-])")
 NEGATION = re.compile(
     r"(?<![\w-])(?:not|no|never|cannot|none|nothing|nobody|neither|nor|without)(?![\w-])"
-    r"|\Bn[’']t(?![\w-])",
+    rf"|{_CONTRACTED.pattern}",
     re.I,
 )
 """Words that flip what a sentence says; whole words only ("no-reply@…", "notice" are not)."""
 _LITERAL = re.compile(r"`[^`\n]*`|\"[^\"\n]*\"|“[^”\n]*”")
 """Code and quoted strings: values the fact check looks up verbatim, not the answer's own words
 (`x is not None`)."""
-_CONTRACTED = re.compile(r"\Bn[’']t(?![\w-])")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant_core.db import stored_utc
 from ui.access import Principal
 from ui.access_records import AuditRow
 
@@ -69,14 +70,9 @@ class AuditLog:
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         with self._sessions() as session:
             return [
-                AuditEntry(r.id, _utc(r.at), r.actor, r.action, r.target, r.detail)
+                AuditEntry(r.id, stored_utc(r.at), r.actor, r.action, r.target, r.detail)
                 for r in session.scalars(query)
             ]
-
-
-def _utc(at: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were stored as UTC."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 __all__ = ["AuditEntry", "AuditLog"]

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant_core.db import stored_utc
 from assistant_core.settings import parse_durations
 from ui.access import Principal, Role
 from ui.access_records import ApiKeyRow
@@ -111,13 +112,6 @@ def parse_expiry(text: str, now: datetime | None = None) -> datetime:
     return when
 
 
-def _utc(at: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; they were stored as UTC."""
-    if at is None:
-        return None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
 def _expired() -> ColumnElement[Any]:
     """Whether a key's expiry has passed, by the database's clock (SQLite compares its stored UTC
     text with CURRENT_TIMESTAMP, in the same format)."""
@@ -129,15 +123,13 @@ def _unexpired() -> ColumnElement[Any]:
 
 
 def _key(row: ApiKeyRow, expired: bool = False) -> ApiKey:
-    created_at = _utc(row.created_at)
-    assert created_at is not None
     return ApiKey(
         row.id,
         row.name,
         Role(row.role),
-        created_at,
-        _utc(row.revoked_at),
-        _utc(row.expires_at),
+        stored_utc(row.created_at),
+        stored_utc(row.revoked_at) if row.revoked_at else None,
+        stored_utc(row.expires_at) if row.expires_at else None,
         bool(expired),
     )
 

@@ -26,7 +26,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from assistant_core.db import rowcount
+from assistant_core.db import rowcount, stored_utc
 from ui.records import DeliveryRow
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,7 @@ class DeliveryQueue:
             oldest = session.scalar(
                 select(func.min(DeliveryRow.created_at)).where(DeliveryRow.status.in_(ACTIVE))
             )
-        age = (now_utc() - _aware(oldest)).total_seconds() if oldest is not None else 0.0
+        age = (now_utc() - stored_utc(oldest)).total_seconds() if oldest is not None else 0.0
         return QueueStats(
             int(counts.get("pending", 0)),
             int(counts.get("running", 0)),
@@ -356,8 +356,3 @@ def _runnable(now: datetime) -> Any:
         )
         .order_by(DeliveryRow.id)
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives naive datetimes back; they were stored in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Engine, and_, func, or_, select
 
+from assistant_core.db import stored_utc
 from dialog.insights.report import ANSWER_ACTIONS, Gap
 from dialog.records import EventRow
 
@@ -101,7 +102,7 @@ def _walk(rows: Sequence[Any]) -> Iterable[BadQuestion]:
         payload = row.payload
         if row.type == "user":
             text = str(payload.get("text", "")).strip()
-            at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+            at = stored_utc(row.created_at)
             is_question = bool(text) and not text.startswith("/")
             asked = BadQuestion(row.conversation_id, row.seq, text, at) if is_question else None
         elif row.type == "bot":
