@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ui import api
 from ui.access_http import install_access
+from ui.admission import Admission
 from ui.backend import Backend
 from ui.channel.failures import DATABASE_UNAVAILABLE, KNOWN
 from ui.runtime import Runtime
@@ -76,33 +77,7 @@ def create_app(
 
     s = components.settings
 
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        verdict = runtime.channel.admit(
-            request.url.path, request.client.host if request.client else "unknown"
-        )
-        if not verdict.allowed:
-            return JSONResponse(
-                {
-                    "detail": (
-                        "too many requests from this client; "
-                        f"try again in {verdict.retry_after_s} s"
-                    )
-                },
-                status_code=429,
-                headers={"Retry-After": str(verdict.retry_after_s)},
-            )
-        if request.url.path.startswith("/api/") and _declared_length(request) > s.max_body_bytes:
-            return JSONResponse(
-                {"detail": f"body larger than {s.max_body_bytes} bytes"}, status_code=413
-            )
-        response: Response = await call_next(request)
-        runtime.metrics.inc(
-            "assistant_http_requests_total", method=request.method, code=str(response.status_code)
-        )
-        return response
+    app.add_middleware(Admission, runtime=runtime, max_body_bytes=s.max_body_bytes)
 
     async def failed(_: Request, err: Exception) -> Response:
         """Busy conversation, database away, unknown conversation, access refused…: the channel's
@@ -154,11 +129,3 @@ def create_app(
         mount_admin(app, runtime)  # before `/`, which would take /admin too
         mount_web_chat(app, runtime)
     return app
-
-
-def _declared_length(request: Request) -> int:
-    """The Content-Length a client declared (0 if none or unreadable)."""
-    try:
-        return int(request.headers.get("content-length") or 0)
-    except ValueError:
-        return 0

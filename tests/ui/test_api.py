@@ -233,3 +233,20 @@ def test_a_conversation_is_bound_to_its_token_returned_once(
                 response.json()["detail"] == "no conversation with id 'o-1'"
             )
     assert len(api.get(f"/api/v1/conversations/{scoped('o-1')}").json()["events"]) == 4
+
+
+def test_a_request_that_fails_in_the_app_is_counted_as_a_500(components: Components) -> None:
+    app = create_app(components, web=False)
+
+    @app.get("/broken")
+    async def broken() -> None:
+        raise RuntimeError("a bug in a route")
+
+    with serving(app) as url:
+        with ApiClient(url) as client:  # uvicorn closes the connection after an unhandled error
+            assert client.get("/broken").status_code == 500
+        with ApiClient(url) as client:
+            assert client.get("/healthz").status_code == 200
+            metrics = client.get("/metrics").text
+    assert 'assistant_http_requests_total{code="500",method="GET"} 1' in metrics
+    assert 'assistant_http_requests_total{code="200",method="GET"} 1' in metrics
