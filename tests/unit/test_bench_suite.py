@@ -3,13 +3,18 @@ fakes; the turn suite's turns reach the model."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from click.testing import CliRunner
 
 from assistant.cli.bench import bench
@@ -18,8 +23,10 @@ from assistant_core.chat_model import ChatMessages
 from assistant_core.settings import Settings
 from benchmarks import suite, turn, webhook_workers
 from benchmarks.doc_sections import write_section
+from benchmarks.serving import free_port
 from dialog.messages import Grounding, Reply, Source
 from tests.fakes import HashingEmbedder
+from ui.signing import verify
 
 pytestmark = pytest.mark.unit
 
@@ -113,6 +120,78 @@ def test_the_callback_receiver_times_each_delivery_and_counts_duplicates() -> No
             receiver.wait_for(["a", "c"], timeout_s=0.2)
     assert webhook_workers.percentile([5.0, 1.0, 3.0], 0.5) == 3.0
     assert webhook_workers.percentile([float(n) for n in range(100)], 0.99) == 98.0
+
+
+@dataclass
+class Desk:
+    """A stand-in webhook endpoint for the benchmark's sender: checks each signature, answers
+    202 (a repeat 200), and closes the connection after every third answer."""
+
+    seen: list[str] = field(default_factory=list)
+    status: int = 202
+
+    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        verify(
+            body,
+            headers.get("x-assistant-timestamp"),
+            headers.get("x-assistant-signature"),
+            [webhook_workers.SECRET],
+        )
+        delivery_id = json.loads(body)["delivery_id"]
+        status = 200 if delivery_id in self.seen else self.status
+        self.seen.append(delivery_id)
+        answer = json.dumps({"delivery_id": delivery_id}).encode()
+        closes = [(b"connection", b"close")] if len(self.seen) % 3 == 0 else []
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-length", str(len(answer)).encode()), *closes],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+
+def test_the_sender_posts_every_delivery_signed_over_reused_connections() -> None:
+    desk = Desk()
+    with serving_asgi(desk.app) as base:
+        ids = [f"d-{n}" for n in range(20)]
+        first, acks, retried = asyncio.run(
+            webhook_workers._send(base, "http://127.0.0.1:9/callback", ids, in_flight=4)
+        )
+        assert sorted(desk.seen) == sorted(ids), "each delivery sent once, signed"
+        assert len(acks) == 20 and all(ack > 0 for ack in acks) and first > 0
+        assert retried == [], "a connection the server closed is reopened, not counted as an error"
+
+        desk.status = 400
+        with pytest.raises(RuntimeError, match="answered 400"):
+            asyncio.run(webhook_workers._send(base, "http://127.0.0.1:9/cb", ["new"], in_flight=1))
+
+
+@contextmanager
+def serving_asgi(app: Any) -> Iterator[str]:
+    """A bare ASGI app on uvicorn on loopback, in a thread."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, interface="asgi3", lifespan="off", log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    webhook_workers.wait_until(lambda: server.started, "the stand-in listens", 30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 SERVE_FIGURES: dict[str, Any] = {
