@@ -80,22 +80,28 @@ class OwnershipStore:
 
     def relation(self, conversation_id: str, caller: Principal, token: str | None) -> Relation:
         """OWN only for the bound owner showing the right token; a bound id whose conversation
-        was erased stays the owner's (nobody else can take it over)."""
+        was erased stays the owner's (nobody else can take it over). One statement: every turn
+        asks."""
+        binding = ConversationOwnerRow.conversation_id == conversation_id
+        query = select(
+            select(ConversationOwnerRow.owner).where(binding).scalar_subquery(),
+            select(ConversationOwnerRow.token_digest).where(binding).scalar_subquery(),
+            select(ConversationRow.channel)
+            .where(ConversationRow.id == conversation_id)
+            .scalar_subquery(),
+        )
         with self._sessions() as session:
-            bound = session.get(ConversationOwnerRow, conversation_id)
-            if bound is not None:
-                return _bound_relation(bound, caller, token)
-            channel = session.scalar(
-                select(ConversationRow.channel).where(ConversationRow.id == conversation_id)
-            )
+            owner, digest, channel = session.execute(query).one()
+        if owner is not None:
+            return _bound_relation(owner, digest, caller, token)
         if channel is None:
             return Relation.ABSENT
         return Relation.WEBHOOK if is_webhook_channel(channel) else Relation.OTHER
 
 
-def _bound_relation(row: ConversationOwnerRow, caller: Principal, token: str | None) -> Relation:
-    same_owner = hmac.compare_digest(row.owner.encode(), caller.subject.encode())
-    right_token = token is not None and hmac.compare_digest(row.token_digest, _digest(token))
+def _bound_relation(owner: str, digest: str, caller: Principal, token: str | None) -> Relation:
+    same_owner = hmac.compare_digest(owner.encode(), caller.subject.encode())
+    right_token = token is not None and hmac.compare_digest(digest, _digest(token))
     return Relation.OWN if same_owner and right_token else Relation.OTHER
 
 
