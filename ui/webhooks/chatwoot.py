@@ -207,6 +207,12 @@ def _title(source: Source) -> str:
 )
 async def chatwoot_webhook(request: Request) -> JSONResponse:
     """Acknowledge at once (Chatwoot waits 5 s at most); answer in the background."""
+    workers: DeliveryWorkers = request.app.state.deliveries
+    with workers.intake():
+        return await _acknowledge(request, workers)
+
+
+async def _acknowledge(request: Request, workers: DeliveryWorkers) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     body = await read_body(request, settings.max_body_bytes)
@@ -232,7 +238,6 @@ async def chatwoot_webhook(request: Request) -> JSONResponse:
         count(runtime, SOURCE, "ignored")
         return JSONResponse({"status": "ignored", "reason": found})
     delivery_id = f"{found.account_id}:{found.message_id}"
-    workers: DeliveryWorkers = request.app.state.deliveries
     payload = asdict(found)
     job = await runtime.blocking(
         workers.queue.enqueue, SOURCE, delivery_id, found.internal_conversation_id, payload

@@ -101,6 +101,20 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 async def generic_webhook(request: Request) -> JSONResponse:
     """Answer one customer message. Duplicates (same delivery_id), even concurrent, get no second
     answer."""
+    workers: DeliveryWorkers = request.app.state.deliveries
+    with workers.intake():
+        accepted = await _accept(request, workers)
+    if isinstance(accepted, JSONResponse):
+        return accepted
+    outcome = await workers.run(accepted, inline=True)  # no callback: the answer in the response
+    assert outcome is not None and outcome.reply is not None, "a generic sender answers inline"
+    count(request.app.state.runtime, SOURCE, "answered")
+    return JSONResponse(outcome.reply.as_json())
+
+
+async def _accept(request: Request, workers: DeliveryWorkers) -> Job | JSONResponse:
+    """Check and store the delivery: the acknowledgement when a callback answers it (or it is a
+    duplicate), else the job to answer in this response."""
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     body = await read_body(request, settings.max_body_bytes)
@@ -125,7 +139,6 @@ async def generic_webhook(request: Request) -> JSONResponse:
         "sender": str(sender.get("id") or sender.get("name") or "user")[:200],
         "callback_url": delivery.callback_url,
     }
-    workers: DeliveryWorkers = request.app.state.deliveries
     held_by = None if delivery.callback_url else workers.worker_id
     job = await runtime.blocking(
         lambda: workers.queue.enqueue(
@@ -140,16 +153,13 @@ async def generic_webhook(request: Request) -> JSONResponse:
     if job is None:
         count(runtime, SOURCE, "duplicate")
         return JSONResponse({"status": "duplicate", "delivery_id": delivery.delivery_id})
-    if delivery.callback_url:  # stored before this answer: a worker in some process sends it
-        workers.wake()
-        count(runtime, SOURCE, "accepted")
-        return JSONResponse(
-            {"status": "accepted", "delivery_id": delivery.delivery_id}, status_code=202
-        )
-    outcome = await workers.run(job, inline=True)
-    assert outcome is not None and outcome.reply is not None, "a generic sender answers inline"
-    count(runtime, SOURCE, "answered")
-    return JSONResponse(outcome.reply.as_json())
+    if not delivery.callback_url:
+        return job
+    workers.wake()  # stored before this answer: a worker in some process sends it
+    count(runtime, SOURCE, "accepted")
+    return JSONResponse(
+        {"status": "accepted", "delivery_id": delivery.delivery_id}, status_code=202
+    )
 
 
 def callback_allowed(url: str, allowed: str) -> bool:

@@ -3,8 +3,10 @@
 Each process runs `delivery_workers` loops. A loop leases the oldest runnable delivery, runs the
 one delivery sequence (`ui.webhooks.delivery.run_delivery`), and looks again; an idle loop sleeps
 until this process queues a delivery or `delivery_poll_s` passes (deliveries queued by other
-processes). On shutdown no new delivery is taken, in-flight ones may finish within the grace
-period, and the leases of the rest are released so another process takes them at once.
+processes). While the process is acknowledging webhooks, loops take nothing new for a moment
+(`INTAKE_FIRST_S`): turns would hold the GIL the acknowledgements wait for. On shutdown no new
+delivery is taken, in-flight ones may finish within the grace period, and the leases of the rest
+are released so another process takes them at once.
 """
 
 from __future__ import annotations
@@ -14,13 +16,20 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from ui.jobs import DeliveryQueue, Job
 from ui.runtime import Runtime, turn_threads_for
 from ui.webhooks.delivery import Outcome, Sender, run_delivery
 
 log = logging.getLogger(__name__)
+
+INTAKE_FIRST_S = 0.25
+"""How long an idle delivery loop holds back from taking a new delivery while this process is
+acknowledging webhooks. Acknowledgements come first (a sender that waits too long retries or
+gives up; the answer goes out a moment later either way); bounded, so a stream of webhooks never
+starves the answers."""
 
 
 class DeliveryWorkers:
@@ -38,6 +47,8 @@ class DeliveryWorkers:
         self._loops: list[asyncio.Task[None]] = []
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._intake = 0
+        self._quiet = asyncio.Event()
         self.in_flight: dict[int, Job] = {}
 
     @property
@@ -65,10 +76,34 @@ class DeliveryWorkers:
                 log.warning("took back %d deliveries of dead processes on this host", released)
         self._stopping = False
         self._wakeup = asyncio.Event()
+        self._quiet = asyncio.Event()
+        if not self._intake:
+            self._quiet.set()
         self._loops = [
             asyncio.get_running_loop().create_task(self._loop(), name=f"deliveries {n}")
             for n in range(self.size)
         ]
+
+    @contextmanager
+    def intake(self) -> Iterator[None]:
+        """Around acknowledging a webhook: meanwhile the delivery loops take nothing new (for at
+        most INTAKE_FIRST_S), so the acknowledgement is not kept waiting for the GIL by turns."""
+        self._intake += 1
+        self._quiet.clear()
+        try:
+            yield
+        finally:
+            self._intake -= 1
+            if not self._intake:
+                self._quiet.set()
+
+    async def _after_intake(self) -> None:
+        if not self._intake:
+            return
+        try:
+            await asyncio.wait_for(self._quiet.wait(), timeout=INTAKE_FIRST_S)
+        except TimeoutError:
+            return
 
     def wake(self) -> None:
         """A delivery was queued here: an idle loop takes it now rather than at its next poll."""
@@ -93,6 +128,7 @@ class DeliveryWorkers:
 
     async def _loop(self) -> None:
         while not self._stopping:
+            await self._after_intake()
             job = await self._take()
             if job is None:
                 await self._idle()
