@@ -61,7 +61,9 @@ def serve(app: App, host: str, port: int, no_web: bool, workers: int) -> None:
             if workers == 1:  # with several, each worker loads its own: not this supervisor
                 _ = components.assistant
             documents, chunks = components.knowledge.count()
-        application = None if workers > 1 else create_app(components, web=not no_web)
+        application = (
+            None if workers > 1 else create_app(components, web=not no_web, freeze_warm_heap=True)
+        )
     console.print(
         f"{documents} documents, {chunks} passages. Web chat: http://{host}:{port}/  API docs: http://{host}:{port}/docs"
     )
@@ -96,7 +98,8 @@ def worker_app() -> FastAPI:
     from ui.server import create_app
 
     settings = share_of_cores(load_settings(), int(os.environ.get(WORKERS_ENV, "1")))
-    return create_app(Components(settings), web=os.environ.get(WEB_ENV, "1") == "1")
+    web = os.environ.get(WEB_ENV, "1") == "1"
+    return create_app(Components(settings), web=web, freeze_warm_heap=True)
 
 
 def share_of_cores(settings: Settings, workers: int, cpus: int | None = None) -> Settings:

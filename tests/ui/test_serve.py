@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import httpx
@@ -34,7 +35,12 @@ def test_serve_runs_one_app_with_web_chat_api_and_webhooks(monkeypatch: pytest.M
     result = CliRunner().invoke(main, ["serve", "--port", "8123"], obj=app)
     assert result.exit_code == 0, result.output
     assert (started["host"], started["port"]) == ("127.0.0.1", 8123)
-    with serving(started["app"]) as base:
-        assert httpx.get(base + "/healthz").json()["status"] == "ok"
-        assert "gradio" in httpx.get(base + "/").text.lower()
-        assert httpx.get(base + "/openapi.json").status_code == 200
+    frozen = gc.get_freeze_count()
+    try:
+        with serving(started["app"]) as base:
+            assert gc.get_freeze_count() > frozen, "the warmed-up heap is out of the GC's scans"
+            assert httpx.get(base + "/healthz").json()["status"] == "ok"
+            assert "gradio" in httpx.get(base + "/").text.lower()
+            assert httpx.get(base + "/openapi.json").status_code == 200
+    finally:
+        gc.unfreeze()  # this test process goes on creating and dropping apps
