@@ -643,8 +643,9 @@ def doc_section(results: dict[str, Any]) -> str:
             "queue), `--workers 1` and `--workers 2`, each on its own fresh PostgreSQL database "
             "and both up for the whole run; signed generic deliveries with a `callback_url` from a "
             "sender process (asyncio streams over keep-alive connections, the requests signed "
-            f"before the clock starts, {r['webhook.serve_in_flight']} unacknowledged at once), callbacks to a receiver in "
-            "the benchmark process. Deliveries/s: first delivery sent to last callback received, "
+            f"before the clock starts, {r['webhook.serve_in_flight']} unacknowledged at once), "
+            "callbacks to a receiver in the benchmark process. Deliveries/s: first delivery sent "
+            "to last callback received, "
             f"{len(r['webhook.serve_rounds_1_worker'])} rounds of "
             f"{r['webhook.serve_deliveries_per_round']} per server, interleaved 1, 2, 1, 2, ..., "
             "the median round of each. Rate limits off; every other setting the default.",
