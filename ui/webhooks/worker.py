@@ -129,6 +129,8 @@ class DeliveryWorkers:
     async def _loop(self) -> None:
         while not self._stopping:
             await self._after_intake()
+            if self._stopping:  # shutdown began while it held back: take nothing new
+                break
             job = await self._take()
             if job is None:
                 await self._idle()
