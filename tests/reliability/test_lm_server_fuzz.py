@@ -94,3 +94,33 @@ def test_generated_requests_never_break_the_server(server: BackgroundServer) -> 
                 )[:3000]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
     assert server.engine.restarts == 0 and server.engine.status() == "ok"
+
+
+@pytest.mark.parametrize(
+    "extreme",
+    [
+        {"temperature": 5e-324},
+        {"temperature": 1e-300},
+        {"temperature": 1e-9},
+        {"temperature": 0.7, "repetition_penalty": 1e-300},
+        {"temperature": 0, "repetition_penalty": 1e-30},
+        {"temperature": 0.7, "top_p": 1e-300},
+    ],
+)
+def test_extreme_sampling_values_are_answered_and_the_batch_loop_lives(
+    server: BackgroundServer, extreme: dict[str, float]
+) -> None:
+    """Found by the fuzz test above: a temperature near 0, or a repetition penalty near 0 on a
+    prompt's tokens, pushed scores to inf and the sampler's probabilities to NaN; the batch loop
+    died (a 503 for every request while it restarted)."""
+    reply = httpx.post(
+        f"{server.base_url}/chat/completions",
+        json={
+            **NORMAL,
+            "messages": [{"role": "user", "content": "Paris, Paris, Paris?"}],
+            **extreme,
+        },
+        timeout=120,
+    )
+    assert reply.status_code == 200, reply.text
+    _still_serves(server.base_url)

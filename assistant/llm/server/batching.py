@@ -39,6 +39,11 @@ class BatchLost(Exception):
     """The batch loop died under this request, or the engine is down: the client may retry (503)."""
 
 
+SAMPLING_EPS = 1e-5
+"""A temperature below this samples greedily (vLLM's rule): scores divided by a temperature near 0
+overflow to inf, the probabilities turn NaN, and `torch.multinomial` kills the batch loop."""
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Per-request generation parameters."""
@@ -48,6 +53,10 @@ class Sampling:
     top_p: float = 1.0
     seed: int | None = None
     penalties: Penalties = Penalties()
+
+    def __post_init__(self) -> None:
+        if self.temperature < SAMPLING_EPS:
+            object.__setattr__(self, "temperature", 0.0)
 
 
 @dataclass

@@ -166,6 +166,11 @@ def repeats(output: Sequence[int], n: int, times: int, markers: Markers = NO_MAR
     return False
 
 
+SCORE_BOUND = 1e4
+"""Penalized scores stay within this: far past any real logit, yet finite after dividing by the
+smallest temperature that samples (`batching.SAMPLING_EPS`)."""
+
+
 def penalize(
     scores: torch.Tensor,
     prompts: Sequence[Sequence[int]],
@@ -210,7 +215,9 @@ def penalize(
         index = (torch.tensor(rep_rows, device=device), torch.tensor(rep_ids, device=device))
         values = scores[index].float()
         by = torch.tensor(rep_by, device=device)
-        scores[index] = torch.where(values > 0, values / by, values * by).to(scores.dtype)
+        penalized = torch.where(values > 0, values / by, values * by)
+        # a penalty near 0 would push a score to inf, and the sampler's probabilities to NaN
+        scores[index] = penalized.clamp(-SCORE_BOUND, SCORE_BOUND).to(scores.dtype)
     if out_ids:
         index = (torch.tensor(out_rows, device=device), torch.tensor(out_ids, device=device))
         scores[index] = (scores[index].float() - torch.tensor(freq, device=device)).to(scores.dtype)
