@@ -57,6 +57,41 @@ QUICK = Sizes(rounds=3, deliveries=120, in_flight=50, ack_rounds=2)
 FULL = Sizes(rounds=5, deliveries=400, in_flight=50, ack_rounds=6)
 
 
+async def asgi_body(receive: Any) -> bytes:
+    """A request's whole body, read from its ASGI messages."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+@contextmanager
+def serving_asgi(app: Any, port: int) -> Iterator[None]:
+    """A bare ASGI app on uvicorn (httptools, uvloop) on a loopback port, in a thread."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        interface="asgi3",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"asgi-{port}", daemon=True)
+    thread.start()
+    wait_until(lambda: server.started or not thread.is_alive(), f"port {port} listens", 30)
+    if not server.started:
+        raise RuntimeError(f"uvicorn did not start on port {port}")
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 # --- the callback receiver (this process) ------------------------------------------------------
 
 
@@ -86,12 +121,7 @@ class Receiver:
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """The receiver as a bare ASGI app: its CPU is the benchmark's, not the server's, and on
         these 2 cores every millisecond of it is taken from the servers measured."""
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await asgi_body(receive)
         self.arrived_now(str(json.loads(body)["delivery_id"]))
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]}
@@ -101,26 +131,8 @@ class Receiver:
     @contextmanager
     def running(self) -> Iterator[Receiver]:
         """Uvicorn (httptools, uvloop) on `port` in a thread of this process."""
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            interface="asgi3",
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="callback-receiver", daemon=True)
-        thread.start()
-        wait_until(lambda: server.started or not thread.is_alive(), "the receiver listens", 30)
-        if not server.started:
-            raise RuntimeError("the callback receiver did not start")
-        try:
+        with serving_asgi(self.app, self.port):
             yield self
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
 
     def wait_for(self, ids: list[str], timeout_s: float) -> float:
         """Block until every id has a callback; the latest arrival time among them."""
@@ -203,15 +215,13 @@ async def _send(
     library: on these 2 cores every millisecond the sender spends is taken from the servers
     measured (httpx cost about 5 ms of CPU a delivery)."""
     host, port = base.removeprefix("http://").rsplit(":", 1)
-    pending = list(zip(ids, signed_requests(base, callback, ids), strict=True))
-    pending.reverse()
+    pending = iter(zip(ids, signed_requests(base, callback, ids), strict=True))  # shared
     acks: list[float] = []
     retried: list[str] = []
 
     async def connection() -> None:
         streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        while pending:
-            delivery_id, request = pending.pop()
+        for delivery_id, request in pending:
             started = time.monotonic()
             for attempt in range(3):
                 try:

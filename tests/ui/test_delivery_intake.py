@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -29,6 +31,17 @@ def _status(workers: DeliveryWorkers, delivery_id: str) -> str:
     return row.status
 
 
+@asynccontextmanager
+async def _delivering(components: Components) -> AsyncIterator[DeliveryWorkers]:
+    """This process's delivery loops, started and stopped around the block."""
+    workers = DeliveryWorkers(Runtime(components), {generic.SOURCE: generic.SENDER})
+    await workers.start()
+    try:
+        yield workers
+    finally:
+        await workers.stop(grace_s=5)
+
+
 async def _until_answered(workers: DeliveryWorkers, delivery_id: str) -> None:
     deadline = time.monotonic() + 60
     while _status(workers, delivery_id) != "answered":
@@ -43,16 +56,12 @@ def test_no_delivery_is_taken_while_webhooks_are_being_acknowledged(
     model.enqueue("Blenders carry a two year warranty.")
 
     async def scenario() -> str:
-        workers = DeliveryWorkers(Runtime(components), {generic.SOURCE: generic.SENDER})
-        await workers.start()
-        try:
+        async with _delivering(components) as workers:
             with workers.intake():
                 _queue_one(workers, "d-1")
                 await asyncio.sleep(0.5)  # the woken loops had their chance to take it
                 during = _status(workers, "d-1")
             await _until_answered(workers, "d-1")
-        finally:
-            await workers.stop(grace_s=5)
         return during
 
     assert asyncio.run(scenario()) == "pending"
@@ -65,13 +74,9 @@ def test_a_stream_of_acknowledgements_never_starves_the_answers(
     model.enqueue("Blenders carry a two year warranty.")
 
     async def scenario() -> None:
-        workers = DeliveryWorkers(Runtime(components), {generic.SOURCE: generic.SENDER})
-        await workers.start()
-        try:
+        async with _delivering(components) as workers:
             with workers.intake():  # never quiet while the delivery waits
                 _queue_one(workers, "d-2")
                 await _until_answered(workers, "d-2")
-        finally:
-            await workers.stop(grace_s=5)
 
     asyncio.run(scenario())

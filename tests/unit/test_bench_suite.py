@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner
 
 from assistant.cli.bench import bench
@@ -132,12 +129,7 @@ class Desk:
 
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await webhook_workers.asgi_body(receive)
         verify(
             body,
             headers.get("x-assistant-timestamp"),
@@ -160,8 +152,9 @@ class Desk:
 
 
 def test_the_sender_posts_every_delivery_signed_over_reused_connections() -> None:
-    desk = Desk()
-    with serving_asgi(desk.app) as base:
+    desk, port = Desk(), free_port()
+    with webhook_workers.serving_asgi(desk.app, port):
+        base = f"http://127.0.0.1:{port}"
         ids = [f"d-{n}" for n in range(20)]
         first, acks, retried = asyncio.run(
             webhook_workers._send(base, "http://127.0.0.1:9/callback", ids, in_flight=4)
@@ -173,25 +166,6 @@ def test_the_sender_posts_every_delivery_signed_over_reused_connections() -> Non
         desk.status = 400
         with pytest.raises(RuntimeError, match="answered 400"):
             asyncio.run(webhook_workers._send(base, "http://127.0.0.1:9/cb", ["new"], in_flight=1))
-
-
-@contextmanager
-def serving_asgi(app: Any) -> Iterator[str]:
-    """A bare ASGI app on uvicorn on loopback, in a thread."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, interface="asgi3", lifespan="off", log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    webhook_workers.wait_until(lambda: server.started, "the stand-in listens", 30)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 SERVE_FIGURES: dict[str, Any] = {
