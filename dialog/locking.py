@@ -22,8 +22,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from assistant_core.db import make_engine
 from dialog.errors import DialogError
@@ -84,21 +84,20 @@ class PostgresTurnLocks:
 
     The lock connections come from their own pool: were they taken from the application's pool,
     enough concurrent turns would hold every connection and wait forever for one to store events.
-    That pool pings on every checkout (one round trip a turn): SQLAlchemy replaces the dead
-    connections of a pool that saw a disconnect, but only of that pool, so after a database
-    restart a stale lock connection would fail the turn the application's pool recovered for.
+    That pool is pinged like the application's (only a connection that sat idle), and a lock
+    connection that its first statement finds dead is replaced once (`_try_lock`): SQLAlchemy
+    replaces the dead connections of a pool that saw a disconnect, but only of that pool, so
+    after a database restart a stale lock connection would otherwise fail the turn.
     """
 
     def __init__(self, engine: Engine, *, max_turns: int = 200) -> None:
-        self.engine = make_engine(
-            engine.url, pool_size=8, max_overflow=max_turns, ping_every_checkout=True
-        )
+        self.engine = make_engine(engine.url, pool_size=8, max_overflow=max_turns)
 
     def acquire(self, conversation_id: str, *, timeout: float = 60.0) -> Held:
         key = advisory_key(conversation_id)
-        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        conn, free = self._try_lock(key)
         try:
-            if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}):
+            if not free:
                 # busy (or others queued first: PostgreSQL refuses a try that would jump them)
                 conn.execute(text(f"SET lock_timeout = {max(1, int(timeout * 1000))}"))
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
@@ -119,6 +118,25 @@ class PostgresTurnLocks:
                 conn.close()
 
         return Held(conversation_id, release)
+
+    def _try_lock(self, key: int) -> tuple[Connection, bool]:
+        """A lock connection and whether the lock was free. Nothing has happened on a connection
+        before this statement, so one found dead by it is replaced by a fresh one (a ping on
+        every checkout would cost a round trip a turn)."""
+        try:
+            return self._try_lock_on_a_connection(key)
+        except DBAPIError as err:
+            if not err.connection_invalidated:
+                raise
+            return self._try_lock_on_a_connection(key)
+
+    def _try_lock_on_a_connection(self, key: int) -> tuple[Connection, bool]:
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            return conn, bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+        except BaseException:
+            conn.close()
+            raise
 
 
 class SqliteTurnLocks:

@@ -11,7 +11,7 @@ from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from assistant_core.db import rowcount
+from assistant_core.db import autocommit, rowcount
 from dialog.errors import ConversationNotFound
 from dialog.events import ConversationErased, Event, event_from_row
 from dialog.records import ConversationRow, EventRow, SnapshotRow, TurnTicketRow
@@ -41,6 +41,8 @@ class SqlConversationStore:
         redact: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._reads = autocommit(sessions)
+        """For reads: on PostgreSQL without a transaction around them (every turn reads)."""
         self.snapshot_every = snapshot_every
         self.redact = redact
         """Masks personal data in an event's payload before it is stored (ASSISTANT_REDACT)."""
@@ -106,7 +108,7 @@ class SqlConversationStore:
         self, conversation_id: str, *, last: int | None = None, after: int = 0
     ) -> list[tuple[int, Event]]:
         """Like `events`, each with its seq (what feedback refers to)."""
-        with self._sessions() as session:
+        with self._reads() as session:
             return _numbered(_event_rows(session, conversation_id, after=after, last=last))
 
     def load_state(self, conversation_id: str) -> ConversationState:
@@ -119,10 +121,10 @@ class SqlConversationStore:
     ) -> tuple[ConversationState, list[Event]]:
         """The state and the newest `history` events, read together: what every turn starts with.
 
-        One read transaction, and usually one events query: the state's tail (the events after the
+        One read session, and usually one events query: the state's tail (the events after the
         snapshot) is nearly always inside the history window.
         """
-        with self._sessions() as session:
+        with self._reads() as session:
             snapshot = session.scalar(
                 select(SnapshotRow.state).where(SnapshotRow.conversation_id == conversation_id)
             )
@@ -196,7 +198,7 @@ class SqlConversationStore:
         return count
 
     def exists(self, conversation_id: str) -> bool:
-        with self._sessions() as session:
+        with self._reads() as session:
             return session.get(ConversationRow, conversation_id) is not None
 
     def require(self, conversation_id: str) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant_core.db import autocommit
 from dialog.records import ConversationRow
 from ui.access import Principal, Relation, is_webhook_channel
 from ui.access_records import ConversationOwnerRow
@@ -51,6 +52,8 @@ class OwnershipStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._reads = autocommit(sessions)
+        """For reads: on PostgreSQL without a transaction around them (every turn asks)."""
 
     def bind(self, conversation_id: str, channel: str, owner: Principal) -> str:
         """Bind a new conversation to `owner`; returns its token (shown once). Raises
@@ -72,7 +75,7 @@ class OwnershipStore:
 
     def owner(self, conversation_id: str) -> Owner | None:
         """The binding of a conversation, or None for one never bound (webhook, terminal)."""
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(ConversationOwnerRow, conversation_id)
             if row is None:
                 return None
@@ -90,7 +93,7 @@ class OwnershipStore:
             .where(ConversationRow.id == conversation_id)
             .scalar_subquery(),
         )
-        with self._sessions() as session:
+        with self._reads() as session:
             owner, digest, channel = session.execute(query).one()
         if owner is not None:
             return _bound_relation(owner, digest, caller, token)

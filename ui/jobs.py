@@ -26,7 +26,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from assistant_core.db import rowcount, stored_utc
+from assistant_core.db import autocommit, rowcount, stored_utc
 from ui.records import DeliveryRow
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,8 @@ class DeliveryQueue:
     """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
+        self._sessions = autocommit(sessions)
+        """Every method here is one statement (or reads only), so none needs a transaction."""
 
     def enqueue(
         self,
@@ -114,42 +115,57 @@ class DeliveryQueue:
         return Job(job_id, source, delivery_id, conversation_id, payload, None, 0, held_by or "")
 
     def take(self, worker: str, *, lease_s: float) -> Job | None:
-        """Lease the oldest runnable delivery to `worker`, or None when there is none."""
+        """Lease the oldest runnable delivery to `worker`, or None when there is none. One
+        statement (the queue idiom `UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)`),
+        so on PostgreSQL it needs no transaction around it."""
         now = now_utc()
+        candidate = (
+            _runnable(now)
+            .with_only_columns(DeliveryRow.id)
+            .limit(1)
+            .with_for_update(skip_locked=True, of=DeliveryRow)
+            .correlate(None)  # its own scan of the table, not the UPDATE's row
+            .scalar_subquery()
+        )
+        lease = (
+            update(DeliveryRow)
+            .where(DeliveryRow.id == candidate, _is_runnable(now))
+            .values(
+                status="running",
+                worker=worker,
+                lease_until=now + timedelta(seconds=lease_s),
+                updated_at=now,
+            )
+            .returning(
+                DeliveryRow.id,
+                DeliveryRow.source,
+                DeliveryRow.delivery_id,
+                DeliveryRow.conversation_id,
+                DeliveryRow.payload,
+                DeliveryRow.answer,
+                DeliveryRow.attempts,
+            )
+        )
         try:
             with self._sessions.begin() as session:
-                query = _runnable(now).limit(1).with_for_update(skip_locked=True, of=DeliveryRow)
-                row = session.scalars(query).first()
-                if row is None:
-                    return None
-                taken = rowcount(
-                    session.execute(
-                        update(DeliveryRow)
-                        .where(DeliveryRow.id == row.id, _is_runnable(now))
-                        .values(
-                            status="running",
-                            worker=worker,
-                            lease_until=now + timedelta(seconds=lease_s),
-                            updated_at=now,
-                        ),
-                        execution_options={"synchronize_session": False},
-                    )
-                )
-                if not taken:
-                    return None
-                return Job(
-                    row.id,
-                    row.source,
-                    row.delivery_id,
-                    row.conversation_id,
-                    dict(row.payload or {}),
-                    dict(row.answer) if row.answer is not None else None,
-                    row.attempts,
-                    worker,
-                )
+                row = session.execute(
+                    lease, execution_options={"synchronize_session": False}
+                ).first()
         except OperationalError as err:  # SQLite busy: another writer; look again later
             log.info("could not take a delivery now: %s", type(err.orig).__name__)
             return None
+        if row is None:
+            return None
+        return Job(
+            row.id,
+            row.source,
+            row.delivery_id,
+            row.conversation_id,
+            dict(row.payload or {}),
+            dict(row.answer) if row.answer is not None else None,
+            row.attempts,
+            worker,
+        )
 
     def renew(self, job: Job, *, lease_s: float) -> bool:
         """Extend the lease; False when the worker lost it (it expired and another took it)."""
